@@ -1,0 +1,3 @@
+from rhworker.cli import run
+
+run()

@@ -1,0 +1,93 @@
+"""What rhworker needs from Nova, as a protocol.
+
+The implementation is ``rhworker.compute.openstack.OpenStackCompute`` (openstacksdk).
+Nothing outside ``rhworker/compute/`` imports ``openstack``; SDK exceptions become
+``ComputeError`` subclasses here: ``ComputeNotFound`` (404), ``ComputeBadRequest``
+(other 4xx, never retried), ``ComputeTransient`` (connection errors, 5xx, 429 that
+outlived their retries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+
+@dataclasses.dataclass
+class Service:
+    id: str
+    host: str
+    binary: str
+    status: str  # "enabled" | "disabled"
+    state: str  # "up" | "down"
+    forced_down: bool
+    disabled_reason: str | None = None
+
+
+@dataclasses.dataclass
+class Server:
+    id: str
+    name: str
+    host: str | None  # OS-EXT-SRV-ATTR:host
+    status: str  # ACTIVE, SHUTOFF, ERROR, REBUILD, ...
+    vm_state: str | None  # OS-EXT-STS:vm_state: active, stopped, error, ...
+    task_state: str | None  # OS-EXT-STS:task_state: None, rebuilding, ...
+    power_state: int | None  # OS-EXT-STS:power_state: 1 running, 4 shutdown
+    locked: bool = False
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    fault: str | None = None  # fault message, when status is ERROR
+    project_id: str | None = None
+    flavor: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Aggregate:
+    id: str
+    name: str
+    hosts: list[str]
+
+
+class ComputeClient(Protocol):
+    """Nova operations, all as an admin. Every call may raise ``ComputeError``."""
+
+    def get_service(self, host: str, binary: str = "nova-compute") -> Service:
+        """The service of ``host``; ``ComputeNotFound`` if Nova has none."""
+        ...
+
+    def force_down_service(self, host: str, forced: bool = True) -> None:
+        """Set forced_down (Nova ≥ 2.11)."""
+        ...
+
+    def disable_service(self, host: str, reason: str) -> None:
+        """Disable with a reason (≤ 255 characters)."""
+        ...
+
+    def enable_service(self, host: str) -> None: ...
+
+    def list_servers_on_host(self, host: str) -> list[Server]:
+        """Every server whose compute host is ``host``, all projects, all pages."""
+        ...
+
+    def get_server(self, server_id: str) -> Server: ...
+
+    def lock_server(self, server_id: str) -> None: ...
+
+    def unlock_server(self, server_id: str) -> None: ...
+
+    def stop_server(self, server_id: str) -> None: ...
+
+    def start_server(self, server_id: str) -> None: ...
+
+    def reset_state(self, server_id: str, state: str) -> None:
+        """os-resetState to ``active`` or ``error``."""
+        ...
+
+    def evacuate_server(self, server_id: str, host: str | None = None) -> None:
+        """Post one evacuate; never retried blindly (re-read the server first)."""
+        ...
+
+    def list_aggregates(self) -> list[Aggregate]: ...
+
+    def add_host_to_aggregate(self, aggregate_id: str, host: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,39 @@
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membership (tooz)")
+
+OPTS = [
+    cfg.StrOpt(
+        "backend_url",
+        help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "
+        "or any other tooz driver. Empty: file://<state_dir>/locks.",
+    ),
+    cfg.StrOpt("group", default="rhworker", help="Coordination group the workers join."),
+    cfg.StrOpt("lock_prefix", default="rhworker", help="Prefix of every lock name."),
+    cfg.FloatOpt(
+        "call_timeout",
+        default=10.0,
+        min=0.1,
+        help="Deadline in seconds for any single tooz call; a backend outage can "
+        "otherwise block for tens of seconds.",
+    ),
+    cfg.FloatOpt(
+        "heartbeat_interval", default=1.0, min=0.05, help="Seconds between coordinator heartbeats."
+    ),
+    cfg.StrOpt(
+        "file_backend_policy",
+        default="warn",
+        choices=["warn", "refuse", "allow"],
+        help="What to do when the file:// lock backend (one machine only) is used with "
+        "a store that other machines can reach.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}

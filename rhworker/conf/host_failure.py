@@ -1,0 +1,60 @@
+"""Options of host-failure recovery; names and defaults follow Masakari's where they exist."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("host_failure", title="Host-failure recovery")
+
+OPTS = [
+    cfg.StrOpt("driver", default="default", help="Recovery driver (entry point in rhworker.drivers)."),
+    cfg.BoolOpt(
+        "evacuate_all_instances",
+        default=True,
+        help="Evacuate every instance of the failed host; False: only those whose "
+        "ha_enabled_instance_metadata_key metadata is true.",
+    ),
+    cfg.StrOpt(
+        "ha_enabled_instance_metadata_key",
+        default="HA_Enabled",
+        help="Instance metadata key that marks an instance for evacuation.",
+    ),
+    cfg.BoolOpt(
+        "ignore_instances_in_error_state",
+        default=False,
+        help="Do not evacuate instances in error state.",
+    ),
+    cfg.BoolOpt(
+        "add_reserved_host_to_aggregate",
+        default=False,
+        help="Add the chosen reserved host to every aggregate of the failed host.",
+    ),
+    cfg.IntOpt(
+        "host_failure_recovery_threads",
+        default=3,
+        min=1,
+        help="Parallel evacuations per notification.",
+    ),
+    cfg.IntOpt(
+        "wait_period_after_evacuation",
+        default=90,
+        min=0,
+        help="Seconds to wait for one evacuated instance to settle before calling it failed.",
+    ),
+    cfg.FloatOpt(
+        "verify_interval", default=1.0, min=0.01, help="Seconds between polls of an evacuating server."
+    ),
+    cfg.StrOpt(
+        "service_disable_reason",
+        default="Masakari detected host failed.",
+        help="Reason recorded when the failed host's compute service is disabled "
+        "(the notification id is appended).",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}

@@ -1,0 +1,21 @@
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queue live")
+
+OPTS = [
+    cfg.StrOpt(
+        "url",
+        help="sqlite:///path/rhworker.db (one machine) or redis://[:password@]host:port/db"
+        "?prefix=NAME (many machines; rediss:// for TLS). Empty: "
+        "sqlite:///<state_dir>/rhworker.db.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}

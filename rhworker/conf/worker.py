@@ -1,0 +1,45 @@
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("worker", title="The consume loop")
+
+OPTS = [
+    cfg.IntOpt("concurrency", default=4, min=1, help="Notifications one worker handles at once."),
+    cfg.FloatOpt(
+        "lease_timeout",
+        default=30.0,
+        min=1.0,
+        help="Seconds a delivery stays with a worker that stopped renewing it before "
+        "another worker takes it over.",
+    ),
+    cfg.IntOpt(
+        "max_attempts",
+        default=5,
+        min=1,
+        help="Deliveries of one notification before it is dead-lettered as failed.",
+    ),
+    cfg.FloatOpt(
+        "retry_interval",
+        default=10.0,
+        min=0.0,
+        help="Back-off base in seconds for notifications in error: interval * 2^attempt.",
+    ),
+    cfg.FloatOpt("retry_max_interval", default=300.0, min=0.0, help="Cap of the retry back-off."),
+    cfg.FloatOpt(
+        "poll_interval", default=0.5, min=0.01, help="Seconds to wait for work when the queue is empty."
+    ),
+    cfg.FloatOpt(
+        "shutdown_timeout",
+        default=30.0,
+        min=0.0,
+        help="On SIGTERM, seconds to finish work in hand before giving it back.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}

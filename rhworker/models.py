@@ -1,0 +1,177 @@
+"""Domain types shared by every seam.
+
+Times are UTC seconds since the epoch (``float``) everywhere inside rhworker; they
+are turned into ISO 8601 only for display and for the REST/CLI edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class RecoveryMethod(str, enum.Enum):
+    AUTO = "auto"
+    RESERVED_HOST = "reserved_host"
+    AUTO_PRIORITY = "auto_priority"
+    RH_PRIORITY = "rh_priority"
+
+
+class NotificationType(str, enum.Enum):
+    COMPUTE_HOST = "COMPUTE_HOST"
+    VM = "VM"
+    PROCESS = "PROCESS"
+
+
+class NotificationStatus(str, enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    FINISHED = "finished"
+    IGNORED = "ignored"
+    ERROR = "error"  # will be retried after a back-off
+    FAILED = "failed"  # gave up (max attempts, dead letter, or resolved by hand)
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {NotificationStatus.FINISHED, NotificationStatus.IGNORED, NotificationStatus.FAILED}
+)
+
+
+class MoveState(str, enum.Enum):
+    PENDING = "pending"
+    ONGOING = "ongoing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def done(self) -> bool:
+        return self in (MoveState.SUCCEEDED, MoveState.SKIPPED)
+
+
+@dataclasses.dataclass
+class Segment:
+    name: str
+    recovery_method: RecoveryMethod = RecoveryMethod.AUTO
+    enabled: bool = True
+    service_type: str = "COMPUTE"
+    description: str = ""
+
+
+@dataclasses.dataclass
+class Host:
+    name: str  # the nova-compute service host
+    segment: str
+    type: str = "COMPUTE"
+    control_attributes: str = ""
+    reserved: bool = False
+    on_maintenance: bool = False
+    position: int = 0  # order within the segment; reserved hosts are tried in this order
+    claimed_by: str | None = None  # notification id that consumed this reserved host
+    claim_epoch: int | None = None  # fencing token of that claim
+
+
+@dataclasses.dataclass
+class Step:
+    """One entry of a notification's history."""
+
+    at: float
+    name: str  # e.g. "gate", "fence", "lock_skipped", "claimed", "evacuated", "control"
+    worker: str | None = None
+    message: str = ""
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ClaimRecord:
+    host: str
+    epoch: int
+
+
+@dataclasses.dataclass
+class Progress:
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    claims: list[ClaimRecord] = dataclasses.field(default_factory=list)
+    reason: str | None = None  # last error / ignore reason, human readable
+
+
+@dataclasses.dataclass
+class Notification:
+    id: str
+    type: NotificationType
+    hostname: str
+    payload: dict[str, Any]
+    generated_time: float
+    status: NotificationStatus = NotificationStatus.NEW
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    attempts: int = 0  # deliveries handed out so far
+    lease_owner: str | None = None  # worker id holding the current delivery
+    lease_until: float | None = None
+    lease_token: int = 0  # grows with every hand-out; fences stale writers
+    next_attempt_at: float | None = None  # for status ERROR: when it comes back
+    progress: Progress = dataclasses.field(default_factory=Progress)
+
+
+@dataclasses.dataclass
+class Move:
+    """One instance's evacuation within one notification, updated in place."""
+
+    notification_id: str
+    instance_id: str
+    instance_name: str = ""
+    source: str = ""
+    target: str | None = None  # None: Nova's scheduler chooses
+    state: MoveState = MoveState.PENDING
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+    original_status: str | None = None  # server status before recovery (ACTIVE/SHUTOFF/ERROR)
+
+
+@dataclasses.dataclass
+class Delivery:
+    """One hand-out of a notification to a worker, held under a lease."""
+
+    notification_id: str
+    worker_id: str
+    token: int  # == Notification.lease_token at hand-out; every write carries it
+    attempts: int  # including this one
+    lease_until: float
+    backend_ref: str = ""  # backend-private (e.g. the Redis stream entry id)
+
+
+@dataclasses.dataclass
+class Claim:
+    host: str
+    notification_id: str
+    epoch: int
+
+
+@dataclasses.dataclass
+class InFlight:
+    notification_id: str
+    hostname: str
+    owner: str
+    lease_until: float
+    attempts: int
+
+
+@dataclasses.dataclass
+class DeadLetter:
+    notification_id: str
+    reason: str
+    at: float
+
+
+@dataclasses.dataclass
+class QueueStats:
+    depth: int  # ready to be handed out now
+    delayed: int  # status error, waiting for their back-off
+    in_flight: list[InFlight]
+    dead_letters: list[DeadLetter]

@@ -1,0 +1,249 @@
+"""The store seam: everything durable rhworker keeps.
+
+One abstract base, one file per backend (``sqlite.py``, ``redis.py``), selected by URL
+through :func:`rhworker.store.from_url`. The contract suite in ``tests/contract``
+runs against every backend.
+
+Semantics every backend must keep (DESIGN §4, §5):
+
+* **Intake** (:meth:`Store.create_notification`) validates, refuses duplicates and
+  enqueues in one atomic step: an accepted notification is always deliverable.
+* **Deliveries** are at least once. :meth:`consume` hands a notification out under a
+  lease and bumps its ``lease_token``; every later write about that notification
+  (status, steps, moves, claims, ack) carries the token and raises
+  :class:`~rhworker.errors.LeaseLost` once another consumer has taken the notification
+  over. A lease that expires without a takeover still lets its owner write.
+* **Claims** are one compare-and-set: reserved → not reserved, ``claimed_by``,
+  ``claim_epoch`` from a counter that only grows, and the claim recorded in the
+  notification's progress, all at once. A claim by the same notification is
+  idempotent (returns the existing claim).
+* Backend exceptions never escape: they become :class:`~rhworker.errors.StoreError`
+  subclasses (``StoreUnavailable`` for connection problems).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import Any
+
+from rhworker.models import (
+    Claim,
+    Delivery,
+    Host,
+    Move,
+    Notification,
+    NotificationStatus,
+    QueueStats,
+    Segment,
+    Step,
+)
+
+# Masakari's default: the same failure reported again within 180 s is a duplicate.
+DEFAULT_DUPLICATE_INTERVAL = 180.0
+# How long a delivery stays with a worker that stops renewing it.
+DEFAULT_LEASE_TIMEOUT = 30.0
+# Deliveries of one notification before it goes to the dead letters.
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+class Store(abc.ABC):
+    """Abstract store. All times are UTC epoch seconds; ``now`` defaults to time.time()."""
+
+    # -- lifecycle ------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- inventory: segments --------------------------------------------------------
+    @abc.abstractmethod
+    def create_segment(self, segment: Segment) -> Segment:
+        """Create; ``AlreadyExists`` on a duplicate name, ``ValidationError`` on bad fields."""
+
+    @abc.abstractmethod
+    def get_segment(self, name: str) -> Segment:
+        """``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def update_segment(self, name: str, **changes: Any) -> Segment:
+        """Change recovery_method, enabled, service_type, description. ``NotFound``."""
+
+    @abc.abstractmethod
+    def delete_segment(self, name: str) -> None:
+        """Delete a segment with no hosts; ``Conflict`` while it still has hosts."""
+
+    @abc.abstractmethod
+    def list_segments(self) -> list[Segment]:
+        """All segments, by name."""
+
+    # -- inventory: hosts -----------------------------------------------------------
+    @abc.abstractmethod
+    def create_host(self, host: Host) -> Host:
+        """Create in ``host.segment`` (``NotFound`` if the segment is missing).
+
+        Host names are unique across the deployment (``AlreadyExists``). When
+        ``host.position`` is 0 the host is appended at the end of its segment.
+        """
+
+    @abc.abstractmethod
+    def get_host(self, name: str) -> Host:
+        """``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def update_host(self, name: str, **changes: Any) -> Host:
+        """Change type, control_attributes, reserved, on_maintenance, position.
+
+        Setting ``reserved=True`` clears ``claimed_by``/``claim_epoch`` (the host is
+        a spare again; the old claim's epoch becomes stale).
+        """
+
+    @abc.abstractmethod
+    def delete_host(self, name: str) -> None:
+        """``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def list_hosts(
+        self,
+        segment: str | None = None,
+        reserved: bool | None = None,
+        on_maintenance: bool | None = None,
+    ) -> list[Host]:
+        """Hosts matching every given filter, ordered by (segment, position, name)."""
+
+    @abc.abstractmethod
+    def reserved_hosts(self, segment: str) -> list[Host]:
+        """Spares of a segment still usable: reserved, not on maintenance, in order."""
+
+    # -- notifications ----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_notification(
+        self,
+        type: str,
+        hostname: str,
+        payload: Any,
+        generated_time: str | float | None = None,
+        *,
+        dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
+        now: float | None = None,
+    ) -> Notification:
+        """Validate, refuse duplicates, store and enqueue — atomically.
+
+        ``ValidationError`` for malformed input (see ``rhworker.validation``),
+        ``NotFound`` for a host that is not in the inventory, and
+        ``DuplicateNotification`` (carrying the existing id) when a notification with
+        the same type, hostname and payload was created within ``dedup_interval``
+        seconds, whatever its status.
+        """
+
+    @abc.abstractmethod
+    def get_notification(self, notification_id: str) -> Notification:
+        """``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def list_notifications(
+        self,
+        status: NotificationStatus | None = None,
+        hostname: str | None = None,
+        type: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+    ) -> list[Notification]:
+        """Newest first; ``marker`` is the id of the last item of the previous page."""
+
+    @abc.abstractmethod
+    def set_status(
+        self,
+        notification_id: str,
+        new: NotificationStatus,
+        *,
+        expected: Iterable[NotificationStatus],
+        token: int | None = None,
+        reason: str | None = None,
+        now: float | None = None,
+    ) -> Notification:
+        """Guarded transition. ``Conflict`` if the status is not in ``expected``;
+        ``LeaseLost`` if ``token`` is given and is not the current lease token.
+        ``reason`` is stored in ``progress.reason`` (None leaves it unchanged)."""
+
+    @abc.abstractmethod
+    def add_step(self, notification_id: str, step: Step, *, token: int | None = None) -> None:
+        """Append to the notification's history (``LeaseLost`` on a stale token)."""
+
+    # -- moves ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_move(self, move: Move, *, token: int | None = None) -> None:
+        """Insert or replace the move of (notification_id, instance_id)."""
+
+    @abc.abstractmethod
+    def list_moves(self, notification_id: str) -> list[Move]:
+        """The notification's moves, in creation order."""
+
+    # -- claims ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_reserved_host(
+        self, notification_id: str, host: str, *, token: int, now: float | None = None
+    ) -> Claim:
+        """Atomically consume a reserved host for a notification (see module doc).
+
+        ``ClaimLost`` if the host is not reserved, on maintenance or claimed by
+        another notification; ``LeaseLost`` on a stale token; ``NotFound`` for an
+        unknown host. Idempotent for the notification that already holds it.
+        """
+
+    @abc.abstractmethod
+    def check_claim(self, host: str, epoch: int) -> bool:
+        """True while ``epoch`` is the host's current claim epoch (fencing check)."""
+
+    # -- delivery queue ---------------------------------------------------------------
+    @abc.abstractmethod
+    def consume(
+        self,
+        worker_id: str,
+        *,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        block: float = 0.0,
+        now: float | None = None,
+    ) -> Delivery | None:
+        """Hand out one notification under a lease, or None when nothing is due.
+
+        Candidates, oldest first: new ones; ``error`` ones whose back-off is over;
+        ones whose lease expired (a takeover). The hand-out bumps ``attempts`` and
+        ``lease_token`` and sets ``lease_owner``/``lease_until``; it does not change
+        the status (the worker does). A candidate that would exceed ``max_attempts``
+        is dead-lettered instead (status ``failed``, reason recorded) and the next
+        one is tried. ``block`` is how long the call may wait for work (seconds).
+        """
+
+    @abc.abstractmethod
+    def renew(self, delivery: Delivery, *, lease_timeout: float, now: float | None = None) -> Delivery:
+        """Extend the lease; ``LeaseLost`` if another consumer took it over."""
+
+    @abc.abstractmethod
+    def ack(self, delivery: Delivery) -> None:
+        """Done with it: it will never be handed out again. ``LeaseLost`` if stale.
+
+        Call only after the outcome (a terminal status) is stored."""
+
+    @abc.abstractmethod
+    def retry_later(
+        self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
+    ) -> None:
+        """Give it back, to be handed out again not before ``now + delay``."""
+
+    @abc.abstractmethod
+    def dead_letter(self, delivery: Delivery, reason: str, *, now: float | None = None) -> None:
+        """Give up: status ``failed`` with ``reason``, listed in the dead letters."""
+
+    # -- read models ------------------------------------------------------------------
+    @abc.abstractmethod
+    def queue_stats(self, *, now: float | None = None) -> QueueStats:
+        """Queue depth, delayed retries, in-flight deliveries and dead letters."""
+
+    def reserved_left(self) -> dict[str, int]:
+        """Per segment, how many usable reserved hosts remain (0 included)."""
+        left = {segment.name: 0 for segment in self.list_segments()}
+        for host in self.list_hosts(reserved=True, on_maintenance=False):
+            left[host.segment] = left.get(host.segment, 0) + 1
+        return left

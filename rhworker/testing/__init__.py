@@ -1,0 +1,1 @@
+"""Helpers for tests, the demo and benchmarks: real servers on free loopback ports."""
