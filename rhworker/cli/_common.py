@@ -1,0 +1,88 @@
+"""Helpers shared by the operator commands: opening the store, tables, JSON, times."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import enum
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rhworker import conf as rconf
+from rhworker.codec import to_dict
+from rhworker.cli import load_conf
+from rhworker.store import Store, from_url
+
+_YES = {"yes", "y", "true", "1", "on"}
+_NO = {"no", "n", "false", "0", "off"}
+
+
+@contextlib.contextmanager
+def open_store(args: argparse.Namespace) -> Iterator[Store]:
+    """The configured store, closed on the way out."""
+    conf = load_conf(args)
+    store = from_url(rconf.store_url(conf))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def yes_no(text: str) -> bool:
+    """argparse ``type=`` for ``yes|no`` (and true/false, 1/0, on/off)."""
+    lowered = text.strip().lower()
+    if lowered in _YES:
+        return True
+    if lowered in _NO:
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
+
+
+def iso(epoch: float | None) -> str:
+    """UTC ISO 8601 with seconds, or '-' for no time."""
+    if epoch is None:
+        return "-"
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(to_dict(obj), indent=2, sort_keys=False, default=str))
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    text = str(value)
+    return " ".join(text.split()) if text else ""
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Plain columns aligned with spaces; the last column is not padded."""
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, text in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    lines = []
+    for row in [list(headers), *cells]:
+        padded = [text.ljust(widths[i]) for i, text in enumerate(row)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    print(format_table(headers, rows))
+
+
+def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """``key: value`` lines, keys aligned."""
+    width = max((len(k) for k, _ in pairs), default=0)
+    for key, value in pairs:
+        print(f"{key + ':':<{width + 1}} {cell(value)}")

@@ -1,0 +1,128 @@
+"""``rhworker notification list|show``: what happened to each reported failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rhworker.cli import EXIT_OK
+from rhworker.cli._common import iso, open_store, print_fields, print_json, print_table
+from rhworker.models import Move, Notification, NotificationStatus
+
+STATUSES = [s.value for s in NotificationStatus]
+# Rows shown by ``notification list`` unless --limit says otherwise.
+DEFAULT_LIST_LIMIT = 50
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("notification", help="inspect failure notifications")
+    cmds = parser.add_subparsers(dest="notification_command", metavar="ACTION")
+    cmds.required = True
+
+    p = cmds.add_parser("list", help="list notifications, newest first")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--host", dest="hostname")
+    p.add_argument("--type")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIST_LIMIT)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_list)
+
+    p = cmds.add_parser("show", help="a notification: steps, claims and moves")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_show)
+
+
+def _list(args: argparse.Namespace) -> int:
+    status = NotificationStatus(args.status) if args.status else None
+    with open_store(args) as store:
+        items = store.list_notifications(
+            status=status,
+            hostname=args.hostname,
+            type=args.type.upper() if args.type else None,
+            limit=max(args.limit, 1),
+        )
+    if args.json:
+        print_json(items)
+        return EXIT_OK
+    rows = [
+        (
+            n.id,
+            n.type,
+            n.hostname,
+            n.status,
+            n.attempts,
+            iso(n.created_at),
+            n.lease_owner if not n.status.terminal else None,
+            n.progress.reason,
+        )
+        for n in items
+    ]
+    print_table(("ID", "TYPE", "HOST", "STATUS", "ATTEMPTS", "CREATED", "OWNER", "REASON"), rows)
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        notification = store.get_notification(args.id)
+        moves = store.list_moves(args.id)
+    if args.json:
+        print_json({"notification": notification, "moves": moves})
+        return EXIT_OK
+    _print_notification(notification)
+    _print_moves(moves)
+    return EXIT_OK
+
+
+def _print_notification(n: Notification) -> None:
+    print_fields(
+        [
+            ("id", n.id),
+            ("type", n.type),
+            ("hostname", n.hostname),
+            ("payload", json.dumps(n.payload, sort_keys=True)),
+            ("generated_time", iso(n.generated_time)),
+            ("status", n.status),
+            ("reason", n.progress.reason),
+            ("created_at", iso(n.created_at)),
+            ("updated_at", iso(n.updated_at)),
+            ("attempts", n.attempts),
+            ("lease_owner", n.lease_owner),
+            ("lease_until", iso(n.lease_until)),
+            ("next_attempt_at", iso(n.next_attempt_at)),
+        ]
+    )
+    print("\nsteps:")
+    if n.progress.steps:
+        rows = [(iso(s.at), s.name, s.worker, s.message) for s in n.progress.steps]
+        print_table(("AT", "STEP", "WORKER", "MESSAGE"), rows)
+    else:
+        print("  (none)")
+    print("\nclaims:")
+    if n.progress.claims:
+        print_table(("HOST", "EPOCH"), [(c.host, c.epoch) for c in n.progress.claims])
+    else:
+        print("  (none)")
+
+
+def _print_moves(moves: list[Move]) -> None:
+    print("\nmoves:")
+    if not moves:
+        print("  (none)")
+        return
+    rows = [
+        (
+            m.instance_id,
+            m.instance_name,
+            m.source,
+            m.target or "(scheduler)",
+            m.state,
+            iso(m.started_at),
+            iso(m.finished_at),
+            m.message,
+        )
+        for m in moves
+    ]
+    print_table(
+        ("INSTANCE", "NAME", "SOURCE", "TARGET", "STATE", "STARTED", "FINISHED", "MESSAGE"), rows
+    )

@@ -1,0 +1,104 @@
+"""``rhworker notify HOST``: report a failure, as a monitor would.
+
+The defaults are what masakari-monitors' host monitor sends for a dead host that the
+cluster has fenced: ``event=STOPPED``, ``host_status=NORMAL``,
+``cluster_status=OFFLINE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rhworker.cli import EXIT_DUPLICATE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, load_conf
+from rhworker.cli._common import open_store
+from rhworker.errors import DuplicateNotification, NotFound
+
+# What masakari-monitors' hostmonitor reports for a fenced, dead host.
+DEFAULT_EVENT = "STOPPED"
+DEFAULT_HOST_STATUS = "NORMAL"
+DEFAULT_CLUSTER_STATUS = "OFFLINE"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "notify",
+        help="report a host failure (prints the notification id)",
+        description="Report a failure. Exit 0 and print the id when accepted; 3 when it "
+        "duplicates a recent notification; 4 when the host is not in the inventory; "
+        "2 for invalid input.",
+    )
+    p.add_argument("hostname", metavar="HOST")
+    p.add_argument("--type", default="COMPUTE_HOST", help="COMPUTE_HOST (default), VM, PROCESS")
+    p.add_argument("--event", help=f"payload event (default {DEFAULT_EVENT})")
+    p.add_argument("--host-status", help=f"payload host_status (default {DEFAULT_HOST_STATUS})")
+    p.add_argument(
+        "--cluster-status", help=f"payload cluster_status (default {DEFAULT_CLUSTER_STATUS})"
+    )
+    p.add_argument("--generated-time", metavar="ISO", help="when the failure was seen (now)")
+    p.add_argument(
+        "--payload",
+        metavar="JSON",
+        help="the whole payload as a JSON object; --event/--host-status/--cluster-status "
+        "given too override its keys, and no defaults are added",
+    )
+    p.set_defaults(func=_notify)
+
+
+def build_payload(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The payload from --payload and the flags; None (after a message) if unusable."""
+    if args.payload is not None:
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as e:
+            print(f"error: --payload is not valid JSON: {e}", file=sys.stderr)
+            return None
+        if not isinstance(payload, dict):
+            print("error: --payload must be a JSON object", file=sys.stderr)
+            return None
+    else:
+        payload = {
+            "event": DEFAULT_EVENT,
+            "host_status": DEFAULT_HOST_STATUS,
+            "cluster_status": DEFAULT_CLUSTER_STATUS,
+        }
+    for key in ("event", "host_status", "cluster_status"):
+        value = getattr(args, key)
+        if value is not None:
+            payload[key] = value
+    return payload
+
+
+def _notify(args: argparse.Namespace) -> int:
+    payload = build_payload(args)
+    if payload is None:
+        return EXIT_USAGE
+    conf = load_conf(args)
+    interval = float(conf.notification.duplicate_notification_detection_interval)
+    with open_store(args) as store:
+        try:
+            notification = store.create_notification(
+                args.type,
+                args.hostname,
+                payload,
+                args.generated_time,
+                dedup_interval=interval,
+            )
+        except DuplicateNotification as e:
+            print(
+                f"error: duplicate of notification {e.existing_id}: the same failure of "
+                f"{args.hostname} was reported within the last {interval:g} s",
+                file=sys.stderr,
+            )
+            return EXIT_DUPLICATE
+        except NotFound as e:
+            print(
+                f"error: host {args.hostname!r} is not in the inventory ({e}); add it with "
+                "'rhworker host create' or 'rhworker inventory load'",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_FOUND
+    print(notification.id)
+    return EXIT_OK

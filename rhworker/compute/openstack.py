@@ -1,0 +1,397 @@
+"""The compute adapter: :class:`~rhworker.compute.base.ComputeClient` on openstacksdk.
+
+Every SDK call goes through :class:`~rhworker.compute.retry.Retrier`: transient
+failures (connection errors, 5xx, 429) are retried with back-off and jitter under a
+deadline; SDK and keystoneauth exceptions never leave this module untranslated.
+
+The compute microversion is pinned (``[compute] microversion``, at most 2.94) as the
+session's default microversion, so that every call — servers as well as services,
+which the SDK would otherwise cap at 2.69 and 2.100 — sends that version, and an
+evacuated server comes back ACTIVE.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from keystoneauth1 import loading as ks_loading
+from openstack import connection as os_connection
+from openstack.compute.v2 import server as sdk_server
+from openstack.compute.v2 import service as sdk_service
+from oslo_config import cfg
+
+from rhworker.compute.base import Aggregate, Server, Service
+from rhworker.compute.retry import DEFAULT_RETRY_DEADLINE, Retrier, status_of, translate
+from rhworker.errors import (
+    ComputeBadRequest,
+    ComputeError,
+    ComputeNotFound,
+    ComputeTransient,
+    ConfigError,
+)
+
+LOG = logging.getLogger(__name__)
+
+# From 2.95 an evacuated server stays SHUTOFF on its target: refuse to pin that high.
+MAX_MICROVERSION = (2, 94)
+# Forcing a service down needs 2.11; services by uuid (PUT /os-services/{id}) 2.53.
+MIN_MICROVERSION = (2, 53)
+# Nova refuses a disabled_reason longer than this.
+MAX_DISABLED_REASON = 255
+# States that show Nova has taken an evacuate request.
+_EVACUATE_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
+_RESET_STATES = ("active", "error")
+
+
+def parse_microversion(value: str) -> tuple[int, int]:
+    """``"2.94"`` → ``(2, 94)``; ``ConfigError`` on anything else."""
+    try:
+        major, minor = (int(part) for part in str(value).split("."))
+    except ValueError as e:
+        raise ConfigError(f"[compute] microversion {value!r} is not MAJOR.MINOR") from e
+    return major, minor
+
+
+def check_microversion(value: str) -> str:
+    """The microversion to pin, refused when evacuation would leave servers SHUTOFF."""
+    version = parse_microversion(value)
+    if version > MAX_MICROVERSION:
+        raise ConfigError(
+            f"[compute] microversion {value} is above 2.94: from 2.95 Nova leaves an "
+            "evacuated server SHUTOFF and rhworker does not restore its power state"
+        )
+    if version < MIN_MICROVERSION:
+        raise ConfigError(
+            f"[compute] microversion {value} is below 2.53: rhworker needs services by "
+            "id and forced_down"
+        )
+    return f"{version[0]}.{version[1]}"
+
+
+def _auth_options(auth_type: str, candidates: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``candidates`` that the keystoneauth plugin ``auth_type`` takes."""
+    try:
+        loader = ks_loading.get_plugin_loader(auth_type)
+    except Exception as e:
+        raise ConfigError(f"[compute] auth_type {auth_type!r} is unknown: {e}") from e
+    names = {opt.dest for opt in loader.get_options()}
+    return {k: v for k, v in candidates.items() if k in names and v not in (None, "")}
+
+
+def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """Keyword arguments for ``openstack.connection.Connection`` from ``[compute]``."""
+    group = conf.compute
+    kwargs: dict[str, Any] = {
+        "compute_api_version": check_microversion(group.microversion),
+        "api_timeout": group.api_timeout,
+    }
+    if group.region_name:
+        kwargs["region_name"] = group.region_name
+    if group.endpoint_override:
+        kwargs["compute_endpoint_override"] = group.endpoint_override
+    if group.insecure:
+        kwargs["verify"] = False
+    if group.cloud:
+        return kwargs
+    kwargs["auth_type"] = group.auth_type
+    kwargs["interface"] = group.interface
+    candidates = {
+        "auth_url": group.auth_url,
+        "username": group.username,
+        "password": group.password,
+        "project_name": group.project_name,
+        "user_domain_name": group.user_domain_name,
+        "project_domain_name": group.project_domain_name,
+        "token": group.token,
+        "endpoint": group.endpoint_override,
+    }
+    auth = _auth_options(group.auth_type, candidates)
+    if auth:
+        kwargs["auth"] = auth
+    return kwargs
+
+
+def build_connection(conf: cfg.ConfigOpts) -> os_connection.Connection:
+    """A Connection from ``[compute]``: the clouds.yaml cloud, or the explicit options."""
+    kwargs = connection_kwargs(conf)
+    try:
+        if conf.compute.cloud:
+            import openstack
+
+            return openstack.connect(cloud=conf.compute.cloud, **kwargs)
+        return os_connection.Connection(**kwargs)
+    except Exception as e:
+        raise ConfigError(f"cannot configure the compute connection: {e}") from e
+
+
+def _flavor(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if hasattr(raw, "to_dict"):
+        data = raw.to_dict(computed=False)
+    else:
+        data = dict(raw)
+    return {k: v for k, v in data.items() if v is not None and k != "location"}
+
+
+def _fault_message(fault: Any) -> str | None:
+    if not fault:
+        return None
+    if isinstance(fault, dict):
+        message = fault.get("message")
+        return str(message) if message else None
+    return str(fault)
+
+
+def to_server(raw: sdk_server.Server) -> Server:
+    """The rhworker view of an SDK server."""
+    power = raw.power_state
+    return Server(
+        id=str(raw.id),
+        name=raw.name or "",
+        host=raw.compute_host,
+        status=raw.status or "",
+        vm_state=raw.vm_state,
+        task_state=raw.task_state,
+        power_state=int(power) if power is not None else None,
+        locked=bool(raw.is_locked),
+        metadata=dict(raw.metadata or {}),
+        fault=_fault_message(raw.fault),
+        project_id=raw.project_id,
+        flavor=_flavor(raw.flavor),
+    )
+
+
+def to_service(raw: sdk_service.Service) -> Service:
+    return Service(
+        id=str(raw.id),
+        host=raw.host,
+        binary=raw.binary,
+        status=raw.status,
+        state=raw.state,
+        forced_down=bool(raw.is_forced_down),
+        disabled_reason=raw.disabled_reason,
+    )
+
+
+def evacuate_accepted(before: Server, now: Server, target: str | None) -> bool:
+    """Whether ``now`` shows that Nova took an evacuate of ``before`` (to ``target``)."""
+    if now.task_state in _EVACUATE_TASK_STATES or now.status == "REBUILD":
+        return True
+    if now.host is not None and now.host != before.host:
+        return True
+    if target is not None and now.host == target:
+        return True
+    # Accepted and already failed (e.g. "No valid host was found"): ERROR on the source.
+    return now.vm_state == "error" and before.vm_state != "error"
+
+
+class OpenStackCompute:
+    """Nova through openstacksdk, as an admin."""
+
+    def __init__(
+        self,
+        connection: os_connection.Connection,
+        *,
+        retry_deadline: float = DEFAULT_RETRY_DEADLINE,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int | None = None,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
+        self._conn = connection
+        self._page_size = page_size
+        self._retry = Retrier(
+            deadline=retry_deadline,
+            sleep=sleep,
+            clock=clock,
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+        )
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts, **kwargs: Any) -> OpenStackCompute:
+        kwargs.setdefault("retry_deadline", conf.compute.retry_deadline)
+        return cls(build_connection(conf), **kwargs)
+
+    @property
+    def _compute(self) -> Any:
+        # Lazy on the SDK side: the first access fetches the version document.
+        return self._conn.compute
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return self._retry.call(what, fn)
+
+    # --- services ----------------------------------------------------------------
+
+    def _find_service(self, host: str, binary: str) -> sdk_service.Service:
+        found = list(self._compute.services(host=host, binary=binary))
+        found = [s for s in found if s.host == host and s.binary == binary]
+        if not found:
+            raise ComputeNotFound(f"no {binary} service on host {host!r}")
+        if len(found) > 1:
+            raise ComputeError(f"{len(found)} {binary} services on host {host!r}")
+        return found[0]
+
+    def get_service(self, host: str, binary: str = "nova-compute") -> Service:
+        return to_service(
+            self._call(f"get service {binary}@{host}", lambda: self._find_service(host, binary))
+        )
+
+    def force_down_service(self, host: str, forced: bool = True) -> None:
+        def run() -> None:
+            service = self._find_service(host, "nova-compute")
+            self._compute.update_service_forced_down(service, forced=forced)
+
+        self._call(f"force {'down' if forced else 'up'} service of {host}", run)
+
+    def disable_service(self, host: str, reason: str) -> None:
+        def run() -> None:
+            service = self._find_service(host, "nova-compute")
+            self._compute.disable_service(
+                service, disabled_reason=reason[:MAX_DISABLED_REASON] or None
+            )
+
+        self._call(f"disable service of {host}", run)
+
+    def enable_service(self, host: str) -> None:
+        def run() -> None:
+            service = self._find_service(host, "nova-compute")
+            self._compute.enable_service(service)
+
+        self._call(f"enable service of {host}", run)
+
+    # --- servers -----------------------------------------------------------------
+
+    def list_servers_on_host(self, host: str) -> list[Server]:
+        query: dict[str, Any] = {"all_projects": True, "compute_host": host, "details": True}
+        if self._page_size:
+            query["limit"] = self._page_size
+
+        def run() -> list[Server]:
+            # ``host=`` would filter on the wrong field; ``compute_host`` maps to Nova's
+            # ``host`` query. The generator follows every page (links or marker).
+            servers = [to_server(s) for s in self._compute.servers(**query)]
+            # Belt and braces: a Nova that ignores the filter must not hand us others.
+            return [s for s in servers if s.host == host]
+
+        result: list[Server] = self._call(f"list servers on {host}", run)
+        return result
+
+    def get_server(self, server_id: str) -> Server:
+        return to_server(
+            self._call(f"get server {server_id}", lambda: self._compute.get_server(server_id))
+        )
+
+    def lock_server(self, server_id: str) -> None:
+        self._call(f"lock server {server_id}", lambda: self._compute.lock_server(server_id))
+
+    def unlock_server(self, server_id: str) -> None:
+        self._call(f"unlock server {server_id}", lambda: self._compute.unlock_server(server_id))
+
+    def stop_server(self, server_id: str) -> None:
+        self._power_action("stop", server_id, settled=("stopped",))
+
+    def start_server(self, server_id: str) -> None:
+        self._power_action("start", server_id, settled=("active",))
+
+    def _power_action(self, action: str, server_id: str, settled: Iterable[str]) -> None:
+        """stop/start; a 409 after a retried 5xx is fine if the server is already there.
+
+        (The first POST may have landed before the error: the retry then conflicts.)
+        """
+        sdk_method = getattr(self._compute, f"{action}_server")
+        retried = False
+
+        def run() -> None:
+            nonlocal retried
+            try:
+                sdk_method(server_id)
+            except Exception:
+                retried = True
+                raise
+
+        try:
+            self._call(f"{action} server {server_id}", run)
+        except ComputeBadRequest as e:
+            if not (retried and status_of(e) == 409):
+                raise
+            if self.get_server(server_id).vm_state not in tuple(settled):
+                raise
+            LOG.info("%s server %s: already done by an earlier attempt", action, server_id)
+
+    def reset_state(self, server_id: str, state: str) -> None:
+        if state not in _RESET_STATES:
+            raise ValueError(f"reset_state: state must be one of {_RESET_STATES}, not {state!r}")
+        self._call(
+            f"reset state of server {server_id} to {state}",
+            lambda: self._compute.reset_server_state(server_id, state),
+        )
+
+    def evacuate_server(self, server_id: str, host: str | None = None) -> None:
+        """POST one evacuate (never ``force``); after a transient failure, re-read the
+        server and post again only if Nova did not take the first one."""
+        what = f"evacuate server {server_id}" + (f" to {host}" if host else "")
+        before = self.get_server(server_id)
+        deadline = self._retry.start_deadline()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._compute.evacuate_server(server_id, host=host)
+                return
+            except Exception as e:
+                error = translate(e, what)
+                if not isinstance(error, ComputeTransient):
+                    raise error from e
+                if deadline.passed():
+                    raise error from e
+                LOG.warning("%s: transient failure (attempt %d): %s", what, attempt, error)
+                self._retry.sleep(min(self._retry.backoff(attempt), deadline.remaining()))
+            now = self.get_server(server_id)
+            if evacuate_accepted(before, now, host):
+                LOG.info(
+                    "%s: Nova took the request despite the error (task_state=%s host=%s)",
+                    what,
+                    now.task_state,
+                    now.host,
+                )
+                return
+
+    # --- aggregates ----------------------------------------------------------------
+
+    def list_aggregates(self) -> list[Aggregate]:
+        def run() -> list[Aggregate]:
+            return [
+                Aggregate(id=str(a.id), name=a.name or "", hosts=list(a.hosts or []))
+                for a in self._compute.aggregates()
+            ]
+
+        result: list[Aggregate] = self._call("list aggregates", run)
+        return result
+
+    def add_host_to_aggregate(self, aggregate_id: str, host: str) -> None:
+        what = f"add {host} to aggregate {aggregate_id}"
+        try:
+            self._call(what, lambda: self._compute.add_host_to_aggregate(aggregate_id, host))
+        except ComputeBadRequest as e:
+            # 409: already a member (perhaps by an earlier attempt): that is the goal.
+            if status_of(e) != 409:
+                raise
+            hosts = self._call(
+                f"get aggregate {aggregate_id}",
+                lambda: list(self._compute.get_aggregate(aggregate_id).hosts or []),
+            )
+            if host not in hosts:
+                raise
+            LOG.info("%s: already a member", what)
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except Exception as e:  # closing must not fail the caller
+            LOG.debug("closing the compute connection: %s", e)

@@ -1,0 +1,482 @@
+"""Coordination: a thin layer over tooz (locks and group membership).
+
+One :class:`Coordinator` per worker process. It owns one tooz driver, a heartbeat
+thread and a few daemon threads that run every tooz call under a deadline
+(``call_timeout``): during a Redis or ZooKeeper outage a tooz call can block for
+tens of seconds, and a worker must be able to give up and decide (DESIGN §7).
+
+Facts this module relies on (tooz 9.1):
+
+- lock names are ``bytes`` and are built by :func:`lock_name` only;
+- only ``acquire(blocking=False)`` behaves the same on every driver, so
+  :meth:`Coordinator.try_lock` never blocks; locks are not reentrant;
+- a Redis lock expires after ``lock_timeout`` unless heartbeats renew it, and its
+  holder is not told (``lock.acquired`` stays True): only ``is_still_owner()`` tells
+  the truth, so :meth:`Coordinator.still_owner` answers False on any doubt;
+- membership expiry: Redis ``membership_timeout`` (URL option, defaults to
+  ``timeout``), ZooKeeper session ``timeout`` (ephemeral znodes), file ``timeout``
+  (a member file's mtime older than it is ignored);
+- the file driver lacks ``update_capabilities``.
+
+The heartbeat is ours, not tooz's ``start_heart=True``: it beats every
+``heartbeat_interval`` (or half the driver's own hint, when shorter), logs failures
+and keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+import tooz
+import tooz.coordination
+import tooz.locking
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
+from redis.exceptions import RedisError
+
+from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Deadline in seconds for any single tooz call.
+DEFAULT_CALL_TIMEOUT = 10.0
+# Seconds between heartbeats (shortened to half the driver's own hint if smaller).
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+# Threads that run tooz calls; more than one so a stuck call does not stall the rest.
+DEFAULT_CALL_THREADS = 4
+# File backend policies (``[coordination] file_backend_policy``).
+BACKEND_POLICIES = ("warn", "refuse", "allow")
+
+# Everything a backend may raise; translated into CoordinationError.
+_BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    tooz.ToozError,
+    KazooException,
+    KazooTimeoutError,
+    RedisError,
+    OSError,
+)
+
+_UNSAFE_MEMBER_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def new_member_id() -> str:
+    """``<hostname>-<pid>-<6 random hex>``: unique per process start, ASCII only
+    (ZooKeeper uses it as a znode name)."""
+    host = _UNSAFE_MEMBER_CHARS.sub("_", socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}-{random.getrandbits(24):06x}"
+
+
+def lock_name(prefix: str, host: str) -> bytes:
+    """The tooz lock name of a reserved host — the only place lock names are built.
+
+    The host is percent-encoded so that it is safe as a file name (file driver), a
+    znode name (ZooKeeper) and a key (Redis)."""
+    return f"{prefix}-reserved-host-{urllib.parse.quote(host, safe='')}".encode()
+
+
+def check_backend_policy(coordination_url: str, store_url: str, policy: str) -> None:
+    """Warn about (or refuse) file:// locks with a store other machines can reach:
+    workers on another machine would not see those locks."""
+    if policy not in BACKEND_POLICIES:
+        raise ConfigError(f"unknown file_backend_policy {policy!r}: use one of {BACKEND_POLICIES}")
+    is_file = urllib.parse.urlsplit(coordination_url).scheme == "file"
+    is_local_store = urllib.parse.urlsplit(store_url).scheme.startswith("sqlite")
+    if not is_file or is_local_store or policy == "allow":
+        return
+    message = (
+        f"the file lock backend ({coordination_url}) only coordinates workers on this "
+        f"machine, but the store ({_redact(store_url)}) can be shared by other machines; "
+        "use a redis:// or zookeeper:// coordination backend_url"
+    )
+    if policy == "refuse":
+        raise ConfigError(message)
+    LOG.warning("%s", message)
+
+
+def _redact(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@dataclass(eq=False)
+class HeldLock:
+    """A lock this coordinator acquired; give it back to :meth:`Coordinator.release`."""
+
+    host: str
+    name: bytes
+    tooz_lock: tooz.locking.Lock = field(repr=False)
+    acquired_at: float = field(default_factory=time.monotonic)
+
+
+class _CallRunner:
+    """A few daemon threads running calls handed to them. Daemon, so that a call
+    stuck on a dead backend never keeps the process from exiting."""
+
+    def __init__(self, name: str, size: int = DEFAULT_CALL_THREADS) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
+        self._queue = queue.SimpleQueue()
+        self._size = size
+        for i in range(size):
+            threading.Thread(target=self._run, name=f"{name}-call-{i}", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # handed to the caller through the future
+                future.set_exception(e)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, fn))
+        return future
+
+    def shutdown(self) -> None:
+        """Let idle threads exit; a thread stuck in a call exits when the call ends."""
+        for _ in range(self._size):
+            self._queue.put(None)
+
+
+class Coordinator:
+    """One tooz coordinator for one worker process; every call has a deadline."""
+
+    def __init__(
+        self,
+        url: str,
+        member_id: str,
+        *,
+        group: str = "rhworker",
+        lock_prefix: str = "rhworker",
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        heartbeat: bool = True,
+    ) -> None:
+        """``heartbeat=False`` starts without the heartbeat thread (tests use it to
+        let a Redis lock expire)."""
+        if call_timeout <= 0 or heartbeat_interval <= 0:
+            raise ConfigError("call_timeout and heartbeat_interval must be positive")
+        self.url = url
+        self.member_id = member_id
+        self.group = group
+        self.lock_prefix = lock_prefix
+        self.call_timeout = call_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self._heartbeat_enabled = heartbeat
+        self._mutex = threading.Lock()
+        self._driver: tooz.coordination.CoordinationDriver | None = None
+        self._runner: _CallRunner | None = None
+        self._held: dict[str, HeldLock] = {}
+        self._stopping = threading.Event()
+        self._heart: threading.Thread | None = None
+
+    @classmethod
+    def from_conf(cls, conf: Any, member_id: str) -> Coordinator:
+        """Build from parsed oslo.config options; applies ``file_backend_policy``."""
+        from rhworker import conf as rconf
+
+        url = rconf.coordination_url(conf)
+        opts = conf.coordination
+        check_backend_policy(url, rconf.store_url(conf), opts.file_backend_policy)
+        return cls(
+            url,
+            member_id,
+            group=opts.group,
+            lock_prefix=opts.lock_prefix,
+            call_timeout=opts.call_timeout,
+            heartbeat_interval=opts.heartbeat_interval,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Coordinator {self.member_id} {_redact(self.url)}>"
+
+    # --- life cycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (bounded by ``call_timeout``) and start heartbeats. Idempotent."""
+        if self._driver is not None:
+            return
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme == "file":
+            try:
+                os.makedirs(parts.path, exist_ok=True)
+            except OSError as e:
+                raise CoordinationError(f"cannot create lock directory {parts.path}: {e}") from e
+        try:
+            driver = tooz.coordination.get_coordinator(self.url, self.member_id.encode())
+        except (RuntimeError, ValueError, ImportError, tooz.ToozError) as e:
+            raise ConfigError(f"unusable coordination URL {_redact(self.url)}: {e}") from e
+        runner = _CallRunner(f"coord-{self.member_id}")
+        future = runner.submit(lambda: driver.start(start_heart=False))
+        try:
+            self._wait(future, "start", on_late=lambda: _quietly(driver.stop, "late stop"))
+        except CoordinationError:
+            runner.shutdown()
+            raise
+        self._stopping.clear()
+        with self._mutex:
+            self._driver, self._runner = driver, runner
+        if self._heartbeat_enabled:
+            self._heart = threading.Thread(
+                target=self._beat_forever, args=(driver,), name=f"coord-heart-{self.member_id}",
+                daemon=True,
+            )
+            self._heart.start()
+        LOG.info("coordinator %s started on %s", self.member_id, _redact(self.url))
+
+    def stop(self) -> None:
+        """Release held locks, leave the group, disconnect. Idempotent; never raises;
+        each step bounded by ``call_timeout``."""
+        with self._mutex:
+            driver, runner, self._driver, self._runner = self._driver, self._runner, None, None
+            held, self._held = list(self._held.values()), {}
+        if driver is None or runner is None:
+            return
+        self._stopping.set()
+        for lock in held:
+            self._bounded_quietly(runner, lock.tooz_lock.release, f"release {lock.name!r}")
+        # tooz's stop() leaves the joined groups (and releases Redis locks) itself.
+        self._bounded_quietly(runner, driver.stop, "stop")
+        runner.shutdown()
+        if self._heart is not None:
+            self._heart.join(timeout=1.0)
+            self._heart = None
+        LOG.info("coordinator %s stopped", self.member_id)
+
+    def __enter__(self) -> Coordinator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- locks --------------------------------------------------------------------
+
+    def try_lock(self, host: str) -> HeldLock | None:
+        """Take the lock of ``host`` without blocking: a :class:`HeldLock`, or None
+        when someone else (or this very coordinator) holds it. Raises
+        CoordinationTimeout / CoordinationError; a late success is released."""
+        with self._mutex:
+            if host in self._held:
+                return None
+        driver = self._require_driver()
+        name = lock_name(self.lock_prefix, host)
+
+        def acquire() -> tuple[tooz.locking.Lock, bool]:
+            lock = driver.get_lock(name)
+            return lock, bool(lock.acquire(blocking=False))
+
+        def release_late(result: tuple[tooz.locking.Lock, bool]) -> None:
+            if result[1]:
+                LOG.warning("lock %r acquired after its deadline: releasing it", name)
+                _quietly(result[0].release, f"late release {name!r}")
+
+        lock, acquired = self._call(acquire, f"acquire {name!r}", on_late_result=release_late)
+        if not acquired:
+            return None
+        held = HeldLock(host=host, name=name, tooz_lock=lock)
+        with self._mutex:
+            self._held[host] = held
+        return held
+
+    def still_owner(self, lock: HeldLock) -> bool:
+        """True only if the backend confirms this coordinator still holds ``lock``.
+        False on any error or timeout, and for a lock already released."""
+        with self._mutex:
+            if self._held.get(lock.host) is not lock:
+                return False
+
+        def check() -> bool:
+            try:
+                return bool(lock.tooz_lock.is_still_owner())
+            except tooz.NotImplemented:
+                return bool(lock.tooz_lock.acquired)
+
+        try:
+            return self._call(check, f"is_still_owner {lock.name!r}")
+        except CoordinationError as e:
+            LOG.warning("cannot confirm lock %r, assuming it lost: %s", lock.name, e)
+            return False
+
+    def release(self, lock: HeldLock) -> None:
+        """Release ``lock``; never raises (a lost or expired lock is only logged)."""
+        with self._mutex:
+            if self._held.get(lock.host) is lock:
+                del self._held[lock.host]
+        if self._driver is None:
+            return
+        try:
+            if not self._call(lock.tooz_lock.release, f"release {lock.name!r}"):
+                LOG.info("lock %r was no longer held when released", lock.name)
+        except CoordinationError as e:
+            LOG.warning("releasing lock %r failed (it will expire): %s", lock.name, e)
+
+    def held_locks(self) -> list[HeldLock]:
+        with self._mutex:
+            return list(self._held.values())
+
+    # --- membership ---------------------------------------------------------------
+
+    def join(self, capabilities: dict | None = None) -> None:
+        """Create the group if missing and join it; joining again updates the
+        capabilities where the driver can."""
+        driver = self._require_driver()
+        group = self.group.encode()
+        timeout = self.call_timeout
+
+        def do_join() -> bool:
+            try:
+                driver.create_group(group).get(timeout=timeout)
+            except tooz.coordination.GroupAlreadyExist:
+                pass
+            try:
+                driver.join_group(group, capabilities).get(timeout=timeout)
+            except tooz.coordination.MemberAlreadyExist:
+                return False
+            return True
+
+        if not self._call(do_join, f"join {self.group!r}") and capabilities is not None:
+            self.update_capabilities(capabilities)
+
+    def update_capabilities(self, capabilities: dict) -> None:
+        driver = self._require_driver()
+        group = self.group.encode()
+
+        def update() -> None:
+            try:
+                driver.update_capabilities(group, capabilities).get(timeout=self.call_timeout)
+            except tooz.NotImplemented:
+                LOG.debug("%s cannot update capabilities; ignored", type(driver).__name__)
+
+        self._call(update, f"update capabilities in {self.group!r}")
+
+    def members(self) -> dict[str, dict]:
+        """Live member ids → capabilities ({} where the driver has none)."""
+        driver = self._require_driver()
+        group = self.group.encode()
+
+        def get() -> dict[str, dict]:
+            try:
+                try:
+                    raw = driver.get_members_with_capabilities(group).get(timeout=self.call_timeout)
+                except tooz.NotImplemented:
+                    raw = {m: None for m in driver.get_members(group).get(self.call_timeout)}
+            except tooz.coordination.GroupNotCreated:
+                return {}
+            return {_text(m): dict(c) if isinstance(c, dict) else {} for m, c in raw.items()}
+
+        return self._call(get, f"members of {self.group!r}")
+
+    def leave(self) -> None:
+        driver = self._require_driver()
+        group = self.group.encode()
+
+        def do_leave() -> None:
+            try:
+                driver.leave_group(group).get(timeout=self.call_timeout)
+            except (tooz.coordination.MemberNotJoined, tooz.coordination.GroupNotCreated):
+                pass
+
+        self._call(do_leave, f"leave {self.group!r}")
+
+    def heartbeat(self) -> float | None:
+        """One heartbeat now (the heartbeat thread does this on its own); returns the
+        driver's hint of seconds until the next one is due."""
+        driver = self._require_driver()
+        return self._call(driver.heartbeat, "heartbeat")
+
+    # --- internals ----------------------------------------------------------------
+
+    def _beat_forever(self, driver: tooz.coordination.CoordinationDriver) -> None:
+        interval = self.heartbeat_interval
+        while not self._stopping.wait(interval):
+            try:
+                hint = driver.heartbeat()
+            except Exception:
+                LOG.warning("coordinator %s: heartbeat failed", self.member_id, exc_info=True)
+                hint = None
+            interval = self.heartbeat_interval
+            if hint:
+                interval = max(0.05, min(interval, float(hint) / 2.0))
+
+    def _require_driver(self) -> tooz.coordination.CoordinationDriver:
+        driver = self._driver
+        if driver is None:
+            raise CoordinationError(f"{self!r} is not started")
+        return driver
+
+    def _call(
+        self,
+        fn: Callable[[], T],
+        what: str,
+        on_late_result: Callable[[T], None] | None = None,
+    ) -> T:
+        runner = self._runner
+        if runner is None:
+            raise CoordinationError(f"{self!r} is not started")
+        on_late = None
+        future = runner.submit(fn)
+        if on_late_result is not None:
+            on_late = lambda: on_late_result(future.result())  # noqa: E731
+        return self._wait(future, what, on_late)
+
+    def _wait(self, future: Future[T], what: str, on_late: Callable[[], None] | None = None) -> T:
+        done, _ = wait([future], timeout=self.call_timeout)
+        if not done:
+            if not future.cancel() and on_late is not None:
+                future.add_done_callback(lambda f: _after_late(f, on_late, what))
+            raise CoordinationTimeout(f"{what}: no answer within {self.call_timeout:g}s")
+        try:
+            return future.result()
+        except _BACKEND_ERRORS as e:
+            raise CoordinationError(f"{what} failed: {e}") from e
+
+    def _bounded_quietly(self, runner: _CallRunner, fn: Callable[[], Any], what: str) -> None:
+        future = runner.submit(lambda: _quietly(fn, what))
+        if not wait([future], timeout=self.call_timeout)[0]:
+            LOG.warning("%s: no answer within %gs, given up", what, self.call_timeout)
+
+
+def _after_late(future: Future[Any], on_late: Callable[[], None], what: str) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return
+    _quietly(on_late, f"clean-up after late {what}")
+
+
+def _quietly(fn: Callable[[], Any], what: str) -> None:
+    try:
+        fn()
+    except Exception:
+        LOG.warning("%s failed", what, exc_info=True)
+
+
+def _text(member_id: bytes | str) -> str:
+    return member_id.decode() if isinstance(member_id, bytes) else member_id
