@@ -46,6 +46,7 @@ import tooz.locking
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
 
@@ -69,6 +70,13 @@ _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     KazooTimeoutError,
     RedisError,
     OSError,
+)
+# Backend errors that mean "no answer in time": translated into CoordinationTimeout.
+_BACKEND_TIMEOUTS: tuple[type[BaseException], ...] = (
+    tooz.coordination.OperationTimedOut,
+    KazooTimeoutError,
+    RedisTimeoutError,
+    TimeoutError,
 )
 
 _UNSAFE_MEMBER_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -195,14 +203,13 @@ class Coordinator:
 
     @classmethod
     def from_conf(cls, conf: Any, member_id: str) -> Coordinator:
-        """Build from parsed oslo.config options; applies ``file_backend_policy``."""
+        """Build from parsed oslo.config options. The caller applies
+        :func:`check_backend_policy` (it knows the store URL in use)."""
         from rhworker import conf as rconf
 
-        url = rconf.coordination_url(conf)
         opts = conf.coordination
-        check_backend_policy(url, rconf.store_url(conf), opts.file_backend_policy)
         return cls(
-            url,
+            rconf.coordination_url(conf),
             member_id,
             group=opts.group,
             lock_prefix=opts.lock_prefix,
@@ -309,7 +316,9 @@ class Coordinator:
 
     def still_owner(self, lock: HeldLock) -> bool:
         """True only if the backend confirms this coordinator still holds ``lock``.
-        False on any error or timeout, and for a lock already released."""
+        False on any error or timeout, and for a lock already released. When the
+        backend says the lock is lost, it is forgotten (and its remains cleaned up),
+        so that :meth:`try_lock` may take the host again."""
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
@@ -321,23 +330,35 @@ class Coordinator:
                 return bool(lock.tooz_lock.acquired)
 
         try:
-            return self._call(check, f"is_still_owner {lock.name!r}")
+            owned = self._call(check, f"is_still_owner {lock.name!r}")
         except CoordinationError as e:
             LOG.warning("cannot confirm lock %r, assuming it lost: %s", lock.name, e)
             return False
+        if not owned:
+            LOG.warning("lock %r was lost (expired or session ended)", lock.name)
+            self._forget(lock)
+        return owned
 
     def release(self, lock: HeldLock) -> None:
-        """Release ``lock``; never raises (a lost or expired lock is only logged)."""
+        """Release ``lock``; never raises. A lock already released or known to be
+        lost is left alone; a failed release is logged (the lock will expire)."""
+        if not self._forget(lock):
+            LOG.debug("lock %r is not held by %s: nothing to release", lock.name, self.member_id)
+
+    def _forget(self, lock: HeldLock) -> bool:
+        """Drop ``lock`` from the held ones and release it in the backend (which, for
+        a lost lock, only clears this client's state: tooz never deletes a lock that
+        another holder owns). False if it was not held."""
         with self._mutex:
-            if self._held.get(lock.host) is lock:
-                del self._held[lock.host]
-        if self._driver is None:
-            return
+            if self._held.get(lock.host) is not lock:
+                return False
+            del self._held[lock.host]
         try:
             if not self._call(lock.tooz_lock.release, f"release {lock.name!r}"):
                 LOG.info("lock %r was no longer held when released", lock.name)
         except CoordinationError as e:
             LOG.warning("releasing lock %r failed (it will expire): %s", lock.name, e)
+        return True
 
     def held_locks(self) -> list[HeldLock]:
         with self._mutex:
@@ -456,6 +477,8 @@ class Coordinator:
             raise CoordinationTimeout(f"{what}: no answer within {self.call_timeout:g}s")
         try:
             return future.result()
+        except _BACKEND_TIMEOUTS as e:
+            raise CoordinationTimeout(f"{what}: backend timed out: {e}") from e
         except _BACKEND_ERRORS as e:
             raise CoordinationError(f"{what} failed: {e}") from e
 

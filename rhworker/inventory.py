@@ -13,9 +13,11 @@ The document format is shared with the simulator's cloud spec (``rhworker/sim``)
           - {name: spare-1, reserved: true}
           - {name: compute-2, type: COMPUTE, control_attributes: "", on_maintenance: false}
 
-Top-level keys that only the simulator reads (``projects``, ``flavors``, ``servers``,
-``aggregates``) and simulator-only host keys (``vcpus``, ``memory_mb``, ``disk_gb``,
-``aggregates``, ``servers``) are ignored here; any other unknown key is an error.
+Keys that only the simulator reads are ignored here: at the top ``projects``,
+``flavors``, ``servers``, ``aggregates``, ``users``, ``hosts`` (hosts outside any
+segment), ``servers_per_host``; in a segment ``aggregates``; in a host ``vcpus``,
+``memory_mb``, ``disk_gb``, ``aggregates``, ``servers``. Any other unknown key is an
+error.
 
 Loading happens in three phases so that a bad file stores nothing:
 
@@ -51,8 +53,13 @@ from rhworker.store.base import Store
 
 LOG = logging.getLogger(__name__)
 
-# Top-level keys of the shared cloud spec that only the simulator reads.
-SIM_TOP_LEVEL_KEYS = frozenset({"projects", "flavors", "servers", "aggregates"})
+# Top-level keys of the shared cloud spec that only the simulator reads (``hosts`` there
+# are hosts outside any segment, so not part of the inventory either).
+SIM_TOP_LEVEL_KEYS = frozenset(
+    {"projects", "flavors", "servers", "aggregates", "users", "hosts", "servers_per_host"}
+)
+# Segment keys of the shared cloud spec that only the simulator reads.
+SIM_SEGMENT_KEYS = frozenset({"aggregates"})
 # Host keys of the shared cloud spec that only the simulator reads.
 SIM_HOST_KEYS = frozenset({"vcpus", "memory_mb", "disk_gb", "aggregates", "servers"})
 
@@ -176,7 +183,7 @@ def _parse_host(path: str, data: Any, segment: str) -> tuple[Host, frozenset[str
 
 
 def _parse_segment(path: str, data: Any) -> tuple[Segment, list[Any], frozenset[str]]:
-    data = _mapping(path, data, SEGMENT_KEYS, frozenset())
+    data = _mapping(path, data, SEGMENT_KEYS, SIM_SEGMENT_KEYS)
     for key in ("name", "recovery_method"):
         if key not in data:
             raise _fail(path, f"missing required key {key!r}")

@@ -32,6 +32,8 @@ from rhworker.models import (
 MAX_NAME = 255
 # Longest free text we store (descriptions, control attributes, process names).
 MAX_TEXT = 4096
+# 9999-12-31T23:59:59Z: later (or pre-1970) times are refused.
+MAX_EPOCH = 253402300799.0
 # Masakari's hostname pattern (parameter_types.hostname).
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9\-._]*$")
 # Masakari's host/segment ``type`` pattern (parameter_types.type).
@@ -138,10 +140,7 @@ def to_epoch(field: str, value: Any, *, now: float) -> float:
     if isinstance(value, bool):
         raise ValidationError(f"{field}: must be an ISO 8601 time, not a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValidationError(f"{field}: {value!r} is not a valid time")
-        return seconds
+        return _epoch_in_range(field, float(value) if math.isfinite(value) else -1.0, value)
     if isinstance(value, dt.datetime):
         moment = value
     else:
@@ -154,7 +153,13 @@ def to_epoch(field: str, value: Any, *, now: float) -> float:
             raise ValidationError(f"{field}: {value!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
+    return _epoch_in_range(field, moment.timestamp(), value)
+
+
+def _epoch_in_range(field: str, seconds: float, original: Any) -> float:
+    if not 0 <= seconds <= MAX_EPOCH:
+        raise ValidationError(f"{field}: {original!r:.64} is not a time between 1970 and 9999")
+    return seconds
 
 
 # -- notifications ---------------------------------------------------------------------

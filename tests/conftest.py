@@ -61,3 +61,12 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 @pytest.fixture
 def zookeeper_url(zookeeper_server: ZooKeeperServer) -> str:
     return zookeeper_server.url
+
+
+@pytest.fixture
+def sim() -> Iterator[object]:
+    """An in-process Nova simulator (small cloud, fast evacuations) on a free port."""
+    from rhworker.testing.sim_fixture import running_simulator
+
+    with running_simulator() as simulator:
+        yield simulator

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rhworker import conf as rconf
-from rhworker.codec import to_dict
 from rhworker.cli import load_conf
+from rhworker.codec import to_dict
 from rhworker.store import Store, from_url
 
 _YES = {"yes", "y", "true", "1", "on"}

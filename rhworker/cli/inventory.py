@@ -90,9 +90,7 @@ def _segment_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(segments)
         return EXIT_OK
-    rows = [
-        (s.name, s.recovery_method, s.enabled, s.service_type, s.description) for s in segments
-    ]
+    rows = [(s.name, s.recovery_method, s.enabled, s.service_type, s.description) for s in segments]
     print_table(SEGMENT_HEADERS, rows)
     return EXIT_OK
 

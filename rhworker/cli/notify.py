@@ -93,9 +93,9 @@ def _notify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_DUPLICATE
-        except NotFound as e:
+        except NotFound:
             print(
-                f"error: host {args.hostname!r} is not in the inventory ({e}); add it with "
+                f"error: host {args.hostname!r} is not in the inventory; add it with "
                 "'rhworker host create' or 'rhworker inventory load'",
                 file=sys.stderr,
             )

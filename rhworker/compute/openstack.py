@@ -74,7 +74,7 @@ def check_microversion(value: str) -> str:
 def _auth_options(auth_type: str, candidates: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``candidates`` that the keystoneauth plugin ``auth_type`` takes."""
     try:
-        loader = ks_loading.get_plugin_loader(auth_type)
+        loader: Any = ks_loading.get_plugin_loader(auth_type)
     except Exception as e:
         raise ConfigError(f"[compute] auth_type {auth_type!r} is unknown: {e}") from e
     names = {opt.dest for opt in loader.get_options()}
@@ -242,16 +242,27 @@ class OpenStackCompute:
             self._call(f"get service {binary}@{host}", lambda: self._find_service(host, binary))
         )
 
+    def _service_ref(self, host: str) -> sdk_service.Service:
+        """The service of ``host`` as a bare reference (id, host, binary).
+
+        The SDK sends only the fields that differ from the resource it is given; from
+        a bare reference every field we set is sent, so an update is never skipped
+        and ``disabled_reason`` always travels with ``status`` (Nova refuses a reason
+        alone).
+        """
+        found = self._find_service(host, "nova-compute")
+        return sdk_service.Service.existing(id=found.id, host=found.host, binary=found.binary)
+
     def force_down_service(self, host: str, forced: bool = True) -> None:
         def run() -> None:
-            service = self._find_service(host, "nova-compute")
+            service = self._service_ref(host)
             self._compute.update_service_forced_down(service, forced=forced)
 
         self._call(f"force {'down' if forced else 'up'} service of {host}", run)
 
     def disable_service(self, host: str, reason: str) -> None:
         def run() -> None:
-            service = self._find_service(host, "nova-compute")
+            service = self._service_ref(host)
             self._compute.disable_service(
                 service, disabled_reason=reason[:MAX_DISABLED_REASON] or None
             )
@@ -260,7 +271,7 @@ class OpenStackCompute:
 
     def enable_service(self, host: str) -> None:
         def run() -> None:
-            service = self._find_service(host, "nova-compute")
+            service = self._service_ref(host)
             self._compute.enable_service(service)
 
         self._call(f"enable service of {host}", run)

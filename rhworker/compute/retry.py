@@ -110,6 +110,9 @@ def translate(exc: BaseException, what: str) -> ComputeError | ConfigError:
         return ComputeError(message)
     if _wrapped_connection_error(exc) is not None:
         return ComputeTransient(f"{what}: cannot reach Nova: {exc}")
+    if isinstance(exc, ks_exc.DiscoveryFailure):
+        # Raised for an unreachable endpoint too (no cause attached): may heal.
+        return ComputeTransient(f"{what}: cannot reach Nova: {exc}")
     if isinstance(exc, os_exc.ConfigException):
         return ConfigError(f"{what}: {exc}")
     if isinstance(exc, os_exc.ResourceNotFound):

@@ -9,14 +9,11 @@ on dequeue; an acknowledged notification keeps its row with ``acked = 1``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import sqlite3
-import threading
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,68 +21,37 @@ from rhworker import validation
 from rhworker.errors import (
     AlreadyExists,
     ClaimLost,
-    Conflict,
     ConfigError,
+    Conflict,
     DuplicateNotification,
-    LeaseLost,
     NotFound,
-    StoreError,
     StoreUnavailable,
 )
 from rhworker.models import (
     Claim,
-    DeadLetter,
-    Delivery,
     Host,
-    InFlight,
     Move,
     Notification,
     NotificationStatus,
-    QueueStats,
     Segment,
     Step,
 )
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import (
-    DEFAULT_DUPLICATE_INTERVAL,
-    DEFAULT_LEASE_TIMEOUT,
-    DEFAULT_MAX_ATTEMPTS,
-    Store,
-)
+from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store
+from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, now_or
+from rhworker.store.sqlite_queue import SqliteQueue
 
 LOG = logging.getLogger(__name__)
 
-# Seconds a write waits for another process's transaction before giving up.
-DEFAULT_BUSY_TIMEOUT = 15.0
-# Seconds between polls while ``consume(block=...)`` waits for work.
-POLL_INTERVAL = 0.05
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteStore"]
 
 
-def _now(now: float | None) -> float:
-    return time.time() if now is None else float(now)
+class SqliteStore(SqliteQueue, Store):
+    """Store on one SQLite file.
 
-
-class SqliteStore(Store):
-    """Store on one SQLite file (``sqlite:///abs/path.db``)."""
-
-    def __init__(self, path: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._closed = False
-        with self._tx() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > schema.SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path}: schema version {version} is newer than this rhworker "
-                    f"({schema.SCHEMA_VERSION})"
-                )
-            for statement in schema.SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+    URL: ``sqlite:///abs/path.db[?busy_timeout=SECONDS&synchronous=full|normal]``; the
+    file's directory is created if missing.
+    """
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -100,64 +66,13 @@ class SqliteStore(Store):
                 kwargs["busy_timeout"] = float(options["busy_timeout"][0])
             except ValueError as e:
                 raise ConfigError(f"bad busy_timeout in {url!r}") from e
+        if "synchronous" in options:
+            kwargs["synchronous"] = options["synchronous"][0]
         try:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         except OSError as e:
             raise StoreUnavailable(f"cannot create the directory of {path}: {e}") from e
         return cls(path, **kwargs)
-
-    # -- connections and transactions ----------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError("store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        pid = getattr(self._local, "pid", None)
-        if conn is not None and pid == os.getpid():
-            return conn
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as e:
-            raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
-        self._local.conn, self._local.pid = conn, os.getpid()
-        with self._all_lock:
-            self._all.append(conn)
-        return conn
-
-    @contextlib.contextmanager
-    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction; sqlite3 errors become StoreError / StoreUnavailable."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            text = str(e).lower()
-            if "locked" in text or "busy" in text or "unable to open" in text:
-                raise StoreUnavailable(f"sqlite store {self.path}: {e}") from e
-            raise StoreError(f"sqlite store {self.path}: {e}") from e
-        except sqlite3.Error as e:
-            raise StoreError(f"sqlite store {self.path}: {e}") from e
-
-    def close(self) -> None:
-        with self._all_lock:
-            conns, self._all = self._all, []
-            self._closed = True
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
 
     # -- inventory: segments -------------------------------------------------------
     def create_segment(self, segment: Segment) -> Segment:
@@ -277,7 +192,8 @@ class SqliteStore(Store):
         reserved: bool | None = None,
         on_maintenance: bool | None = None,
     ) -> list[Host]:
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         for field, value in (
             ("segment", segment),
             ("reserved", reserved),
@@ -305,7 +221,7 @@ class SqliteStore(Store):
         dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
         now: float | None = None,
     ) -> Notification:
-        at = _now(now)
+        at = now_or(now)
         notification = validation.prepare_notification(
             type, hostname, payload, generated_time, now=at
         )
@@ -342,26 +258,6 @@ class SqliteStore(Store):
             )
         return notification
 
-    def _row(self, conn: sqlite3.Connection, notification_id: str) -> sqlite3.Row:
-        row = conn.execute(
-            "SELECT * FROM notifications WHERE id = ?", (notification_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"notification {notification_id!r} not found")
-        return row
-
-    def _guard(
-        self, conn: sqlite3.Connection, notification_id: str, token: int | None
-    ) -> sqlite3.Row:
-        """The row, after checking that ``token`` (if any) is the current lease token."""
-        row = self._row(conn, notification_id)
-        if token is not None and token != row["lease_token"]:
-            raise LeaseLost(
-                f"notification {notification_id}: lease token {token} is stale "
-                f"(now {row['lease_token']}, held by {row['lease_owner']})"
-            )
-        return row
-
     def _notification(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Notification:
         steps = conn.execute(
             "SELECT data FROM steps WHERE notification_id = ? ORDER BY seq", (row["id"],)
@@ -381,7 +277,8 @@ class SqliteStore(Store):
         limit: int | None = None,
         marker: str | None = None,
     ) -> list[Notification]:
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         if status is not None:
             where.append("status = ?")
             args.append(NotificationStatus(status).value)
@@ -430,7 +327,7 @@ class SqliteStore(Store):
             conn.execute(
                 "UPDATE notifications SET status = ?, updated_at = ?, "
                 "reason = COALESCE(?, reason) WHERE id = ?",
-                (new.value, _now(now), reason, notification_id),
+                (new.value, now_or(now), reason, notification_id),
             )
             return self._notification(conn, self._row(conn, notification_id))
 
@@ -486,7 +383,7 @@ class SqliteStore(Store):
             claims = json.loads(row["claims"]) + [{"host": host, "epoch": epoch}]
             conn.execute(
                 "UPDATE notifications SET claims = ?, updated_at = ? WHERE id = ?",
-                (schema.claims_data(claims), _now(now), notification_id),
+                (schema.claims_data(claims), now_or(now), notification_id),
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
 
@@ -494,150 +391,3 @@ class SqliteStore(Store):
         with self._tx(immediate=False) as conn:
             row = conn.execute("SELECT claim_epoch FROM hosts WHERE name = ?", (host,)).fetchone()
         return row is not None and row[0] is not None and row[0] == epoch
-
-    # -- delivery queue ---------------------------------------------------------------
-    def consume(
-        self,
-        worker_id: str,
-        *,
-        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        block: float = 0.0,
-        now: float | None = None,
-    ) -> Delivery | None:
-        deadline = time.monotonic() + max(block, 0.0)
-        while True:
-            delivery = self._hand_out(worker_id, lease_timeout, max_attempts, _now(now))
-            if delivery is not None or time.monotonic() >= deadline:
-                return delivery
-            time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
-
-    def _hand_out(
-        self, worker_id: str, lease_timeout: float, max_attempts: int, at: float
-    ) -> Delivery | None:
-        with self._tx() as conn:
-            while True:
-                row = conn.execute(
-                    f"SELECT * FROM notifications WHERE {schema.READY} ORDER BY seq LIMIT 1",
-                    (at, at),
-                ).fetchone()
-                if row is None:
-                    return None
-                attempts = row["attempts"] + 1
-                if attempts > max_attempts:
-                    reason = validation.gave_up_reason(row["attempts"], row["reason"])
-                    self._bury(conn, row["id"], reason, at)
-                    LOG.warning("notification %s dead-lettered: %s", row["id"], reason)
-                    continue
-                token, until = row["lease_token"] + 1, at + lease_timeout
-                conn.execute(
-                    "UPDATE notifications SET attempts = ?, lease_token = ?, lease_owner = ?, "
-                    "lease_until = ? WHERE id = ?",
-                    (attempts, token, worker_id, until, row["id"]),
-                )
-                return Delivery(
-                    notification_id=row["id"],
-                    worker_id=worker_id,
-                    token=token,
-                    attempts=attempts,
-                    lease_until=until,
-                    backend_ref=str(row["seq"]),
-                )
-
-    def _bury(self, conn: sqlite3.Connection, notification_id: str, reason: str, at: float) -> None:
-        conn.execute(
-            "UPDATE notifications SET status = 'failed', reason = ?, acked = 1, "
-            "lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL, updated_at = ? "
-            "WHERE id = ?",
-            (reason, at, notification_id),
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?)", (notification_id, reason, at)
-        )
-
-    def renew(
-        self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
-    ) -> Delivery:
-        until = _now(now) + lease_timeout
-        with self._tx() as conn:
-            row = self._guard(conn, delivery.notification_id, delivery.token)
-            if row["acked"]:
-                raise LeaseLost(f"notification {delivery.notification_id} is already acked")
-            conn.execute(
-                "UPDATE notifications SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                (delivery.worker_id, until, delivery.notification_id),
-            )
-        return Delivery(
-            notification_id=delivery.notification_id,
-            worker_id=delivery.worker_id,
-            token=delivery.token,
-            attempts=delivery.attempts,
-            lease_until=until,
-            backend_ref=delivery.backend_ref,
-        )
-
-    def ack(self, delivery: Delivery) -> None:
-        with self._tx() as conn:
-            self._guard(conn, delivery.notification_id, delivery.token)
-            conn.execute(
-                "UPDATE notifications SET acked = 1, lease_owner = NULL, lease_until = NULL "
-                "WHERE id = ?",
-                (delivery.notification_id,),
-            )
-
-    def retry_later(
-        self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
-    ) -> None:
-        at = _now(now)
-        with self._tx() as conn:
-            row = self._guard(conn, delivery.notification_id, delivery.token)
-            status = NotificationStatus(row["status"])
-            if not status.terminal:
-                status = NotificationStatus.ERROR
-            conn.execute(
-                "UPDATE notifications SET status = ?, next_attempt_at = ?, lease_owner = NULL, "
-                "lease_until = NULL, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                (status.value, at + delay, reason or None, at, delivery.notification_id),
-            )
-
-    def dead_letter(self, delivery: Delivery, reason: str, *, now: float | None = None) -> None:
-        with self._tx() as conn:
-            self._guard(conn, delivery.notification_id, delivery.token)
-            self._bury(conn, delivery.notification_id, reason, _now(now))
-
-    # -- read models ------------------------------------------------------------------
-    def queue_stats(self, *, now: float | None = None) -> QueueStats:
-        at = _now(now)
-        with self._tx(immediate=False) as conn:
-            depth = conn.execute(
-                f"SELECT COUNT(*) FROM notifications WHERE {schema.READY}", (at, at)
-            ).fetchone()[0]
-            delayed = conn.execute(
-                "SELECT COUNT(*) FROM notifications WHERE acked = 0 AND status = 'error' "
-                "AND next_attempt_at > ? AND (lease_owner IS NULL OR lease_until <= ?)",
-                (at, at),
-            ).fetchone()[0]
-            flying = conn.execute(
-                "SELECT id, hostname, lease_owner, lease_until, attempts FROM notifications "
-                "WHERE acked = 0 AND lease_owner IS NOT NULL AND lease_until > ? ORDER BY seq",
-                (at,),
-            ).fetchall()
-            dead = conn.execute("SELECT * FROM dead_letters ORDER BY at, rowid").fetchall()
-        return QueueStats(
-            depth=depth,
-            delayed=delayed,
-            in_flight=[
-                InFlight(
-                    notification_id=r["id"],
-                    hostname=r["hostname"],
-                    owner=r["lease_owner"],
-                    lease_until=r["lease_until"],
-                    attempts=r["attempts"],
-                )
-                for r in flying
-            ],
-            dead_letters=[
-                DeadLetter(notification_id=r["notification_id"], reason=r["reason"], at=r["at"])
-                for r in dead
-            ],
-        )

@@ -56,7 +56,7 @@ def race(url: str, prefix: str, markdir: str, iterations: int, seed: int) -> int
             else:
                 os.write(fd, str(os.getpid()).encode())
                 os.close(fd)
-                time.sleep(rng.uniform(0, 0.003))
+                time.sleep(rng.uniform(0, 0.005))
                 os.unlink(marker)
             coordinator.release(lock)
     print(json.dumps(stats), flush=True)

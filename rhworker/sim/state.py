@@ -1,0 +1,343 @@
+"""The simulated cloud: hosts, services, servers, migrations — one lock around all.
+
+Every method that reads or changes the cloud takes ``self.lock`` (an ``RLock``).
+Work that Nova does after answering (scheduling and rebuilding an evacuated server)
+runs later on :class:`~rhworker.sim.timers.Timers`; work that makes Nova's API block
+(an RPC to a dead compute) sleeps *outside* the lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rhworker.sim import spec as sim_spec
+from rhworker.sim.faults import RequestFaults
+from rhworker.sim.model import (
+    POWER_RUNNING,
+    POWER_SHUTDOWN,
+    Aggregate,
+    ApiError,
+    Caller,
+    Fault,
+    Flavor,
+    Host,
+    Migration,
+    Project,
+    Server,
+    Service,
+    User,
+    conflict,
+    forbidden,
+    not_found,
+)
+from rhworker.sim.timers import Timers
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
+DEFAULT_EVACUATION_TIME = 2.0  # seconds from an accepted evacuate to the rebuilt server
+DEFAULT_DISABLE_RPC_DELAY = 60.0  # Nova's rpc_response_timeout
+CONTROLLER_HOST = "controller"  # runs nova-scheduler and nova-conductor, always up
+IN_FLIGHT = ("accepted", "pre-migrating")
+
+
+@dataclasses.dataclass
+class Options:
+    service_down_time: float = DEFAULT_SERVICE_DOWN_TIME
+    evacuation_time: float = DEFAULT_EVACUATION_TIME
+    disable_rpc_delay: float = DEFAULT_DISABLE_RPC_DELAY
+    #: delay before a scheduling failure shows (the conductor's round trip)
+    schedule_time: float = 0.0
+    #: largest page of servers/detail without an explicit limit (Nova's max_limit)
+    max_limit: int = 1000
+
+
+class Cloud:
+    """All of the simulated cloud's state, and Nova's rules over it."""
+
+    def __init__(
+        self,
+        options: Options | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.options = options or Options()
+        self.clock = clock
+        self.wall = wall
+        self.lock = threading.RLock()
+        self.timers = Timers(clock)
+        self.request_faults = RequestFaults()
+        self.stopping = threading.Event()
+        self.tokens: dict[str, Caller] = {}
+        self._spec: dict[str, Any] = {}
+        self.generation = 0
+        self._clear()
+
+    # --- building --------------------------------------------------------------------
+
+    def _clear(self) -> None:
+        self.projects: dict[str, Project] = {}
+        self.users: dict[str, User] = {}
+        self.flavors: dict[str, Flavor] = {}
+        self.hosts: dict[str, Host] = {}
+        self.services: list[Service] = []
+        self.servers: dict[str, Server] = {}
+        self.migrations: list[Migration] = []
+        self.aggregates: dict[int, Aggregate] = {}
+        self.events: list[dict[str, Any]] = []
+        self.violations: list[dict[str, Any]] = []
+        self.fail_evacuation_servers: set[str] = set()
+        self.fail_evacuation_targets: set[str] = set()
+        self._ids = itertools.count(1)
+        self.generation += 1
+
+    def load(self, spec: dict[str, Any]) -> None:
+        """Replace the whole cloud with the one ``spec`` describes."""
+        parsed = sim_spec.parse(spec)
+        with self.lock:
+            self._clear()
+            self._spec = spec
+            self.timers.clear()
+            self.request_faults.clear()
+            now = self.wall()
+            self.projects = {p.id: p for p in parsed.projects}
+            self.users = {u.name: u for u in parsed.users}
+            for f in parsed.flavors:
+                self.flavors[f.id] = f
+                self.flavors.setdefault(f.name, f)
+            for binary in ("nova-scheduler", "nova-conductor"):
+                self.services.append(Service(CONTROLLER_HOST, binary, next(self._ids)))
+            for h in parsed.hosts:
+                host = Host(h.name, h.vcpus, h.memory_mb, h.segment, h.reserved)
+                host.hypervisor_id = next(self._ids)
+                self.hosts[h.name] = host
+                svc = Service(h.name, "nova-compute", next(self._ids))
+                if h.reserved:  # a spare: its service disabled so the scheduler leaves it
+                    svc.disabled = True
+                    svc.disabled_reason = "reserved host"
+                self.services.append(svc)
+            for name, agg in parsed.aggregates.items():
+                agg_id = next(self._ids)
+                self.aggregates[agg_id] = Aggregate(
+                    id=agg_id,
+                    name=name,
+                    metadata={str(k): str(v) for k, v in (agg.get("metadata") or {}).items()},
+                    availability_zone=agg.get("availability_zone"),
+                    created=now,
+                    hosts=[h.name for h in parsed.hosts if name in h.aggregates],
+                )
+            by_name = {p.name: p for p in parsed.projects}
+            for s in parsed.servers:
+                self._add_server(s, by_name, now)
+            self.event("cloud_loaded", hosts=len(self.hosts), servers=len(self.servers))
+
+    def _add_server(self, s: sim_spec.ServerSpec, projects: dict[str, Project], now: float) -> None:
+        project = projects.get(s.project) or self.projects.get(s.project)
+        if project is None:
+            raise not_found(f"project {s.project} of server {s.name}")
+        owner = next((u for u in self.users.values() if u.project == project.name), None)
+        index = len(self.servers) + 1
+        server = Server(
+            id=s.id or sim_spec.uuid.uuid4().__str__(),
+            name=s.name,
+            tenant_id=project.id,
+            user_id=owner.id if owner else "admin",
+            flavor=self.flavors[s.flavor],
+            host=s.host,
+            created=now + index * 1e-6,
+            metadata=dict(s.metadata),
+            updated=now,
+            index=index,
+        )
+        if s.status == "SHUTOFF" or not s.power_on:
+            server.vm_state, server.power_state = "stopped", POWER_SHUTDOWN
+        if s.status == "ERROR":
+            server.vm_state = "error"
+            server.fault = Fault(500, "Error state from the cloud spec", now)
+        self.servers[server.id] = server
+
+    def reset(self) -> None:
+        """Back to the last loaded spec; faults, events and tokens cleared."""
+        self.load(self._spec)
+        with self.lock:
+            self.tokens.clear()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.timers.stop()
+
+    # --- records ---------------------------------------------------------------------
+
+    def event(self, kind: str, **fields: Any) -> None:
+        with self.lock:
+            self.events.append({"time": self.wall(), "event": kind, **fields})
+
+    def violation(self, kind: str, **fields: Any) -> None:
+        with self.lock:
+            item = {"time": self.wall(), "violation": kind, **fields}
+            self.violations.append(item)
+            self.events.append({"time": item["time"], "event": "violation", **item})
+            LOG.warning("simulator violation: %s %s", kind, fields)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # --- hosts and services ----------------------------------------------------------
+
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise not_found(f"Compute host {name} could not be found.") from None
+
+    def compute_service(self, host: str) -> Service:
+        for svc in self.services:
+            if svc.host == host and svc.binary == "nova-compute":
+                return svc
+        raise not_found(f"Compute host {host} could not be found.")
+
+    def service_is_up(self, svc: Service) -> bool:
+        if svc.forced_down:
+            return False
+        host = self.hosts.get(svc.host)
+        if host is None or host.alive:
+            return True
+        return self.clock() - host.last_heartbeat <= self.options.service_down_time
+
+    def service_updated_at(self, svc: Service) -> float:
+        host = self.hosts.get(svc.host)
+        if host is None or host.alive:
+            return self.wall()
+        return host.last_heartbeat_wall
+
+    def kill_host(self, name: str) -> None:
+        """The host stops: its servers stop running, its service stops heartbeating."""
+        with self.lock:
+            host = self.host(name)
+            if not host.alive:
+                return
+            host.alive = False
+            host.last_heartbeat = self.clock()
+            host.last_heartbeat_wall = self.wall()
+            self.event("host_killed", host=name)
+
+    def revive_host(self, name: str) -> None:
+        """The host boots again; nova-compute cleans up what was evacuated away."""
+        with self.lock:
+            host = self.host(name)
+            host.alive = True
+            for mig in self.migrations:
+                if mig.source_compute == name and mig.status == "done":
+                    mig.status = "completed"
+                    mig.updated = self.wall()
+            self.event("host_revived", host=name)
+
+    # --- capacity --------------------------------------------------------------------
+
+    def usage(self, host: str) -> tuple[int, int]:
+        """(vcpus, memory_mb) used on ``host``, counting capacity held by evacuations."""
+        vcpus = ram = 0
+        for server in self.servers.values():
+            if server.host == host:
+                vcpus += server.flavor.vcpus
+                ram += server.flavor.ram
+        for mig in self.migrations:
+            if mig.holds_capacity and mig.dest_compute == host:
+                flavor = self.flavors[mig.flavor_id]
+                vcpus += flavor.vcpus
+                ram += flavor.ram
+        return vcpus, ram
+
+    def has_room(self, host: str, flavor: Flavor) -> bool:
+        h = self.hosts[host]
+        if h.capacity_lost:
+            return False
+        vcpus, ram = self.usage(host)
+        return vcpus + flavor.vcpus <= h.vcpus and ram + flavor.ram <= h.memory_mb
+
+    # --- servers ---------------------------------------------------------------------
+
+    def server(self, caller: Caller, server_id: str) -> Server:
+        server = self.servers.get(server_id)
+        if server is None or not (caller.is_admin or server.tenant_id == caller.project_id):
+            raise not_found(f"Instance {server_id} could not be found.")
+        return server
+
+    def check_lock(self, caller: Caller, server: Server) -> None:
+        if server.locked and not caller.is_admin:
+            raise conflict(f"Instance {server.id} is locked")
+
+    def check_state(self, server: Server, action: str, vm_states: tuple[str, ...]) -> None:
+        if server.vm_state not in vm_states or server.task_state is not None:
+            attr, state = (
+                ("vm_state", server.vm_state)
+                if server.vm_state not in vm_states
+                else ("task_state", server.task_state)
+            )
+            raise conflict(f"Cannot '{action}' instance {server.id} while it is in {attr} {state}")
+
+    def lock_server(self, caller: Caller, server_id: str, reason: str | None) -> None:
+        with self.lock:
+            server = self.server(caller, server_id)
+            server.locked = True
+            server.locked_by = "admin" if caller.is_admin else "owner"
+            server.locked_reason = reason
+            server.updated = self.wall()
+
+    def unlock_server(self, caller: Caller, server_id: str) -> None:
+        with self.lock:
+            server = self.server(caller, server_id)
+            if server.locked_by == "admin" and not caller.is_admin:
+                raise forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.")
+            server.locked = False
+            server.locked_by = server.locked_reason = None
+            server.updated = self.wall()
+
+    def stop_server(self, caller: Caller, server_id: str) -> None:
+        with self.lock:
+            server = self.server(caller, server_id)
+            self.check_lock(caller, server)
+            self.check_state(server, "stop", ("active", "error"))
+            self._power(server, "powering-off", "stopped", POWER_SHUTDOWN)
+
+    def start_server(self, caller: Caller, server_id: str) -> None:
+        with self.lock:
+            server = self.server(caller, server_id)
+            self.check_lock(caller, server)
+            self.check_state(server, "start", ("stopped",))
+            self._power(server, "powering-on", "active", POWER_RUNNING)
+
+    def _power(self, server: Server, task: str, vm_state: str, power: int) -> None:
+        """A cast to the server's compute: done at once if it runs, lost if it is dead."""
+        server.updated = self.wall()
+        host = self.hosts.get(server.host)
+        if host is None or not host.alive:
+            server.task_state = task  # the RPC cast is lost: stuck, as in Nova
+            self.event("action_lost", server=server.id, host=server.host, task_state=task)
+            return
+        server.vm_state, server.power_state, server.task_state = vm_state, power, None
+
+    def reset_state(self, caller: Caller, server_id: str, state: str) -> None:
+        if not caller.is_admin:
+            raise forbidden()
+        with self.lock:
+            server = self.server(caller, server_id)
+            server.vm_state = "error" if state == "error" else "active"
+            server.task_state = None
+            server.updated = self.wall()
+            self.event("reset_state", server=server.id, state=state)
+
+    def migrations_for(self, server_id: str, statuses: tuple[str, ...]) -> list[Migration]:
+        return [
+            m for m in self.migrations if m.instance_uuid == server_id and m.status in statuses
+        ]
+
+    def raise_if_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise ApiError(503, "The simulator is shutting down.")

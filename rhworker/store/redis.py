@@ -1,0 +1,442 @@
+"""The distributed store: Redis ≥ 6.2, one Stream with one consumer group as the queue.
+
+Everything that must be atomic is one Lua script (``redis_scripts``): intake with
+duplicate refusal and enqueue, hand-out (with delayed retries moved back to the stream
+and expired leases taken over), renew, ack, retries, dead letters, guarded status
+changes, token-checked writes and reserved-host claims. Reads are pipelined
+``MULTI``/``EXEC`` blocks. Scripts are loaded by SHA; after a restart redis-py reloads
+them on ``NOSCRIPT``.
+
+The notification hash is authoritative for leases (``lease_until`` with the caller's
+clock, mirrored in the ``P:leases`` zset); the stream's pending entries list follows it
+(``XCLAIM`` moves an entry to the worker that takes it over or renews it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+import redis
+
+from rhworker import codec, validation
+from rhworker.errors import DuplicateNotification, NotFound, StoreError
+from rhworker.models import (
+    Claim,
+    Delivery,
+    Host,
+    Move,
+    Notification,
+    NotificationStatus,
+    QueueStats,
+    Segment,
+    Step,
+)
+from rhworker.store import redis_records as rec
+from rhworker.store import redis_stats
+from rhworker.store.base import (
+    DEFAULT_DUPLICATE_INTERVAL,
+    DEFAULT_LEASE_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    Store,
+)
+from rhworker.store.redis_conn import DEFAULT_PREFIX, check_version, connect, translated
+from rhworker.store.redis_scripts import SCRIPTS
+
+LOG = logging.getLogger(__name__)
+
+# Longest single XREAD BLOCK while consume(block=...) waits (seconds).
+MAX_WAIT = 1.0
+# Candidates a single hand-out script examines before giving up for this call.
+HANDOUT_BATCH = 50
+# Notifications read per round trip while listing.
+LIST_CHUNK = 200
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else float(now)
+
+
+class RedisStore(Store):
+    """Store on one Redis database (``redis://[:password@]host:port/db?prefix=NAME``)."""
+
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, where: str = ""
+    ) -> None:
+        self.prefix = prefix
+        self.where = where or prefix
+        self._redis = client
+        self._checked = False
+        self._closed = False
+        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        client, prefix, where = connect(url)
+        return cls(client, prefix=prefix, where=where)
+
+    # -- plumbing -------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Run Redis calls; their exceptions become rhworker store errors."""
+        if self._closed:
+            raise StoreError("store is closed")
+        with translated(self.where):
+            if not self._checked:
+                check_version(cast(dict[str, Any], self._redis.info("server")), self.where)
+                self._checked = True
+            yield
+
+    def _run(self, script: str, *args: Any) -> Any:
+        """Run one Lua script (the prefix goes first); errors translated."""
+        with self._translated():
+            return self._scripts[script](args=[self.prefix, *args])
+
+    def _read(self, build: Any) -> list[Any]:
+        """One MULTI/EXEC read: ``build(pipe)`` queues the commands."""
+        with self._translated():
+            with self._redis.pipeline(transaction=True) as pipe:
+                build(pipe)
+                return list(pipe.execute())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self._redis.close()
+
+    # -- inventory: segments ----------------------------------------------------------
+    def create_segment(self, segment: Segment) -> Segment:
+        segment = validation.validate_segment(segment)
+        self._run("create_segment", segment.name, *rec.flatten(rec.segment_fields(segment)))
+        return segment
+
+    def get_segment(self, name: str) -> Segment:
+        data = self._read(lambda p: p.hgetall(self.key("segment", name)))[0]
+        if not data:
+            raise NotFound(f"segment {name!r} not found")
+        return rec.segment_of(data)
+
+    def update_segment(self, name: str, **changes: Any) -> Segment:
+        clean = validation.validate_changes("segment", changes)
+        flat = self._run("update_hash", f"segment:{name}", f"segment {name!r}", *rec.flatten(clean))
+        return rec.segment_of(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def delete_segment(self, name: str) -> None:
+        self._run("delete_segment", name)
+
+    def list_segments(self) -> list[Segment]:
+        with self._translated():
+            names = cast(list[str], self._redis.zrange(self.key("segments"), 0, -1))
+        rows = self._read(lambda p: [p.hgetall(self.key("segment", n)) for n in names])
+        return [rec.segment_of(row) for row in rows if row]
+
+    # -- inventory: hosts -------------------------------------------------------------
+    def create_host(self, host: Host) -> Host:
+        host = validation.validate_host(host)
+        fields = rec.flatten(rec.host_fields(host))
+        position = self._run("create_host", host.name, host.segment, host.position, *fields)
+        host.position = int(position)
+        return host
+
+    def get_host(self, name: str) -> Host:
+        data = self._read(lambda p: p.hgetall(self.key("host", name)))[0]
+        if not data:
+            raise NotFound(f"host {name!r} not found")
+        return rec.host_of(data)
+
+    def update_host(self, name: str, **changes: Any) -> Host:
+        clean = validation.validate_changes("host", changes)
+        flat = self._run("update_host", name, *rec.flatten(clean))
+        return rec.host_of(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def delete_host(self, name: str) -> None:
+        self._run("delete_host", name)
+
+    def list_hosts(
+        self,
+        segment: str | None = None,
+        reserved: bool | None = None,
+        on_maintenance: bool | None = None,
+    ) -> list[Host]:
+        with self._translated():
+            segments = cast(
+                list[str],
+                [segment]
+                if segment is not None
+                else self._redis.zrange(self.key("segments"), 0, -1),
+            )
+        names_per_segment = self._read(
+            lambda p: [p.zrange(self.key("seghosts", s), 0, -1) for s in segments]
+        )
+        names = [n for group in names_per_segment for n in group]
+        rows = self._read(lambda p: [p.hgetall(self.key("host", n)) for n in names])
+        hosts = [rec.host_of(row) for row in rows if row]
+        return [
+            h
+            for h in hosts
+            if (reserved is None or h.reserved == reserved)
+            and (on_maintenance is None or h.on_maintenance == on_maintenance)
+        ]
+
+    def reserved_hosts(self, segment: str) -> list[Host]:
+        return self.list_hosts(segment=segment, reserved=True, on_maintenance=False)
+
+    # -- notifications ----------------------------------------------------------------
+    def create_notification(
+        self,
+        type: str,
+        hostname: str,
+        payload: Any,
+        generated_time: str | float | None = None,
+        *,
+        dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
+        now: float | None = None,
+    ) -> Notification:
+        at = _now(now)
+        n = validation.prepare_notification(type, hostname, payload, generated_time, now=at)
+        fingerprint = validation.dedup_key(n.type, n.hostname, n.payload)
+        try:
+            self._run(
+                "intake",
+                n.id,
+                n.type.value,
+                n.hostname,
+                json.dumps(n.payload, sort_keys=True),
+                rec.flt(n.generated_time),
+                rec.flt(at),
+                rec.flt(dedup_interval),
+                rec.flt(at - dedup_interval),
+                fingerprint,
+                int(max(dedup_interval, 0)) + 60,
+            )
+        except DuplicateNotification as e:
+            raise DuplicateNotification(
+                f"the same {n.type.value} notification for host {n.hostname} was received "
+                f"within {dedup_interval:g} s: {e.existing_id}",
+                existing_id=e.existing_id,
+            ) from e
+        return n
+
+    def _fetch(self, ids: list[str]) -> list[Notification | None]:
+        """Notifications by id (None for missing ones), in one round trip."""
+
+        def build(p: Any) -> None:
+            for i in ids:
+                p.hgetall(self.key("notif", i))
+                p.lrange(self.key("steps", i), 0, -1)
+                p.lrange(self.key("claims", i), 0, -1)
+
+        out = self._read(build) if ids else []
+        result: list[Notification | None] = []
+        for k in range(len(ids)):
+            data, steps, claims = out[3 * k : 3 * k + 3]
+            result.append(rec.notification_of(data, steps, claims) if data else None)
+        return result
+
+    def get_notification(self, notification_id: str) -> Notification:
+        found = self._fetch([notification_id])[0]
+        if found is None:
+            raise NotFound(f"notification {notification_id!r} not found")
+        return found
+
+    def list_notifications(
+        self,
+        status: NotificationStatus | None = None,
+        hostname: str | None = None,
+        type: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+    ) -> list[Notification]:
+        want_status = NotificationStatus(status).value if status is not None else None
+        want_type = str(getattr(type, "value", type)) if type is not None else None
+        index = self.key("notifs")
+        start = 0
+        if marker is not None:
+            seq = self._read(lambda p: p.hget(self.key("notif", marker), "seq"))[0]
+            rank = None
+            if seq is not None:
+                with self._translated():
+                    rank = cast(
+                        int | None, self._redis.zrevrank(index, f"{int(seq):012d}:{marker}")
+                    )
+            if rank is None:
+                raise NotFound(f"notification {marker!r} not found")
+            start = int(rank) + 1
+        found: list[Notification] = []
+        while limit is None or len(found) < limit:
+            with self._translated():
+                members = cast(
+                    list[str], self._redis.zrevrange(index, start, start + LIST_CHUNK - 1)
+                )
+            if not members:
+                break
+            start += len(members)
+            for n in self._fetch([m.partition(":")[2] for m in members]):
+                if n is None:
+                    continue
+                if (
+                    (want_status is None or n.status.value == want_status)
+                    and (hostname is None or n.hostname == hostname)
+                    and (want_type is None or n.type.value == want_type)
+                    and (since is None or n.generated_time >= since)
+                ):
+                    found.append(n)
+        return found if limit is None else found[: int(limit)]
+
+    def set_status(
+        self,
+        notification_id: str,
+        new: NotificationStatus,
+        *,
+        expected: Iterable[NotificationStatus],
+        token: int | None = None,
+        reason: str | None = None,
+        now: float | None = None,
+    ) -> Notification:
+        new = NotificationStatus(new)
+        allowed = sorted({NotificationStatus(s).value for s in expected})
+        self._run(
+            "set_status",
+            notification_id,
+            "" if token is None else str(token),
+            new.value,
+            rec.flt(_now(now)),
+            "0" if reason is None else "1",
+            reason or "",
+            *allowed,
+        )
+        return self.get_notification(notification_id)
+
+    def add_step(self, notification_id: str, step: Step, *, token: int | None = None) -> None:
+        self._run(
+            "add_step", notification_id, "" if token is None else str(token), codec.dumps(step)
+        )
+
+    # -- moves ------------------------------------------------------------------------
+    def upsert_move(self, move: Move, *, token: int | None = None) -> None:
+        self._run(
+            "upsert_move",
+            move.notification_id,
+            "" if token is None else str(token),
+            move.instance_id,
+            codec.dumps(move),
+        )
+
+    def list_moves(self, notification_id: str) -> list[Move]:
+        order, data = self._read(
+            lambda p: (
+                p.lrange(self.key("moveorder", notification_id), 0, -1),
+                p.hgetall(self.key("moves", notification_id)),
+            )
+        )
+        return [codec.move_from_dict(json.loads(data[i])) for i in order if i in data]
+
+    # -- claims -----------------------------------------------------------------------
+    def claim_reserved_host(
+        self, notification_id: str, host: str, *, token: int, now: float | None = None
+    ) -> Claim:
+        epoch = self._run("claim", notification_id, host, str(token))
+        return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
+
+    def check_claim(self, host: str, epoch: int) -> bool:
+        current = self._read(lambda p: p.hget(self.key("host", host), "claim_epoch"))[0]
+        return bool(current) and int(current) == epoch
+
+    # -- delivery queue ---------------------------------------------------------------
+    def consume(
+        self,
+        worker_id: str,
+        *,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        block: float = 0.0,
+        now: float | None = None,
+    ) -> Delivery | None:
+        deadline = time.monotonic() + max(block, 0.0)
+        while True:
+            at = _now(now)
+            until = at + lease_timeout
+            result = self._run(
+                "consume", worker_id, rec.flt(at), rec.flt(until), int(max_attempts), HANDOUT_BATCH
+            )
+            if result[0]:
+                nid, token, attempts, lease_until, entry = result
+                return Delivery(
+                    notification_id=nid,
+                    worker_id=worker_id,
+                    token=int(token),
+                    attempts=int(attempts),
+                    lease_until=float(lease_until),
+                    backend_ref=entry,
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:], at)))
+
+    @staticmethod
+    def _due_in(times: list[str], at: float) -> list[float]:
+        return [max(float(t) - at, 0.001) for t in times if t]
+
+    def _wait(self, cursor: str, seconds: float) -> None:
+        """Block until the stream grows past ``cursor`` or ``seconds`` pass."""
+        with self._translated():
+            self._redis.xread(
+                {self.key("stream"): cursor}, count=1, block=max(1, int(seconds * 1000))
+            )
+
+    def renew(
+        self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
+    ) -> Delivery:
+        until = _now(now) + lease_timeout
+        self._run(
+            "renew",
+            delivery.notification_id,
+            str(delivery.token),
+            delivery.worker_id,
+            rec.flt(until),
+        )
+        return Delivery(
+            notification_id=delivery.notification_id,
+            worker_id=delivery.worker_id,
+            token=delivery.token,
+            attempts=delivery.attempts,
+            lease_until=until,
+            backend_ref=delivery.backend_ref,
+        )
+
+    def ack(self, delivery: Delivery) -> None:
+        self._run("ack", delivery.notification_id, str(delivery.token), rec.flt(time.time()))
+
+    def retry_later(
+        self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
+    ) -> None:
+        at = _now(now)
+        self._run(
+            "retry_later",
+            delivery.notification_id,
+            str(delivery.token),
+            rec.flt(at),
+            rec.flt(at + delay),
+            reason or "",
+        )
+
+    def dead_letter(self, delivery: Delivery, reason: str, *, now: float | None = None) -> None:
+        self._run(
+            "dead_letter", delivery.notification_id, str(delivery.token), rec.flt(_now(now)), reason
+        )
+
+    # -- read models ------------------------------------------------------------------
+    def queue_stats(self, *, now: float | None = None) -> QueueStats:
+        with self._translated():
+            return redis_stats.queue_stats(self._redis, self.key, _now(now))

@@ -1,0 +1,484 @@
+"""Lua sources of the Redis store: every multi-key change that must be atomic.
+
+Key layout (``P`` is the deployment prefix, default ``rhworker``):
+
+====================  ======  ===========================================================
+``P:segments``        zset    segment names (score 0: listed by name)
+``P:segment:NAME``    hash    name, recovery_method, enabled, service_type, description
+``P:seghosts:SEG``    zset    host names of a segment, score = position (ties by name)
+``P:host:NAME``       hash    name, segment, type, control_attributes, reserved,
+                              on_maintenance, position, claimed_by, claim_epoch
+``P:epoch``           string  the claim-epoch counter (INCR only: it only grows)
+``P:notif_seq``       string  intake counter (orders notifications created at one time)
+``P:notifs``          zset    member ``%012d(seq):id``, score = created_at
+``P:notif:ID``        hash    scalar fields of a notification (payload as JSON), plus
+                              ``entry`` (its live stream entry id, '' when none) and
+                              ``dead_reason``/``dead_at``
+``P:steps:ID``        list    step JSON, in order
+``P:claims:ID``       list    claim JSON ``{"host":…, "epoch":…}``, in order
+``P:moves:ID``        hash    instance id → move JSON
+``P:moveorder:ID``    list    instance ids in creation order
+``P:dedup:SHA``       zset    ids of notifications with that (type, host, payload)
+                              fingerprint, score = created_at; TTL ≈ the interval
+``P:stream``          stream  one entry (field ``nid``) per pending hand-out
+``P:leases``          zset    notification ids under a lease, score = lease_until
+``P:delayed``         zset    notification ids waiting for a retry, score = due time
+``P:dead``            list    dead-lettered notification ids, in order
+====================  ======  ===========================================================
+
+The stream has one consumer group, ``workers``; each worker is a consumer named by its
+worker id. A notification has at most one live entry (``entry`` in its hash): entries
+that do not match it are stale and are dropped when read.
+
+Every script gets the prefix as ``ARGV[1]``. Floats are formatted in Python and passed
+as strings (Lua's number formatting would round epoch times). Errors are returned as
+``CODE message`` replies, turned into rhworker errors by the store.
+"""
+
+from __future__ import annotations
+
+# Consumer group shared by every worker of a deployment.
+GROUP = "workers"
+
+COMMON = r"""
+local P = ARGV[1]
+local STREAM = P .. ':stream'
+local GROUP = 'workers'
+local LEASES = P .. ':leases'
+local DELAYED = P .. ':delayed'
+local DEAD = P .. ':dead'
+local TERMINAL = {finished = true, ignored = true, failed = true}
+
+local function nkey(id) return P .. ':notif:' .. id end
+
+local function fail(code, msg) return redis.error_reply(code .. ' ' .. msg) end
+
+local function ensure_group()
+  if redis.call('EXISTS', STREAM) == 0 then
+    redis.call('XGROUP', 'CREATE', STREAM, GROUP, '0', 'MKSTREAM')
+  end
+end
+
+local function drop_entry(entry)
+  if entry and entry ~= '' then
+    redis.call('XACK', STREAM, GROUP, entry)
+    redis.call('XDEL', STREAM, entry)
+  end
+end
+
+-- nil when the notification exists and token ('' = unchecked) is its lease token
+local function check_token(id, token)
+  local nk = nkey(id)
+  local current = redis.call('HGET', nk, 'lease_token')
+  if not current then return fail('NOT_FOUND', 'notification ' .. id .. ' not found') end
+  if token ~= '' and current ~= token then
+    return fail('LEASE_LOST', 'notification ' .. id .. ': lease token ' .. token ..
+      ' is stale (now ' .. current .. ')')
+  end
+  return nil
+end
+
+-- stop handing it out: no entry, no lease, no retry pending
+local function release(id)
+  local nk = nkey(id)
+  drop_entry(redis.call('HGET', nk, 'entry'))
+  redis.call('HSET', nk, 'entry', '', 'lease_owner', '', 'lease_until', '')
+  redis.call('ZREM', LEASES, id)
+  redis.call('ZREM', DELAYED, id)
+end
+"""
+
+# ARGV: P, id, type, hostname, payload, generated_time, now, dedup_interval,
+#       dedup_threshold, fingerprint, dedup_ttl  (ARGV[8] is informative)
+INTAKE = (
+    COMMON
+    + r"""
+local id, hostname, now = ARGV[2], ARGV[4], ARGV[7]
+local dk = P .. ':dedup:' .. ARGV[10]
+if redis.call('EXISTS', P .. ':host:' .. hostname) == 0 then
+  return fail('NOT_FOUND', 'host ' .. hostname .. ' is not in the inventory')
+end
+local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', ARGV[9], 'LIMIT', 0, 1)
+if #hit > 0 then return fail('DUPLICATE', hit[1]) end
+ensure_group()
+local seq = redis.call('INCR', P .. ':notif_seq')
+local entry = redis.call('XADD', STREAM, '*', 'nid', id)
+redis.call('HSET', nkey(id), 'id', id, 'type', ARGV[3], 'hostname', hostname,
+  'payload', ARGV[5], 'generated_time', ARGV[6], 'status', 'new', 'created_at', now,
+  'updated_at', now, 'attempts', 0, 'lease_owner', '', 'lease_until', '', 'lease_token', 0,
+  'next_attempt_at', '', 'reason', '', 'entry', entry, 'seq', seq)
+redis.call('ZADD', P .. ':notifs', now, string.format('%012d', seq) .. ':' .. id)
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. ARGV[9])
+redis.call('ZADD', dk, now, id)
+redis.call('EXPIRE', dk, ARGV[11])
+return entry
+"""
+)
+
+# ARGV: P, worker, now, lease_until, max_attempts, batch
+CONSUME = (
+    COMMON
+    + r"""
+local worker, now, lease_until = ARGV[2], ARGV[3], ARGV[4]
+local max_attempts, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+local function seq_of(id) return tonumber(redis.call('HGET', nkey(id), 'seq') or '0') end
+
+local function handout(id, entry)
+  local nk = nkey(id)
+  local h = redis.call('HMGET', nk, 'status', 'entry', 'attempts', 'reason')
+  if not h[1] then drop_entry(entry) return nil end
+  if h[2] ~= entry then drop_entry(entry) return nil end
+  if TERMINAL[h[1]] then release(id) return nil end
+  local attempts = tonumber(h[3]) + 1
+  if attempts > max_attempts then
+    local last = h[4]
+    if not last or last == '' then last = 'no reason recorded' end
+    local reason = 'gave up after ' .. (attempts - 1) .. ' attempts: ' .. last
+    release(id)
+    redis.call('HSET', nk, 'status', 'failed', 'reason', reason, 'updated_at', now,
+      'dead_reason', reason, 'dead_at', now, 'next_attempt_at', '')
+    redis.call('LREM', DEAD, 0, id)
+    redis.call('RPUSH', DEAD, id)
+    return nil
+  end
+  local token = redis.call('HINCRBY', nk, 'lease_token', 1)
+  redis.call('HSET', nk, 'attempts', attempts, 'lease_owner', worker,
+    'lease_until', lease_until, 'next_attempt_at', '')
+  redis.call('ZADD', LEASES, lease_until, id)
+  return {id, tostring(token), tostring(attempts), lease_until, entry}
+end
+
+-- the oldest due entry among retries whose back-off is over and expired leases
+local function oldest_timed()
+  local best, best_seq, best_set = nil, nil, nil
+  for _, set in ipairs({DELAYED, LEASES}) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, batch)) do
+      local s = seq_of(id)
+      if not best_seq or s < best_seq then best, best_seq, best_set = id, s, set end
+    end
+  end
+  return best, best_seq, best_set
+end
+
+-- the first entry never delivered to the group (without delivering it)
+local function peek_new()
+  local last = '0-0'
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', STREAM)) do
+    local info = {}
+    for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+    if info['name'] == GROUP then last = info['last-delivered-id'] end
+  end
+  local items = redis.call('XRANGE', STREAM, '(' .. last, '+', 'COUNT', 1)
+  if #items == 0 then return nil end
+  local fields = items[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'nid' then return fields[i + 1] end
+  end
+  return ''
+end
+
+ensure_group()
+for _ = 1, batch do
+  local timed, timed_seq, timed_set = oldest_timed()
+  local fresh = peek_new()
+  if fresh and (not timed or fresh == '' or seq_of(fresh) < timed_seq) then
+    local res = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', 1,
+      'STREAMS', STREAM, '>')
+    local item = res[1][2][1]
+    if fresh == '' then
+      drop_entry(item[1])
+    else
+      local delivery = handout(fresh, item[1])
+      if delivery then return delivery end
+    end
+  elseif timed then
+    -- a retry or a takeover: the entry stays pending; XCLAIM moves it to this worker
+    redis.call('ZREM', timed_set, timed)
+    local entry = redis.call('HGET', nkey(timed), 'entry')
+    local moved = {}
+    if entry and entry ~= '' then
+      moved = redis.call('XCLAIM', STREAM, GROUP, worker, 0, entry, 'JUSTID')
+    end
+    if #moved > 0 then
+      local delivery = handout(timed, entry)
+      if delivery then return delivery end
+    elseif entry and entry ~= '' then
+      -- its entry is gone from the group: enqueue it again rather than lose it
+      redis.call('HSET', nkey(timed), 'entry', redis.call('XADD', STREAM, '*', 'nid', timed))
+    end
+  else
+    break
+  end
+end
+-- nothing: tell the caller what to wait for
+local last = redis.call('XREVRANGE', STREAM, '+', '-', 'COUNT', 1)
+local cursor = '0-0'
+if #last > 0 then cursor = last[1][1] end
+local next_due = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+local next_lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
+return {'', cursor, next_due[2] or '', next_lease[2] or ''}
+"""
+)
+
+# ARGV: P, id, token, worker, lease_until
+RENEW = (
+    COMMON
+    + r"""
+local id, token, worker, lease_until = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bad = check_token(id, token)
+if bad then return bad end
+local nk = nkey(id)
+local entry = redis.call('HGET', nk, 'entry')
+if not entry or entry == '' or redis.call('HGET', nk, 'lease_owner') == '' then
+  return fail('LEASE_LOST', 'notification ' .. id .. ' is no longer in flight')
+end
+redis.call('XCLAIM', STREAM, GROUP, worker, 0, entry, 'JUSTID')
+redis.call('HSET', nk, 'lease_until', lease_until, 'lease_owner', worker)
+redis.call('ZADD', LEASES, lease_until, id)
+return entry
+"""
+)
+
+# ARGV: P, id, token, now
+ACK = (
+    COMMON
+    + r"""
+local id, token = ARGV[2], ARGV[3]
+local bad = check_token(id, token)
+if bad then return bad end
+release(id)
+redis.call('HSET', nkey(id), 'next_attempt_at', '', 'updated_at', ARGV[4])
+return 1
+"""
+)
+
+# ARGV: P, id, token, now, due, reason
+RETRY_LATER = (
+    COMMON
+    + r"""
+local id, token, now, due, reason = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local bad = check_token(id, token)
+if bad then return bad end
+-- the stream entry stays pending: the hand-out after the back-off XCLAIMs it
+local nk = nkey(id)
+redis.call('HSET', nk, 'lease_owner', '', 'lease_until', '')
+redis.call('ZREM', LEASES, id)
+local status = redis.call('HGET', nk, 'status')
+if not TERMINAL[status] then status = 'error' end
+redis.call('HSET', nk, 'status', status, 'next_attempt_at', due, 'updated_at', now)
+if reason ~= '' then redis.call('HSET', nk, 'reason', reason) end
+if redis.call('HGET', nk, 'entry') ~= '' then redis.call('ZADD', DELAYED, due, id) end
+return 1
+"""
+)
+
+# ARGV: P, id, token, now, reason
+DEAD_LETTER = (
+    COMMON
+    + r"""
+local id, token, now, reason = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bad = check_token(id, token)
+if bad then return bad end
+release(id)
+redis.call('HSET', nkey(id), 'status', 'failed', 'reason', reason, 'updated_at', now,
+  'dead_reason', reason, 'dead_at', now, 'next_attempt_at', '')
+redis.call('LREM', DEAD, 0, id)
+    redis.call('RPUSH', DEAD, id)
+return 1
+"""
+)
+
+# ARGV: P, id, token, new, now, set_reason ('1'/'0'), reason, expected...
+SET_STATUS = (
+    COMMON
+    + r"""
+local id, token, new, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bad = check_token(id, token)
+if bad then return bad end
+local nk = nkey(id)
+local current = redis.call('HGET', nk, 'status')
+local ok = false
+for i = 8, #ARGV do
+  if ARGV[i] == current then ok = true end
+end
+if not ok then
+  return fail('CONFLICT', 'notification ' .. id .. ' is ' .. current .. ', not ' ..
+    table.concat(ARGV, '/', 8))
+end
+redis.call('HSET', nk, 'status', new, 'updated_at', now)
+if ARGV[6] == '1' then redis.call('HSET', nk, 'reason', ARGV[7]) end
+return current
+"""
+)
+
+# ARGV: P, id, token, step_json
+ADD_STEP = (
+    COMMON
+    + r"""
+local bad = check_token(ARGV[2], ARGV[3])
+if bad then return bad end
+return redis.call('RPUSH', P .. ':steps:' .. ARGV[2], ARGV[4])
+"""
+)
+
+# ARGV: P, id, token, instance_id, move_json
+UPSERT_MOVE = (
+    COMMON
+    + r"""
+local id = ARGV[2]
+local bad = check_token(id, ARGV[3])
+if bad then return bad end
+if redis.call('HSET', P .. ':moves:' .. id, ARGV[4], ARGV[5]) == 1 then
+  redis.call('RPUSH', P .. ':moveorder:' .. id, ARGV[4])
+end
+return 1
+"""
+)
+
+# ARGV: P, id, host, token
+CLAIM = (
+    COMMON
+    + r"""
+local id, host, token = ARGV[2], ARGV[3], ARGV[4]
+local hk = P .. ':host:' .. host
+local bad = check_token(id, token)
+if bad then return bad end
+local h = redis.call('HMGET', hk, 'reserved', 'on_maintenance', 'claimed_by', 'claim_epoch')
+if redis.call('EXISTS', hk) == 0 then return fail('NOT_FOUND', 'host ' .. host .. ' not found') end
+if h[3] == id then return h[4] end
+if h[3] and h[3] ~= '' then
+  return fail('CLAIM_LOST', 'host ' .. host .. ' is already claimed by ' .. h[3])
+end
+if h[1] ~= '1' then return fail('CLAIM_LOST', 'host ' .. host .. ' is not reserved') end
+if h[2] == '1' then return fail('CLAIM_LOST', 'host ' .. host .. ' is on maintenance') end
+local epoch = redis.call('INCR', P .. ':epoch')
+redis.call('HSET', hk, 'reserved', '0', 'claimed_by', id, 'claim_epoch', epoch)
+redis.call('RPUSH', P .. ':claims:' .. id, cjson.encode({host = host, epoch = epoch}))
+return tostring(epoch)
+"""
+)
+
+# ARGV: P, name, field, value, ...
+CREATE_SEGMENT = (
+    COMMON
+    + r"""
+local name = ARGV[2]
+local key = P .. ':segment:' .. name
+if redis.call('EXISTS', key) == 1 then
+  return fail('ALREADY_EXISTS', 'segment ' .. name .. ' already exists')
+end
+redis.call('HSET', key, unpack(ARGV, 3))
+redis.call('ZADD', P .. ':segments', 0, name)
+return 1
+"""
+)
+
+# ARGV: P, key suffix (e.g. 'segment:NAME'), what, field, value, ...
+UPDATE_HASH = (
+    COMMON
+    + r"""
+local key = P .. ':' .. ARGV[2]
+if redis.call('EXISTS', key) == 0 then return fail('NOT_FOUND', ARGV[3] .. ' not found') end
+if #ARGV > 3 then redis.call('HSET', key, unpack(ARGV, 4)) end
+return redis.call('HGETALL', key)
+"""
+)
+
+# ARGV: P, name
+DELETE_SEGMENT = (
+    COMMON
+    + r"""
+local name = ARGV[2]
+local key = P .. ':segment:' .. name
+if redis.call('EXISTS', key) == 0 then
+  return fail('NOT_FOUND', 'segment ' .. name .. ' not found')
+end
+local n = redis.call('ZCARD', P .. ':seghosts:' .. name)
+if n > 0 then
+  return fail('CONFLICT', 'segment ' .. name .. ' still has ' .. n .. ' host(s)')
+end
+redis.call('DEL', key)
+redis.call('ZREM', P .. ':segments', name)
+return 1
+"""
+)
+
+# ARGV: P, name, segment, position, field, value, ...   (position 0 = append)
+CREATE_HOST = (
+    COMMON
+    + r"""
+local name, segment, position = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = P .. ':host:' .. name
+local members = P .. ':seghosts:' .. segment
+if redis.call('EXISTS', P .. ':segment:' .. segment) == 0 then
+  return fail('NOT_FOUND', 'segment ' .. segment .. ' not found')
+end
+if redis.call('EXISTS', key) == 1 then
+  return fail('ALREADY_EXISTS', 'host ' .. name .. ' already exists in segment ' ..
+    redis.call('HGET', key, 'segment'))
+end
+if position == 0 then
+  local last = redis.call('ZRANGE', members, -1, -1, 'WITHSCORES')
+  position = 1
+  if #last > 0 then position = tonumber(last[2]) + 1 end
+end
+redis.call('HSET', key, 'name', name, 'segment', segment, 'position', position,
+  'claimed_by', '', 'claim_epoch', '', unpack(ARGV, 5))
+redis.call('ZADD', members, position, name)
+return position
+"""
+)
+
+# ARGV: P, name, field, value, ...
+UPDATE_HOST = (
+    COMMON
+    + r"""
+local name = ARGV[2]
+local key = P .. ':host:' .. name
+if redis.call('EXISTS', key) == 0 then return fail('NOT_FOUND', 'host ' .. name .. ' not found') end
+for i = 3, #ARGV, 2 do
+  local field, value = ARGV[i], ARGV[i + 1]
+  redis.call('HSET', key, field, value)
+  if field == 'reserved' and value == '1' then
+    redis.call('HSET', key, 'claimed_by', '', 'claim_epoch', '')
+  elseif field == 'position' then
+    redis.call('ZADD', P .. ':seghosts:' .. redis.call('HGET', key, 'segment'), value, name)
+  end
+end
+return redis.call('HGETALL', key)
+"""
+)
+
+# ARGV: P, name
+DELETE_HOST = (
+    COMMON
+    + r"""
+local name = ARGV[2]
+local key = P .. ':host:' .. name
+local segment = redis.call('HGET', key, 'segment')
+if not segment then return fail('NOT_FOUND', 'host ' .. name .. ' not found') end
+redis.call('ZREM', P .. ':seghosts:' .. segment, name)
+redis.call('DEL', key)
+return 1
+"""
+)
+
+SCRIPTS = {
+    "intake": INTAKE,
+    "consume": CONSUME,
+    "renew": RENEW,
+    "ack": ACK,
+    "retry_later": RETRY_LATER,
+    "dead_letter": DEAD_LETTER,
+    "set_status": SET_STATUS,
+    "add_step": ADD_STEP,
+    "upsert_move": UPSERT_MOVE,
+    "claim": CLAIM,
+    "create_segment": CREATE_SEGMENT,
+    "update_hash": UPDATE_HASH,
+    "delete_segment": DELETE_SEGMENT,
+    "create_host": CREATE_HOST,
+    "update_host": UPDATE_HOST,
+    "delete_host": DELETE_HOST,
+}

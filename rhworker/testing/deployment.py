@@ -1,0 +1,181 @@
+"""A whole rhworker deployment on one machine: simulator + store + locks + workers.
+
+Used by the integration tests, the demo, the chaos runner and the benchmarks. It
+writes a real configuration file and starts workers either in this process
+(threads, ``burst`` mode) or as real ``rhworker worker`` / ``rhworker pool``
+processes, so the code under test is wired exactly as an operator's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rhworker import conf as rconf
+from rhworker.inventory import apply_inventory, load_inventory
+from rhworker.models import Notification
+from rhworker.store import Store, from_url
+
+# Worker settings that keep tests and demos quick (seconds).
+FAST_WORKER = {
+    "lease_timeout": 3.0,
+    "retry_interval": 0.2,
+    "retry_max_interval": 2.0,
+    "poll_interval": 0.05,
+    "shutdown_timeout": 5.0,
+}
+FAST_HOST_FAILURE = {"verify_interval": 0.02, "wait_period_after_evacuation": 30}
+
+
+class Deployment:
+    def __init__(
+        self,
+        compute_url: str,
+        *,
+        store_url: str | None = None,
+        coordination_url: str | None = None,
+        state_dir: str | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="rhworker-")
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.compute_url = compute_url
+        self.store_url = store_url or f"sqlite:///{self.state_dir}/rhworker.db"
+        self.coordination_url = coordination_url or f"file://{self.state_dir}/locks"
+        groups: dict[str, dict[str, Any]] = {
+            "DEFAULT": {"state_dir": self.state_dir},
+            "store": {"url": self.store_url},
+            "coordination": {"backend_url": self.coordination_url},
+            "compute": {"auth_type": "none", "endpoint_override": compute_url},
+            "worker": dict(FAST_WORKER),
+            "host_failure": dict(FAST_HOST_FAILURE),
+            "notification": {"duplicate_notification_detection_interval": 0},
+        }
+        for group, values in (options or {}).items():
+            groups.setdefault(group, {}).update(values)
+        self.conf_path = os.path.join(self.state_dir, "rhworker.conf")
+        with open(self.conf_path, "w") as f:
+            for group, values in groups.items():
+                f.write(f"[{group}]\n")
+                for key, value in values.items():
+                    f.write(f"{key} = {_ini(value)}\n")
+                f.write("\n")
+        self.store: Store = from_url(self.store_url)
+        self.processes: list[subprocess.Popen] = []
+        self._threads: list[threading.Thread] = []
+
+    # -- configuration ------------------------------------------------------------------
+    def conf(self) -> Any:
+        return rconf.load(config_files=[self.conf_path])
+
+    def cli_args(self) -> list[str]:
+        return ["--config-file", self.conf_path]
+
+    # -- inventory and intake --------------------------------------------------------------
+    def load_inventory(self, spec: dict[str, Any]) -> None:
+        apply_inventory(self.store, load_inventory(spec))
+
+    def notify(self, host: str, **payload: Any) -> str:
+        body = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+        body.update(payload)
+        n = self.store.create_notification("COMPUTE_HOST", host, body, dedup_interval=0)
+        return n.id
+
+    # -- workers ----------------------------------------------------------------------------
+    def build_worker(self, **overrides: Any) -> Any:
+        from rhworker.cli.worker import build_worker
+
+        conf = self.conf()
+        for key, value in overrides.items():
+            conf.set_override(key, value, group="worker")
+        return build_worker(conf)
+
+    def run_burst(self, workers: int = 1, timeout: float = 60.0, **overrides: Any) -> None:
+        """Run ``workers`` in-process workers until the queue is drained."""
+        built = [self.build_worker(**overrides) for _ in range(workers)]
+        threads = []
+        for worker in built:
+            worker.coordinator.start()
+            t = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
+            t.start()
+            threads.append(t)
+        deadline = time.monotonic() + timeout
+        try:
+            for t in threads:
+                t.join(max(deadline - time.monotonic(), 0.01))
+            if any(t.is_alive() for t in threads):
+                raise TimeoutError(f"workers still busy after {timeout}s")
+        finally:
+            for worker in built:
+                worker.stop()
+            for t in threads:
+                t.join(10)
+            for worker in built:
+                worker.coordinator.stop()
+                worker.compute.close()
+                worker.store.close()
+
+    def start_worker_process(self, *extra: str, pool: int | None = None) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "rhworker", *self.cli_args()]
+        cmd += ["pool", "-n", str(pool)] if pool else ["worker", *extra]
+        log = open(os.path.join(self.state_dir, f"worker-{len(self.processes)}.log"), "ab")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.processes.append(proc)
+        return proc
+
+    def stop_processes(self, timeout: float = 20.0) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    # -- waiting --------------------------------------------------------------------------------
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
+            time.sleep(0.05)
+
+    def notifications(self, ids: Iterable[str]) -> list[Notification]:
+        return [self.store.get_notification(i) for i in ids]
+
+    def wait_terminal(self, ids: Iterable[str], timeout: float = 60.0) -> list[Notification]:
+        ids = list(ids)
+        self.wait_for(
+            lambda: all(n.status.terminal for n in self.notifications(ids)),
+            timeout,
+            f"notifications {ids} to end",
+        )
+        return self.notifications(ids)
+
+    def close(self) -> None:
+        self.stop_processes()
+        self.store.close()
+
+
+def _ini(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,107 @@
+"""What only the SQLite backend does: URLs, files, locking, threads, schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from rhworker.errors import ConfigError, StoreError, StoreUnavailable
+from rhworker.models import Host, Segment
+from rhworker.store import from_url
+from rhworker.store.sqlite import SqliteStore
+
+STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
+
+
+def test_from_url_creates_parent_dirs(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "rhworker.db"
+    store = from_url(f"sqlite://{path}?busy_timeout=2&synchronous=normal")
+    assert isinstance(store, SqliteStore)
+    assert store.path == str(path) and store.busy_timeout == 2.0
+    store.create_segment(Segment(name="s"))
+    assert path.exists()
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    store.close()
+    store.close()  # idempotent
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///", "sqlite:///x.db?busy_timeout=soon", "sqlite:///x?synchronous=off"],
+)
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        SqliteStore.from_url(url)
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+    first = from_url(url)
+    first.create_segment(Segment(name="s"))
+    first.create_host(Host(name="c1", segment="s"))
+    n = first.create_notification("COMPUTE_HOST", "c1", dict(STOPPED))
+    first.close()
+    second = from_url(url)
+    assert second.get_notification(n.id) == n
+    with pytest.raises(StoreError):
+        first.get_segment("s")  # closed
+    second.close()
+
+
+def test_locked_database_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    store = SqliteStore(str(path), busy_timeout=0.2)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.create_segment(Segment(name="s"))
+        assert store.list_segments() == []  # readers are not blocked in WAL mode
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    store.create_segment(Segment(name="s"))
+    store.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    SqliteStore(str(path)).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(str(path))
+
+
+def test_threads_share_one_store(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "r.db"))
+    store.create_segment(Segment(name="s"))
+    for i in range(40):
+        store.create_host(Host(name=f"c{i}", segment="s"))
+        store.create_notification("COMPUTE_HOST", f"c{i}", dict(STOPPED))
+    got: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(worker: str) -> None:
+        try:
+            while (delivery := store.consume(worker)) is not None:
+                store.ack(delivery)
+                with lock:
+                    got.append(delivery.notification_id)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(got) == 40 and len(set(got)) == 40
+    store.close()

@@ -1,0 +1,121 @@
+"""rhworker.validation and rhworker.codec: pure functions, no store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rhworker import codec, validation
+from rhworker.errors import ValidationError
+from rhworker.models import (
+    Claim,
+    ClaimRecord,
+    Delivery,
+    Host,
+    Move,
+    MoveState,
+    NotificationStatus,
+    NotificationType,
+    Progress,
+    QueueStats,
+    RecoveryMethod,
+    Segment,
+    Step,
+)
+
+
+def test_compute_host_payload_is_normalised() -> None:
+    kind, host, payload, when = validation.validate_notification(
+        "compute_host",
+        "node-1.example_a",
+        {"event": "stopped", "host_status": "Normal", "cluster_status": "offline"},
+        None,
+        now=42.0,
+    )
+    assert kind is NotificationType.COMPUTE_HOST and host == "node-1.example_a"
+    assert payload == {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+    assert when == 42.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-02T03:04:05Z", 1767323045.0),
+        ("2026-01-02T03:04:05.500000", 1767323045.5),
+        ("2026-01-02 04:04:05+01:00", 1767323045.0),
+        (dt.datetime(2026, 1, 2, 3, 4, 5), 1767323045.0),
+        (1767323045, 1767323045.0),
+    ],
+)
+def test_times(value: object, expected: float) -> None:
+    assert validation.to_epoch("t", value, now=0) == expected
+
+
+def test_error_messages_name_the_field_and_stay_short() -> None:
+    with pytest.raises(ValidationError, match=r"^payload\.host_status: ") as caught:
+        validation.validate_notification(
+            "COMPUTE_HOST", "h", {"event": "STOPPED", "host_status": "x" * 10_000}, None, now=0
+        )
+    assert len(str(caught.value)) < 200
+
+
+def test_segment_and_host_normalisation() -> None:
+    seg = validation.validate_segment(Segment(name="az 1", recovery_method="RH_PRIORITY"))  # type: ignore[arg-type]
+    assert seg.recovery_method is RecoveryMethod.RH_PRIORITY
+    host = validation.validate_host(Host(name="c1", segment="az 1", on_maintenance="yes"))  # type: ignore[arg-type]
+    assert host.on_maintenance is True
+    for bad in (Segment(name=" lead"), Segment(name="tab\there"), Segment(name="s", enabled=2)):  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            validation.validate_segment(bad)
+    with pytest.raises(ValidationError, match="type"):
+        validation.validate_host(Host(name="c1", segment="s", type="COMPUTE-X"))
+    assert validation.validate_changes("host", {"reserved": "False"}) == {"reserved": False}
+
+
+def test_dedup_key_ignores_key_order() -> None:
+    a = validation.dedup_key("COMPUTE_HOST", "h", {"event": "STOPPED", "host_status": "NORMAL"})
+    b = validation.dedup_key(
+        NotificationType.COMPUTE_HOST, "h", {"host_status": "NORMAL", "event": "STOPPED"}
+    )
+    assert a == b
+    assert a != validation.dedup_key("COMPUTE_HOST", "h2", {"event": "STOPPED"})
+
+
+def test_codec_round_trips_every_model() -> None:
+    n = validation.prepare_notification("COMPUTE_HOST", "h", {"event": "STOPPED"}, None, now=1.0)
+    n.status = NotificationStatus.ERROR
+    n.progress = Progress(
+        steps=[Step(at=1.0, name="gate", worker="w", detail={"k": [1, {"x": None}]})],
+        claims=[ClaimRecord("r1", 7)],
+        reason="why",
+    )
+    assert codec.notification_from_dict(codec.loads(codec.dumps(n))) == n
+    move = Move("n", "i", target=None, state=MoveState.FAILED, started_at=2.0)
+    assert codec.move_from_dict(codec.loads(codec.dumps(move))) == move
+    seg = Segment("s", RecoveryMethod.AUTO_PRIORITY, enabled=False)
+    assert codec.segment_from_dict(codec.to_dict(seg)) == seg
+    host = Host("h", "s", reserved=True, claimed_by="n", claim_epoch=3)
+    assert codec.host_from_dict(codec.to_dict(host)) == host
+    delivery = Delivery("n", "w", 3, 1, 9.5, backend_ref="1-0")
+    assert codec.delivery_from_dict(codec.to_dict(delivery)) == delivery
+    assert codec.claim_from_dict(codec.to_dict(Claim("h", "n", 4))) == Claim("h", "n", 4)
+    stats = QueueStats(1, 2, [], [])
+    assert codec.queue_stats_from_dict(codec.to_dict(stats)) == stats
+    assert codec.host_from_dict({**codec.to_dict(host), "from_the_future": 1}) == host
+
+
+@given(
+    hostname=st.text(min_size=0, max_size=300),
+    payload=st.dictionaries(st.text(max_size=20), st.one_of(st.text(), st.integers(), st.none())),
+    generated=st.one_of(st.none(), st.text(max_size=40), st.floats(), st.integers()),
+)
+def test_fuzz_validation_only_raises_validation_error(
+    hostname: str, payload: dict, generated: object
+) -> None:
+    try:
+        validation.validate_notification("COMPUTE_HOST", hostname, payload, generated, now=0)
+    except ValidationError as e:
+        assert "\n" not in str(e)
