@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import re
 import socket
@@ -48,6 +47,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from rhworker.deadline import CallRunner, after_late, quietly
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
 
 LOG = logging.getLogger(__name__)
@@ -58,8 +58,6 @@ T = TypeVar("T")
 DEFAULT_CALL_TIMEOUT = 10.0
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
-# Threads that run tooz calls; more than one so a stuck call does not stall the rest.
-DEFAULT_CALL_THREADS = 4
 # File backend policies (``[coordination] file_backend_policy``).
 BACKEND_POLICIES = ("warn", "refuse", "allow")
 
@@ -134,41 +132,6 @@ class HeldLock:
     acquired_at: float = field(default_factory=time.monotonic)
 
 
-class _CallRunner:
-    """A few daemon threads running calls handed to them. Daemon, so that a call
-    stuck on a dead backend never keeps the process from exiting."""
-
-    def __init__(self, name: str, size: int = DEFAULT_CALL_THREADS) -> None:
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
-        self._queue = queue.SimpleQueue()
-        self._size = size
-        for i in range(size):
-            threading.Thread(target=self._run, name=f"{name}-call-{i}", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            future, fn = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as e:  # handed to the caller through the future
-                future.set_exception(e)
-
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._queue.put((future, fn))
-        return future
-
-    def shutdown(self) -> None:
-        """Let idle threads exit; a thread stuck in a call exits when the call ends."""
-        for _ in range(self._size):
-            self._queue.put(None)
-
-
 class Coordinator:
     """One tooz coordinator for one worker process; every call has a deadline."""
 
@@ -196,7 +159,7 @@ class Coordinator:
         self._heartbeat_enabled = heartbeat
         self._mutex = threading.Lock()
         self._driver: tooz.coordination.CoordinationDriver | None = None
-        self._runner: _CallRunner | None = None
+        self._runner: CallRunner | None = None
         self._held: dict[str, HeldLock] = {}
         self._stopping = threading.Event()
         self._heart: threading.Thread | None = None
@@ -236,10 +199,10 @@ class Coordinator:
             driver = tooz.coordination.get_coordinator(self.url, self.member_id.encode())
         except (RuntimeError, ValueError, ImportError, tooz.ToozError) as e:
             raise ConfigError(f"unusable coordination URL {_redact(self.url)}: {e}") from e
-        runner = _CallRunner(f"coord-{self.member_id}")
+        runner = CallRunner(f"coord-{self.member_id}")
         future = runner.submit(lambda: driver.start(start_heart=False))
         try:
-            self._wait(future, "start", on_late=lambda: _quietly(driver.stop, "late stop"))
+            self._wait(future, "start", on_late=lambda: quietly(driver.stop, "late stop"))
         except CoordinationError:
             runner.shutdown()
             raise
@@ -248,7 +211,9 @@ class Coordinator:
             self._driver, self._runner = driver, runner
         if self._heartbeat_enabled:
             self._heart = threading.Thread(
-                target=self._beat_forever, args=(driver,), name=f"coord-heart-{self.member_id}",
+                target=self._beat_forever,
+                args=(driver,),
+                name=f"coord-heart-{self.member_id}",
                 daemon=True,
             )
             self._heart.start()
@@ -264,9 +229,9 @@ class Coordinator:
             return
         self._stopping.set()
         for lock in held:
-            self._bounded_quietly(runner, lock.tooz_lock.release, f"release {lock.name!r}")
+            self._boundedquietly(runner, lock.tooz_lock.release, f"release {lock.name!r}")
         # tooz's stop() leaves the joined groups (and releases Redis locks) itself.
-        self._bounded_quietly(runner, driver.stop, "stop")
+        self._boundedquietly(runner, driver.stop, "stop")
         runner.shutdown()
         if self._heart is not None:
             self._heart.join(timeout=1.0)
@@ -304,7 +269,7 @@ class Coordinator:
         def release_late(result: tuple[tooz.locking.Lock, bool]) -> None:
             if result[1]:
                 LOG.warning("lock %r acquired after its deadline: releasing it", name)
-                _quietly(result[0].release, f"late release {name!r}")
+                quietly(result[0].release, f"late release {name!r}")
 
         lock, acquired = self._call(acquire, f"acquire {name!r}", on_late_result=release_late)
         if not acquired:
@@ -327,7 +292,8 @@ class Coordinator:
             try:
                 return bool(lock.tooz_lock.is_still_owner())
             except tooz.NotImplemented:
-                return bool(lock.tooz_lock.acquired)
+                # The driver cannot tell: trust its local state, if it keeps one.
+                return bool(getattr(lock.tooz_lock, "acquired", True))
 
         try:
             owned = self._call(check, f"is_still_owner {lock.name!r}")
@@ -473,7 +439,7 @@ class Coordinator:
         done, _ = wait([future], timeout=self.call_timeout)
         if not done:
             if not future.cancel() and on_late is not None:
-                future.add_done_callback(lambda f: _after_late(f, on_late, what))
+                future.add_done_callback(lambda f: after_late(f, on_late, what))
             raise CoordinationTimeout(f"{what}: no answer within {self.call_timeout:g}s")
         try:
             return future.result()
@@ -482,23 +448,10 @@ class Coordinator:
         except _BACKEND_ERRORS as e:
             raise CoordinationError(f"{what} failed: {e}") from e
 
-    def _bounded_quietly(self, runner: _CallRunner, fn: Callable[[], Any], what: str) -> None:
-        future = runner.submit(lambda: _quietly(fn, what))
+    def _boundedquietly(self, runner: CallRunner, fn: Callable[[], Any], what: str) -> None:
+        future = runner.submit(lambda: quietly(fn, what))
         if not wait([future], timeout=self.call_timeout)[0]:
             LOG.warning("%s: no answer within %gs, given up", what, self.call_timeout)
-
-
-def _after_late(future: Future[Any], on_late: Callable[[], None], what: str) -> None:
-    if future.cancelled() or future.exception() is not None:
-        return
-    _quietly(on_late, f"clean-up after late {what}")
-
-
-def _quietly(fn: Callable[[], Any], what: str) -> None:
-    try:
-        fn()
-    except Exception:
-        LOG.warning("%s failed", what, exc_info=True)
 
 
 def _text(member_id: bytes | str) -> str:

@@ -1,15 +1,19 @@
-"""The distributed store: Redis ≥ 6.2, one Stream with one consumer group as the queue.
+"""The distributed store: Redis >= 6.2, one Stream with one consumer group as the queue.
 
 Everything that must be atomic is one Lua script (``redis_scripts``): intake with
-duplicate refusal and enqueue, hand-out (with delayed retries moved back to the stream
-and expired leases taken over), renew, ack, retries, dead letters, guarded status
-changes, token-checked writes and reserved-host claims. Reads are pipelined
+duplicate refusal and enqueue, hand-out, renew, ack, retries, dead letters, guarded
+status changes, token-checked writes and reserved-host claims. Reads are pipelined
 ``MULTI``/``EXEC`` blocks. Scripts are loaded by SHA; after a restart redis-py reloads
 them on ``NOSCRIPT``.
 
-The notification hash is authoritative for leases (``lease_until`` with the caller's
-clock, mirrored in the ``P:leases`` zset); the stream's pending entries list follows it
-(``XCLAIM`` moves an entry to the worker that takes it over or renews it).
+Queue: intake ``XADD``s one entry per notification; a hand-out takes, oldest
+notification first, either a never-delivered entry (``XREADGROUP >``) or a pending one
+whose lease expired or whose retry is due (``XCLAIM`` to the new worker). Leases are
+judged by the notification's ``lease_until`` (the caller's clock, mirrored in the
+``P:leases`` zset), not by the entry's idle time, so that ``now=`` works and renewals
+(``XCLAIM`` by the owner, which also resets the idle time) and takeovers agree. A retry
+keeps its entry pending (never lost, never doubled) until it is due; ack and dead letter
+``XACK`` + ``XDEL`` it. Notification records are kept forever (history).
 """
 
 from __future__ import annotations
@@ -91,6 +95,15 @@ class RedisStore(Store):
         with translated(self.where):
             if not self._checked:
                 check_version(cast(dict[str, Any], self._redis.info("server")), self.where)
+                memory = cast(dict[str, Any], self._redis.info("memory"))
+                policy = memory.get("maxmemory_policy", "noeviction")
+                if policy != "noeviction" and memory.get("maxmemory"):
+                    LOG.warning(
+                        "redis store %s: maxmemory-policy is %s; evicted keys lose "
+                        "notifications and claims (use noeviction)",
+                        self.where,
+                        policy,
+                    )
                 self._checked = True
             yield
 
@@ -219,6 +232,8 @@ class RedisStore(Store):
                 int(max(dedup_interval, 0)) + 60,
             )
         except DuplicateNotification as e:
+            if e.existing_id == n.id:  # a retried call (after a timeout) found its own write
+                return n
             raise DuplicateNotification(
                 f"the same {n.type.value} notification for host {n.hostname} was received "
                 f"within {dedup_interval:g} s: {e.existing_id}",

@@ -185,6 +185,7 @@ for _ = 1, batch do
   if fresh and (not timed or fresh == '' or seq_of(fresh) < timed_seq) then
     local res = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', 1,
       'STREAMS', STREAM, '>')
+    if not res then break end
     local item = res[1][2][1]
     if fresh == '' then
       drop_entry(item[1])

@@ -62,7 +62,9 @@ def coord_names() -> dict[str, str]:
 
 
 @pytest.fixture
-def coord_factory(coord_url: str, coord_names: dict[str, str]) -> Iterator[Callable[..., Coordinator]]:
+def coord_factory(
+    coord_url: str, coord_names: dict[str, str]
+) -> Iterator[Callable[..., Coordinator]]:
     made: list[Coordinator] = []
 
     def make(**kwargs: object) -> Coordinator:
@@ -84,7 +86,11 @@ class Child:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.contract.coord_child", *args],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def read_line(self) -> str:

@@ -98,6 +98,16 @@ def test_url_prefix_isolates_deployments(redis_url: str) -> None:
         store.close()
 
 
+def test_rediss_url_uses_tls_and_keeps_options() -> None:
+    store = from_url(f"rediss://:secret@127.0.0.1:{free_port()}/3?prefix=prod")
+    assert isinstance(store, RedisStore) and store.prefix == "prod"
+    pool = store._redis.connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    assert pool.connection_kwargs["db"] == 3 and pool.connection_kwargs["password"] == "secret"
+    assert pool.connection_kwargs["decode_responses"] is True
+    store.close()
+
+
 def test_unreachable_server_is_store_unavailable() -> None:
     store = from_url(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailable, match="unreachable"):

@@ -1,0 +1,36 @@
+"""Cloud specs for the recovery tests (simulator + inventory in one document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FLAVORS = [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}]
+
+
+def segment_cloud(
+    *,
+    method: str = "reserved_host",
+    computes: int = 2,
+    spares: int = 1,
+    servers_per_host: int = 3,
+    spare_vcpus: int = 16,
+    extra_servers: list[dict[str, Any]] | None = None,
+    enabled: bool = True,
+) -> dict[str, Any]:
+    hosts = [{"name": f"compute-{i}", "vcpus": 16, "memory_mb": 32768} for i in range(1, computes + 1)]
+    hosts += [
+        {"name": f"spare-{i}", "vcpus": spare_vcpus, "memory_mb": 32768, "reserved": True}
+        for i in range(1, spares + 1)
+    ]
+    servers: list[dict[str, Any]] = [
+        {"name": f"vm-{i}", "count": servers_per_host, "host": f"compute-{i}", "flavor": "small"}
+        for i in range(1, computes + 1)
+    ]
+    servers += extra_servers or []
+    return {
+        "segments": [
+            {"name": "seg1", "recovery_method": method, "enabled": enabled, "hosts": hosts}
+        ],
+        "flavors": FLAVORS,
+        "servers": servers,
+    }

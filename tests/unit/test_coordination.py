@@ -1,0 +1,129 @@
+"""Coordination layer without servers: the file backend in a temp dir and a driver
+whose calls are held on purpose (no timing assertions)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from rhworker import conf as rconf
+from rhworker.coordination import Coordinator, check_backend_policy, lock_name, new_member_id
+from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
+
+
+def test_new_member_id_shape_and_uniqueness():
+    first, second = new_member_id(), new_member_id()
+    assert re.fullmatch(r"[A-Za-z0-9._-]+-\d+-[0-9a-f]{6}", first)
+    assert first != second
+
+
+def test_lock_name_is_bytes_and_stable():
+    assert lock_name("rhw", "c1") == b"rhw-reserved-host-c1" == lock_name("rhw", "c1")
+    assert isinstance(lock_name("rhw", "c1"), bytes)
+
+
+@pytest.mark.parametrize(
+    ("coord", "store", "policy", "outcome"),
+    [
+        ("file:///s/locks", "redis://127.0.0.1:1/0", "warn", "warn"),
+        ("file:///s/locks", "redis://127.0.0.1:1/0", "refuse", "refuse"),
+        ("file:///s/locks", "redis://127.0.0.1:1/0", "allow", "quiet"),
+        ("file:///s/locks", "sqlite:///s/rhworker.db", "refuse", "quiet"),
+        ("redis://127.0.0.1:1", "redis://127.0.0.1:1/0", "refuse", "quiet"),
+        ("zookeeper://127.0.0.1:1", "redis://127.0.0.1:1/0", "warn", "quiet"),
+    ],
+)
+def test_check_backend_policy(coord, store, policy, outcome, caplog):
+    caplog.set_level(logging.WARNING, logger="rhworker.coordination")
+    if outcome == "refuse":
+        with pytest.raises(ConfigError, match="file lock backend"):
+            check_backend_policy(coord, store, policy)
+        return
+    check_backend_policy(coord, store, policy)
+    warned = [r for r in caplog.records if "file lock backend" in r.getMessage()]
+    assert bool(warned) == (outcome == "warn")
+
+
+def test_check_backend_policy_hides_passwords(caplog):
+    caplog.set_level(logging.WARNING, logger="rhworker.coordination")
+    check_backend_policy("file:///s", "redis://u:secret@127.0.0.1:1/0", "warn")
+    assert "secret" not in caplog.text and "***" in caplog.text
+
+
+def test_unknown_policy_is_a_config_error():
+    with pytest.raises(ConfigError):
+        check_backend_policy("file:///s", "sqlite:///x", "maybe")
+
+
+def test_from_conf_uses_the_coordination_options(tmp_path: Path):
+    conf = rconf.load(
+        overrides={
+            "DEFAULT": {"state_dir": str(tmp_path)},
+            "coordination": {"group": "g1", "lock_prefix": "p1", "call_timeout": 2.5},
+        }
+    )
+    coordinator = Coordinator.from_conf(conf, "m-1")
+    assert coordinator.url == f"file://{tmp_path}/locks"
+    assert (coordinator.group, coordinator.lock_prefix) == ("g1", "p1")
+    assert coordinator.call_timeout == 2.5
+    assert coordinator.member_id == "m-1"
+
+
+def test_start_creates_the_lock_directory(tmp_path: Path):
+    path = tmp_path / "deep" / "locks"
+    with Coordinator(f"file://{path}", new_member_id()) as coordinator:
+        assert path.is_dir()
+        assert coordinator.try_lock("c1") is not None
+
+
+def test_calls_before_start_fail_cleanly(tmp_path: Path):
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id())
+    with pytest.raises(CoordinationError, match="not started"):
+        coordinator.try_lock("c1")
+    with pytest.raises(CoordinationError, match="not started"):
+        coordinator.members()
+    coordinator.stop()  # no-op
+
+
+def test_unknown_backend_is_a_config_error():
+    with pytest.raises(ConfigError, match="unusable coordination URL"):
+        Coordinator("nosuchbackend://x", new_member_id()).start()
+
+
+def test_backend_errors_become_coordination_errors(tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(CoordinationError):
+        Coordinator(f"file://{blocker}/locks", new_member_id()).start()
+
+
+class _HeldBackLock:
+    """A tooz lock whose acquire waits until the test lets it go, then succeeds."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.released = threading.Event()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        self.go.wait(30)
+        return True
+
+    def release(self) -> bool:
+        self.released.set()
+        return True
+
+
+def test_a_late_acquire_is_released_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), call_timeout=0.2)
+    with coordinator:
+        slow = _HeldBackLock()
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", lambda name: slow)
+        with pytest.raises(CoordinationTimeout):
+            coordinator.try_lock("c1")
+        assert coordinator.held_locks() == []
+        slow.go.set()
+        assert slow.released.wait(30), "the late lock was never released"
