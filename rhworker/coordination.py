@@ -58,6 +58,9 @@ T = TypeVar("T")
 DEFAULT_CALL_TIMEOUT = 10.0
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
+# Every this many heartbeats, check that we are still in the group and join again if
+# not (a ZooKeeper session expired, or our Redis beat key lapsed during a pause).
+MEMBERSHIP_CHECK_BEATS = 5
 # File backend policies (``[coordination] file_backend_policy``).
 BACKEND_POLICIES = ("warn", "refuse", "allow")
 
@@ -163,6 +166,8 @@ class Coordinator:
         self._held: dict[str, HeldLock] = {}
         self._stopping = threading.Event()
         self._heart: threading.Thread | None = None
+        # Capabilities we joined the group with; None while not a member.
+        self._membership: dict | None = None
 
     @classmethod
     def from_conf(cls, conf: Any, member_id: str) -> Coordinator:
@@ -206,13 +211,13 @@ class Coordinator:
         except CoordinationError:
             runner.shutdown()
             raise
-        self._stopping.clear()
+        self._stopping = threading.Event()  # a fresh one: an old heart may still be stuck
         with self._mutex:
             self._driver, self._runner = driver, runner
         if self._heartbeat_enabled:
             self._heart = threading.Thread(
                 target=self._beat_forever,
-                args=(driver,),
+                args=(driver, self._stopping),
                 name=f"coord-heart-{self.member_id}",
                 daemon=True,
             )
@@ -229,9 +234,9 @@ class Coordinator:
             return
         self._stopping.set()
         for lock in held:
-            self._boundedquietly(runner, lock.tooz_lock.release, f"release {lock.name!r}")
+            self._bounded_quietly(runner, lock.tooz_lock.release, f"release {lock.name!r}")
         # tooz's stop() leaves the joined groups (and releases Redis locks) itself.
-        self._boundedquietly(runner, driver.stop, "stop")
+        self._bounded_quietly(runner, driver.stop, "stop")
         runner.shutdown()
         if self._heart is not None:
             self._heart.join(timeout=1.0)
@@ -276,8 +281,12 @@ class Coordinator:
             return None
         held = HeldLock(host=host, name=name, tooz_lock=lock)
         with self._mutex:
-            self._held[host] = held
-        return held
+            if self._driver is driver:
+                self._held[host] = held
+                return held
+        LOG.info("coordinator stopped while acquiring %r: releasing it", name)
+        quietly(lock.release, f"release {name!r}")
+        return None
 
     def still_owner(self, lock: HeldLock) -> bool:
         """True only if the backend confirms this coordinator still holds ``lock``.
@@ -352,6 +361,7 @@ class Coordinator:
 
         if not self._call(do_join, f"join {self.group!r}") and capabilities is not None:
             self.update_capabilities(capabilities)
+        self._membership = dict(capabilities or {})
 
     def update_capabilities(self, capabilities: dict) -> None:
         driver = self._require_driver()
@@ -364,6 +374,8 @@ class Coordinator:
                 LOG.debug("%s cannot update capabilities; ignored", type(driver).__name__)
 
         self._call(update, f"update capabilities in {self.group!r}")
+        if self._membership is not None:
+            self._membership = dict(capabilities)
 
     def members(self) -> dict[str, dict]:
         """Live member ids → capabilities ({} where the driver has none)."""
@@ -392,6 +404,7 @@ class Coordinator:
             except (tooz.coordination.MemberNotJoined, tooz.coordination.GroupNotCreated):
                 pass
 
+        self._membership = None
         self._call(do_leave, f"leave {self.group!r}")
 
     def heartbeat(self) -> float | None:
@@ -402,17 +415,47 @@ class Coordinator:
 
     # --- internals ----------------------------------------------------------------
 
-    def _beat_forever(self, driver: tooz.coordination.CoordinationDriver) -> None:
+    def _beat_forever(
+        self, driver: tooz.coordination.CoordinationDriver, stopping: threading.Event
+    ) -> None:
         interval = self.heartbeat_interval
-        while not self._stopping.wait(interval):
+        beats = 0
+        while not stopping.wait(interval):
+            beats += 1
             try:
                 hint = driver.heartbeat()
+                if beats % MEMBERSHIP_CHECK_BEATS == 0:
+                    self._ensure_member(driver)
             except Exception:
                 LOG.warning("coordinator %s: heartbeat failed", self.member_id, exc_info=True)
                 hint = None
             interval = self.heartbeat_interval
             if hint:
                 interval = max(0.05, min(interval, float(hint) / 2.0))
+
+    def _ensure_member(self, driver: tooz.coordination.CoordinationDriver) -> None:
+        """Join again if we joined but the group no longer lists us."""
+        capabilities = self._membership
+        if capabilities is None:
+            return
+        group = self.group.encode()
+        try:
+            members = {_text(m) for m in driver.get_members(group).get(timeout=self.call_timeout)}
+        except tooz.coordination.GroupNotCreated:
+            members = set()
+            try:
+                driver.create_group(group).get(timeout=self.call_timeout)
+            except tooz.coordination.GroupAlreadyExist:
+                pass
+        if self.member_id in members or self._membership is None:
+            return
+        LOG.warning(
+            "coordinator %s fell out of group %r: joining again", self.member_id, self.group
+        )
+        try:
+            driver.join_group(group, capabilities).get(timeout=self.call_timeout)
+        except tooz.coordination.MemberAlreadyExist:
+            pass
 
     def _require_driver(self) -> tooz.coordination.CoordinationDriver:
         driver = self._driver
@@ -448,7 +491,7 @@ class Coordinator:
         except _BACKEND_ERRORS as e:
             raise CoordinationError(f"{what} failed: {e}") from e
 
-    def _boundedquietly(self, runner: CallRunner, fn: Callable[[], Any], what: str) -> None:
+    def _bounded_quietly(self, runner: CallRunner, fn: Callable[[], Any], what: str) -> None:
         future = runner.submit(lambda: quietly(fn, what))
         if not wait([future], timeout=self.call_timeout)[0]:
             LOG.warning("%s: no answer within %gs, given up", what, self.call_timeout)

@@ -58,12 +58,15 @@ class CallRunner:
 
 
 def after_late(future: Future[Any], on_late: Callable[[], None], what: str) -> None:
+    """Done-callback for a call its caller gave up on: run ``on_late`` if the call
+    succeeded after all (e.g. give back a lock nobody will use)."""
     if future.cancelled() or future.exception() is not None:
         return
     quietly(on_late, f"clean-up after late {what}")
 
 
 def quietly(fn: Callable[[], Any], what: str) -> None:
+    """Best effort: run ``fn``, log a failure instead of raising it."""
     try:
         fn()
     except Exception:

@@ -315,21 +315,18 @@ class OpenStackCompute:
 
         (The first POST may have landed before the error: the retry then conflicts.)
         """
-        sdk_method = getattr(self._compute, f"{action}_server")
-        retried = False
+        attempts = 0
 
         def run() -> None:
-            nonlocal retried
-            try:
-                sdk_method(server_id)
-            except Exception:
-                retried = True
-                raise
+            nonlocal attempts
+            attempts += 1
+            getattr(self._compute, f"{action}_server")(server_id)
 
         try:
             self._call(f"{action} server {server_id}", run)
         except ComputeBadRequest as e:
-            if not (retried and status_of(e) == 409):
+            # Only a conflict on a retry (attempts > 1) may be our own earlier POST.
+            if not (attempts > 1 and status_of(e) == 409):
                 raise
             if self.get_server(server_id).vm_state not in tuple(settled):
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from werkzeug import Request, Response
@@ -42,7 +43,10 @@ def _parse_mv(request: Request) -> tuple[int, int]:
         return (_MAX[0], _MAX[1])
     m = _MV_RE.match(raw.strip())
     if not m:
-        raise ApiError(400, f"API Version String {raw} is of invalid format. Must be of format MajorNum.MinorNum.")
+        raise ApiError(
+            400,
+            f"API Version String {raw} is of invalid format. Must be of format MajorNum.MinorNum.",
+        )
     mv = (int(m.group(1)), int(m.group(2)))
     if not _MIN <= mv <= _MAX:
         raise ApiError(
@@ -113,7 +117,7 @@ class SimApp:
             return _json(401, body, {"WWW-Authenticate": "Keystone uri=''"})
         return _json(e.status, e.body(), headers)
 
-    def _control(self, request: Request, name: str, args: dict[str, str]) -> Response:
+    def _control(self, request: Request, name: str, args: Mapping[str, Any]) -> Response:
         body = request.get_json(silent=True) if request.data else None
         status, out = control.handle(self.cloud, name, body, args)
         return _json(status, out)
@@ -152,7 +156,7 @@ class SimApp:
             )
         return Caller("admin", project, True)
 
-    def _api(self, request: Request, kind: str, target: Any, args: dict[str, Any]) -> Response:
+    def _api(self, request: Request, kind: str, target: Any, args: Mapping[str, Any]) -> Response:
         base = self.base_url(request)
         self._inject(request)
         if kind == "root":
@@ -182,6 +186,8 @@ class SimApp:
             token = request.headers.get("X-Subject-Token", "")
             if token not in self.cloud.tokens:
                 raise ApiError(404, "Could not find token.")
-            return _json(200, {"token": {"methods": ["password"], "catalog": identity.catalog(base)}})
+            return _json(
+                200, {"token": {"methods": ["password"], "catalog": identity.catalog(base)}}
+            )
         token, body = identity.issue_token(self.cloud, request.get_json(silent=True) or {}, base)
         return _json(201, body, {"X-Subject-Token": token})

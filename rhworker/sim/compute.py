@@ -54,7 +54,9 @@ def _visible_servers(ctx: Ctx) -> list[Server]:
     args = ctx.request.args
     all_tenants = "all_tenants" in args and _truthy(args.get("all_tenants"))
     if all_tenants and not ctx.caller.is_admin:
-        raise forbidden("Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.")
+        raise forbidden(
+            "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed."
+        )
     project = args.get("project_id") or args.get("tenant_id")
     if not ctx.caller.is_admin or not (all_tenants or project):
         project = ctx.caller.project_id
@@ -232,7 +234,9 @@ def hypervisors(ctx: Ctx, detail: bool = False) -> Result:
 def aggregates_index(ctx: Ctx) -> Result:
     ctx.require_admin("os_compute_api:os-aggregates:index")
     with ctx.cloud.lock:
-        return 200, {"aggregates": [views.aggregate(a, ctx.mv) for a in ctx.cloud.aggregates.values()]}
+        return 200, {
+            "aggregates": [views.aggregate(a, ctx.mv) for a in ctx.cloud.aggregates.values()]
+        }
 
 
 def _aggregate(ctx: Ctx, aggregate_id: str) -> Any:

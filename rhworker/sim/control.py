@@ -7,6 +7,7 @@ build a cloud, kill and revive hosts, inject faults, read the whole state, reset
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -26,7 +27,9 @@ def inject(cloud: Cloud, fault: dict[str, Any]) -> dict[str, Any]:
     if kind in REQUEST_FAULTS:
         return {"id": cloud.request_faults.add(dict(fault))}
     if kind not in STATE_FAULTS:
-        raise ValidationError(f"unknown fault type {kind!r}; one of {REQUEST_FAULTS + STATE_FAULTS}")
+        raise ValidationError(
+            f"unknown fault type {kind!r}; one of {REQUEST_FAULTS + STATE_FAULTS}"
+        )
     with cloud.lock:
         if kind == "fail_evacuation":
             cloud.fail_evacuation_servers.add(str(fault["server"]))
@@ -119,7 +122,7 @@ def snapshot(cloud: Cloud) -> dict[str, Any]:
         }
 
 
-def handle(cloud: Cloud, name: str, body: Any, args: dict[str, str]) -> tuple[int, Any]:
+def handle(cloud: Cloud, name: str, body: Any, args: Mapping[str, Any]) -> tuple[int, Any]:
     """Dispatch one control call (already routed by Werkzeug)."""
     if name == "state":
         return 200, snapshot(cloud)

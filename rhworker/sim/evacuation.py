@@ -32,7 +32,11 @@ NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
 def evacuate(
-    cloud: Cloud, caller: Caller, server_id: str, body: dict[str, Any], microversion: tuple[int, int]
+    cloud: Cloud,
+    caller: Caller,
+    server_id: str,
+    body: dict[str, Any],
+    microversion: tuple[int, int],
 ) -> None:
     """Validate and accept an ``evacuate`` action, or raise the ApiError Nova would."""
     host, force = _parse_body(body, microversion)
@@ -145,11 +149,7 @@ def _place(cloud: Cloud, server: Server, host: str | None) -> str | None:
 
 def _fits(cloud: Cloud, host: str, server: Server) -> bool:
     svc = cloud.compute_service(host)
-    return (
-        not svc.disabled
-        and cloud.service_is_up(svc)
-        and cloud.has_room(host, server.flavor)
-    )
+    return not svc.disabled and cloud.service_is_up(svc) and cloud.has_room(host, server.flavor)
 
 
 def _error(cloud: Cloud, server: Server, message: str, code: int = 500) -> None:
@@ -215,6 +215,4 @@ def _complete(cloud: Cloud, mig: Migration, generation: int) -> None:
         server.task_state = None
         server.fault = None
         server.updated = cloud.wall()
-        cloud.event(
-            "evacuation_done", server=server.id, source=mig.source_compute, target=dest
-        )
+        cloud.event("evacuation_done", server=server.id, source=mig.source_compute, target=dest)

@@ -86,13 +86,29 @@ def issue_token(cloud: Cloud, body: dict[str, Any], base: str) -> tuple[str, dic
 def catalog(base: str) -> list[dict[str, Any]]:
     def endpoints(url: str) -> list[dict[str, Any]]:
         return [
-            {"id": f"{iface}-{url}", "interface": iface, "region": REGION, "region_id": REGION, "url": url}
+            {
+                "id": f"{iface}-{url}",
+                "interface": iface,
+                "region": REGION,
+                "region_id": REGION,
+                "url": url,
+            }
             for iface in ("public", "internal", "admin")
         ]
 
     return [
-        {"type": "compute", "name": "nova", "id": "compute", "endpoints": endpoints(f"{base}/v2.1")},
-        {"type": "identity", "name": "keystone", "id": "identity", "endpoints": endpoints(f"{base}/v3")},
+        {
+            "type": "compute",
+            "name": "nova",
+            "id": "compute",
+            "endpoints": endpoints(f"{base}/v2.1"),
+        },
+        {
+            "type": "identity",
+            "name": "keystone",
+            "id": "identity",
+            "endpoints": endpoints(f"{base}/v3"),
+        },
     ]
 
 

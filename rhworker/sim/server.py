@@ -52,7 +52,7 @@ class Simulator:
         self._server = make_server(
             host, port, self.app, threaded=True, request_handler=_QuietHandler
         )
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="sim-http", daemon=True
         )

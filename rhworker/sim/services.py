@@ -34,7 +34,9 @@ def _validate_253(body: dict[str, Any]) -> None:
             f"({unexpected[0]!r} was unexpected)"
         )
     if not body:
-        raise bad_request("No updates were requested. Fields 'status' or 'forced_down' should be specified.")
+        raise bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified."
+        )
     status = body.get("status")
     if "status" in body and status not in ("enabled", "disabled"):
         raise bad_request(f"Invalid input for field/attribute status. Value: {status}.")
@@ -44,7 +46,9 @@ def _validate_253(body: dict[str, Any]) -> None:
             raise bad_request("Specifying 'disabled_reason' with status 'enabled' is invalid.")
         raise bad_request("Specifying 'disabled_reason' without status 'disabled' is invalid.")
     if "forced_down" in body and not isinstance(body["forced_down"], bool):
-        raise bad_request(f"Invalid input for field/attribute forced_down. Value: {body['forced_down']}.")
+        raise bad_request(
+            f"Invalid input for field/attribute forced_down. Value: {body['forced_down']}."
+        )
 
 
 def _validate_reason(reason: Any) -> None:
@@ -72,7 +76,8 @@ def update(
         _validate_253(body)
         if svc.binary != "nova-compute":
             raise bad_request(
-                f"Updating a {svc.binary} service is not supported. Only nova-compute services can be updated."
+                f"Updating a {svc.binary} service is not supported. "
+                "Only nova-compute services can be updated."
             )
     return apply(cloud, svc, body)
 

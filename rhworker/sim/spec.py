@@ -17,7 +17,7 @@ from rhworker.sim.model import Flavor, Project, User
 
 DEFAULT_VCPUS = 16  # per host, when the spec does not say
 DEFAULT_MEMORY_MB = 32768
-DEFAULT_FLAVORS = [
+DEFAULT_FLAVORS: list[dict[str, Any]] = [
     {"name": "tiny", "vcpus": 1, "ram": 512, "disk": 1},
     {"name": "small", "vcpus": 1, "ram": 2048, "disk": 20},
     {"name": "medium", "vcpus": 2, "ram": 4096, "disk": 40},

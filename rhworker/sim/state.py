@@ -34,6 +34,7 @@ from rhworker.sim.model import (
     User,
     conflict,
     forbidden,
+    new_uuid,
     not_found,
 )
 from rhworker.sim.timers import Timers
@@ -144,7 +145,7 @@ class Cloud:
         owner = next((u for u in self.users.values() if u.project == project.name), None)
         index = len(self.servers) + 1
         server = Server(
-            id=s.id or sim_spec.uuid.uuid4().__str__(),
+            id=s.id or new_uuid(),
             name=s.name,
             tenant_id=project.id,
             user_id=owner.id if owner else "admin",
@@ -176,13 +177,16 @@ class Cloud:
 
     def event(self, kind: str, **fields: Any) -> None:
         with self.lock:
-            self.events.append({"time": self.wall(), "event": kind, **fields})
+            # "kind" repeats "event" so that either key can be used by readers
+            self.events.append({"time": self.wall(), "event": kind, "kind": kind, **fields})
 
     def violation(self, kind: str, **fields: Any) -> None:
         with self.lock:
             item = {"time": self.wall(), "violation": kind, **fields}
             self.violations.append(item)
-            self.events.append({"time": item["time"], "event": "violation", **item})
+            self.events.append(
+                {"time": item["time"], "event": "violation", "kind": "violation", **item}
+            )
             LOG.warning("simulator violation: %s %s", kind, fields)
 
     def next_id(self) -> int:
@@ -217,7 +221,9 @@ class Cloud:
         return host.last_heartbeat_wall
 
     def kill_host(self, name: str) -> None:
-        """The host stops: its servers stop running, its service stops heartbeating."""
+        """The host stops: its service stops heartbeating and casts to it are lost.
+
+        Nova is not told: the servers on it keep their states until evacuated."""
         with self.lock:
             host = self.host(name)
             if not host.alive:
@@ -294,7 +300,10 @@ class Cloud:
         with self.lock:
             server = self.server(caller, server_id)
             if server.locked_by == "admin" and not caller.is_admin:
-                raise forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.")
+                raise forbidden(
+                    "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override "
+                    "to be performed."
+                )
             server.locked = False
             server.locked_by = server.locked_reason = None
             server.updated = self.wall()
@@ -334,9 +343,7 @@ class Cloud:
             self.event("reset_state", server=server.id, state=state)
 
     def migrations_for(self, server_id: str, statuses: tuple[str, ...]) -> list[Migration]:
-        return [
-            m for m in self.migrations if m.instance_uuid == server_id and m.status in statuses
-        ]
+        return [m for m in self.migrations if m.instance_uuid == server_id and m.status in statuses]
 
     def raise_if_stopping(self) -> None:
         if self.stopping.is_set():

@@ -9,6 +9,7 @@ from 2.53; ``forced_down`` from 2.11; servers' ``locked`` from 2.9 and
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rhworker.sim.model import Aggregate, Caller, Host, Migration, Server, Service, iso, iso_z
@@ -30,7 +31,10 @@ def version_v21(base: str) -> dict[str, Any]:
         "updated": VERSION_UPDATED,
         "links": [{"rel": "self", "href": f"{base}/v2.1/"}],
         "media-types": [
-            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
         ],
     }
 
@@ -56,7 +60,7 @@ def server(cloud: Cloud, s: Server, caller: Caller, mv: MV, base: str) -> dict[s
         "tenant_id": s.tenant_id,
         "user_id": s.user_id,
         "metadata": dict(s.metadata),
-        "hostId": s.host and f"{abs(hash((s.tenant_id, s.host))):056x}"[:56],
+        "hostId": hashlib.sha224((s.tenant_id + s.host).encode()).hexdigest() if s.host else "",
         "image": "",
         "flavor": _flavor(s, mv, base),
         "created": iso_z(s.created),

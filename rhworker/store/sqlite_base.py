@@ -45,6 +45,8 @@ class SqliteBase:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
+        if self._schema_version() == schema.SCHEMA_VERSION:
+            return  # up to date: no write lock needed (others may hold it)
         with self._tx() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > schema.SCHEMA_VERSION:
@@ -56,6 +58,12 @@ class SqliteBase:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+
+    def _schema_version(self) -> int:
+        try:
+            return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"sqlite store {self.path}: {e}") from e
 
     # -- connections and transactions ----------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 from rhworker import validation
-from rhworker.errors import LeaseLost
+from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS
@@ -41,6 +41,17 @@ class SqliteQueue(SqliteBase):
     def _hand_out(
         self, worker_id: str, lease_timeout: float, max_attempts: int, at: float
     ) -> Delivery | None:
+        # Look first without the write lock: an idle worker polling an empty queue
+        # must not hold SQLite's single writer lock (a paused process holding it
+        # would block every other worker on the machine).
+        try:
+            ready = self._conn().execute(
+                f"SELECT 1 FROM notifications WHERE {schema.READY} LIMIT 1", (at, at)
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"sqlite store {self.path}: {e}") from e
+        if not ready:
+            return None
         with self._tx() as conn:
             while True:
                 row = conn.execute(

@@ -34,8 +34,13 @@ SMALL_CLOUD: dict[str, Any] = {
     ],
     "flavors": [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}],
     "servers": [
-        {"name": "vm", "count": 3, "host": "compute-1", "flavor": "small",
-         "metadata": {"HA_Enabled": "True"}},
+        {
+            "name": "vm",
+            "count": 3,
+            "host": "compute-1",
+            "flavor": "small",
+            "metadata": {"HA_Enabled": "True"},
+        },
         {"name": "vm-off", "host": "compute-1", "flavor": "small", "power": "off"},
         {"name": "vm-other", "host": "compute-2", "flavor": "small"},
     ],

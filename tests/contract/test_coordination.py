@@ -35,6 +35,14 @@ DEADLINE_SLACK = 5.0
 EXPIRY_DEADLINE = 30.0
 
 
+def raw_owner(lock: HeldLock) -> bool:
+    """tooz's own answer; during a session expiry it raises instead."""
+    try:
+        return bool(lock.tooz_lock.is_still_owner())
+    except Exception:
+        return False
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
     """Poll ``condition`` until true; returns the seconds it took."""
     start = time.monotonic()
@@ -271,6 +279,32 @@ def test_redis_heartbeats_keep_a_lock_past_its_timeout(redis_url: str, coord_nam
             time.sleep(0.5)
 
 
+def test_zookeeper_still_owner_turns_false_after_session_expiry(
+    zookeeper_url: str, coord_names: dict[str, str]
+):
+    from kazoo.client import KazooClient
+
+    url = f"{zookeeper_url}?timeout=2"
+    with (
+        Coordinator(url, new_member_id(), **coord_names) as holder,
+        Coordinator(url, new_member_id(), **coord_names) as other,
+    ):
+        held = holder.try_lock("compute-1")
+        assert held is not None and holder.still_owner(held)
+        # Expire the holder's session: open it from a second client, then close it.
+        client = holder._require_driver()._coord
+        hosts = ",".join(f"{h}:{p}" for h, p in client.hosts)
+        twin = KazooClient(hosts=hosts, client_id=client.client_id)
+        twin.start(timeout=10)
+        twin.stop()
+        twin.close()
+        wait_for(lambda: not raw_owner(held), EXPIRY_DEADLINE, "session expiry")
+        assert held.tooz_lock.acquired is True  # kazoo does not tell the holder either
+        assert not holder.still_owner(held)
+        wait_for(lambda: other.try_lock("compute-1") is not None, EXPIRY_DEADLINE, "lock to free")
+        assert holder.try_lock("compute-1") is None
+
+
 # --- 5. membership ------------------------------------------------------------------
 
 
@@ -310,6 +344,16 @@ def test_join_is_idempotent_and_updates_capabilities(coord_url: str, coord_facto
     a.update_capabilities({"working_on": "n-1"})
     expected = None if coord_url.startswith("file:") else "n-1"  # file: no-op
     assert b.members()[a.member_id] == {"working_on": expected}
+
+
+def test_a_member_that_falls_out_of_the_group_joins_again(coord_factory):
+    """A ZooKeeper session expiry or a lapsed Redis beat drops a live worker from the
+    group; its heartbeat notices and joins again with the same capabilities."""
+    a, b = coord_factory(heartbeat_interval=0.2), coord_factory()
+    a.join({"working_on": "n-1"})
+    a._require_driver().leave_group(a.group.encode()).get(timeout=5)  # behind its back
+    wait_for(lambda: a.member_id in b.members(), EXPIRY_DEADLINE, "the member to rejoin")
+    assert b.members()[a.member_id] == {"working_on": "n-1"}
 
 
 def test_stop_leaves_the_group_and_frees_locks(coord_factory: Callable[..., Coordinator]):

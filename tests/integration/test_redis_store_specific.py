@@ -177,6 +177,19 @@ def test_blocking_consume_wakes_up_on_intake(store: RedisStore) -> None:
     assert got and got[0] is not None and got[0].notification_id == nid
 
 
+def test_intake_retried_after_lost_reply_is_accepted_once(store: RedisStore) -> None:
+    real = store._scripts["intake"]
+
+    def twice(**kwargs: Any) -> Any:  # the reply of the first run is "lost"; redis-py retries
+        real(**kwargs)
+        return real(**kwargs)
+
+    store._scripts["intake"] = twice  # type: ignore[assignment]
+    created = store.create_notification("COMPUTE_HOST", "c1", STOPPED)
+    assert [n.id for n in store.list_notifications()] == [created.id]
+    assert store._redis.xlen(store.key("stream")) == 1
+
+
 def test_scripts_reload_after_script_flush(store: RedisStore) -> None:
     store.create_notification("COMPUTE_HOST", "c1", STOPPED)
     store._redis.script_flush()

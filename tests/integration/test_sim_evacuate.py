@@ -21,9 +21,7 @@ def conn(sim: Any) -> Any:
 
 
 def _servers_on(conn: Any, host: str) -> list[Any]:
-    return sorted(
-        conn.compute.servers(all_projects=True, compute_host=host), key=lambda s: s.name
-    )
+    return sorted(conn.compute.servers(all_projects=True, compute_host=host), key=lambda s: s.name)
 
 
 def _fence(conn: Any, sim: Any, host: str, disable: bool = True) -> None:
@@ -49,7 +47,9 @@ def _settled(conn: Any, server_id: str) -> Any:
 
 def test_refused_while_source_service_up(sim: Any, conn: Any) -> None:
     server = _servers_on(conn, "compute-1")[0]
-    with pytest.raises(sdk_exc.BadRequestException, match="Compute service of compute-1 is still in use"):
+    with pytest.raises(
+        sdk_exc.BadRequestException, match="Compute service of compute-1 is still in use"
+    ):
         conn.compute.evacuate_server(server, host="compute-2")
 
 
@@ -67,9 +67,7 @@ def test_accepted_once_heartbeat_older_than_service_down_time() -> None:
         conn = sdk_connection(sim)
         server = _servers_on(conn, "compute-1")[0]
         sim.kill_host("compute-1")
-        wait_until(
-            lambda: next(iter(conn.compute.services(host="compute-1"))).state == "down"
-        )
+        wait_until(lambda: next(iter(conn.compute.services(host="compute-1"))).state == "down")
         conn.compute.evacuate_server(server, host="compute-2")
         assert _settled(conn, server.id).compute_host == "compute-2"
 
@@ -124,10 +122,15 @@ def test_bad_target_leaves_server_error_on_source(sim: Any, conn: Any, target_pr
     elif target_problem == "full":
         sim.load_cloud(
             {
-                "segments": [{"name": "s", "hosts": [
-                    {"name": "compute-1", "vcpus": 8, "memory_mb": 4096},
-                    {"name": "spare-1", "vcpus": 1, "memory_mb": 1024},
-                ]}],
+                "segments": [
+                    {
+                        "name": "s",
+                        "hosts": [
+                            {"name": "compute-1", "vcpus": 8, "memory_mb": 4096},
+                            {"name": "spare-1", "vcpus": 1, "memory_mb": 1024},
+                        ],
+                    }
+                ],
                 "flavors": [{"name": "big", "vcpus": 2, "ram": 2048}],
                 "servers": [{"name": "vm", "host": "compute-1", "flavor": "big"}],
             }
@@ -262,3 +265,15 @@ def test_force_up_refused_while_evacuations_done(sim: Any, conn: Any) -> None:
     assert [m.status for m in conn.compute.migrations()] == ["completed"]
     conn.compute.update_service_forced_down(svc, forced=False)
     assert next(iter(conn.compute.services(host="compute-1"))).state == "up"
+
+
+def test_evacuation_onto_dead_but_still_up_target_gets_stuck(sim: Any, conn: Any) -> None:
+    _fence(conn, sim, "compute-1")
+    sim.kill_host("compute-2")  # heartbeat still fresh: the scheduler thinks it is up
+    server = _servers_on(conn, "compute-1")[0]
+    conn.compute.evacuate_server(server, host="compute-2")
+    wait_until(lambda: any(e["event"] == "evacuation_stuck" for e in sim.state()["events"]))
+    stuck = conn.compute.get_server(server.id)
+    assert (stuck.status, stuck.compute_host) == ("REBUILD", "compute-1")
+    conn.compute.reset_server_state(server, "error")  # the operator's way out
+    assert conn.compute.get_server(server.id).status == "ERROR"

@@ -40,6 +40,8 @@ def test_servers_on_host_all_projects_paginated() -> None:
         assert len(found) == 7 and {s.compute_host for s in found} == {"c1"}
         assert len({s.id for s in found}) == 7
         assert list(conn.compute.servers(compute_host="c1")) == []  # admin's own project
+        # the trap of DESIGN §7: host= filters client-side on a field Nova never returns
+        assert list(conn.compute.servers(all_projects=True, host="c1")) == []
         raw = requests.get(
             f"{sim.compute_url}/servers/detail",
             params={"all_tenants": "True", "host": "c1", "limit": 3},
@@ -53,7 +55,9 @@ def test_servers_on_host_all_projects_paginated() -> None:
 def test_server_fields_and_metadata(sim: Any) -> None:
     conn = sdk_connection(sim)
     server = next(
-        s for s in conn.compute.servers(all_projects=True, compute_host="compute-1") if s.name == "vm-1"
+        s
+        for s in conn.compute.servers(all_projects=True, compute_host="compute-1")
+        if s.name == "vm-1"
     )
     raw = requests.get(
         f"{sim.compute_url}/servers/{server.id}",

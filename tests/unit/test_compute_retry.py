@@ -468,6 +468,15 @@ def test_stop_conflict_without_retry_is_raised(
         compute.stop_server("s1")
 
 
+def test_start_conflict_on_first_attempt_is_raised(
+    compute: OpenStackCompute, conn: FakeConnection
+) -> None:
+    # Already running, and no earlier attempt of ours: the 409 is the caller's to see.
+    conn.compute.fail("start_server", http_error(409, "in vm_state active"))
+    with pytest.raises(ComputeBadRequest, match="vm_state active"):
+        compute.start_server("s1")
+
+
 def test_aggregates(compute: OpenStackCompute, conn: FakeConnection) -> None:
     aggregates = compute.list_aggregates()
     assert [(a.id, a.name, a.hosts) for a in aggregates] == [("1", "agg1", ["h1"])]
