@@ -9,8 +9,10 @@ OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    # A new OptGroup per ConfigOpts: a shared one would share its option table, and
+    # overrides on one configuration would leak into the next.
+    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title))
+    conf.register_opts(OPTS, group=GROUP.name)
 
 
 def list_opts() -> dict[str, list[cfg.Opt]]:
