@@ -175,3 +175,13 @@ class QueueStats:
     delayed: int  # status error, waiting for their back-off
     in_flight: list[InFlight]
     dead_letters: list[DeadLetter]
+
+
+@dataclasses.dataclass
+class PauseInfo:
+    """An operator's pause of automatic recovery (``rhworker pause``)."""
+
+    segment: str | None  # None: every segment
+    by: str
+    reason: str
+    at: float

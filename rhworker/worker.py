@@ -205,12 +205,16 @@ class Worker:
         ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
             "notification %s (%s %s) attempt %d",
-            nid, notification.type.value, notification.hostname, delivery.attempts,
+            nid,
+            notification.type.value,
+            notification.hostname,
+            delivery.attempts,
             extra={"notification": nid, "worker": self.worker_id},
         )
         if notification.type != NotificationType.COMPUTE_HOST:
             return RecoveryResult(
-                NotificationStatus.IGNORED, f"{notification.type.value} notifications are not handled yet"
+                NotificationStatus.IGNORED,
+                f"{notification.type.value} notifications are not handled yet",
             )
         return self.driver.execute_host_failure(ctx, notification)
 
@@ -218,7 +222,10 @@ class Worker:
         nid = delivery.notification_id
         token = delivery.token
         LOG.info(
-            "notification %s → %s: %s", nid, result.status.value, result.reason,
+            "notification %s → %s: %s",
+            nid,
+            result.status.value,
+            result.reason,
             extra={"notification": nid, "worker": self.worker_id},
         )
         if result.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):

@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="oslo.config file (repeatable); default: /etc/rhworker/rhworker.conf if present",
     )
-    parser.add_argument("--state-dir", help="state directory of the embedded mode (default ./.rhworker)")
+    parser.add_argument(
+        "--state-dir", help="state directory of the embedded mode (default ./.rhworker)"
+    )
     parser.add_argument("--store", dest="store_url", help="store URL (overrides [store] url)")
     parser.add_argument(
         "--coordination",

@@ -119,7 +119,9 @@ def _pool(args: argparse.Namespace) -> int:
                 continue
             if child is not None:
                 restarts += 1
-                LOG.warning("worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode)
+                LOG.warning(
+                    "worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode
+                )
                 time.sleep(args.restart_delay)
                 if stopping:
                     break

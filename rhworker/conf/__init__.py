@@ -39,7 +39,12 @@ def load(
     the group ``DEFAULT`` targets ungrouped options."""
     conf = register_all(cfg.ConfigOpts())
     files = [f for f in (config_files or []) if f]
-    conf(args=args or [], project="rhworker", default_config_files=files, validate_default_values=True)
+    conf(
+        args=args or [],
+        project="rhworker",
+        default_config_files=files,
+        validate_default_values=True,
+    )
     for group, values in (overrides or {}).items():
         for name, value in values.items():
             if value is not None:

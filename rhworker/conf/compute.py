@@ -7,8 +7,12 @@ GROUP = cfg.OptGroup("compute", title="Nova access through openstacksdk")
 DEFAULT_MICROVERSION = "2.94"
 
 OPTS = [
-    cfg.StrOpt("cloud", help="Cloud name in clouds.yaml; when set, the auth options below are ignored."),
-    cfg.StrOpt("auth_type", default="password", help="Keystone auth plugin (password, token, none...)."),
+    cfg.StrOpt(
+        "cloud", help="Cloud name in clouds.yaml; when set, the auth options below are ignored."
+    ),
+    cfg.StrOpt(
+        "auth_type", default="password", help="Keystone auth plugin (password, token, none...)."
+    ),
     cfg.URIOpt("auth_url", help="Keystone endpoint, e.g. http://keystone:5000/v3."),
     cfg.StrOpt("username", help="Keystone user."),
     cfg.StrOpt("password", secret=True, help="Keystone password."),

@@ -5,7 +5,9 @@ from oslo_config import cfg
 GROUP = cfg.OptGroup("host_failure", title="Host-failure recovery")
 
 OPTS = [
-    cfg.StrOpt("driver", default="default", help="Recovery driver (entry point in rhworker.drivers)."),
+    cfg.StrOpt(
+        "driver", default="default", help="Recovery driver (entry point in rhworker.drivers)."
+    ),
     cfg.BoolOpt(
         "evacuate_all_instances",
         default=True,
@@ -40,7 +42,10 @@ OPTS = [
         help="Seconds to wait for one evacuated instance to settle before calling it failed.",
     ),
     cfg.FloatOpt(
-        "verify_interval", default=1.0, min=0.01, help="Seconds between polls of an evacuating server."
+        "verify_interval",
+        default=1.0,
+        min=0.01,
+        help="Seconds between polls of an evacuating server.",
     ),
     cfg.StrOpt(
         "service_disable_reason",

@@ -25,7 +25,10 @@ OPTS = [
     ),
     cfg.FloatOpt("retry_max_interval", default=300.0, min=0.0, help="Cap of the retry back-off."),
     cfg.FloatOpt(
-        "poll_interval", default=0.5, min=0.01, help="Seconds to wait for work when the queue is empty."
+        "poll_interval",
+        default=0.5,
+        min=0.01,
+        help="Seconds to wait for work when the queue is empty.",
     ),
     cfg.FloatOpt(
         "shutdown_timeout",

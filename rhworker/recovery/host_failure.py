@@ -56,7 +56,9 @@ class HostFailureDriver(RecoveryDriver):
             self._evacuate(ctx, host.name, todo, None)
             rest = self._undone(ctx, notification)
             if rest:
-                ctx.step("fallback", f"scheduler left {len(rest)} instance(s); trying reserved hosts")
+                ctx.step(
+                    "fallback", f"scheduler left {len(rest)} instance(s); trying reserved hosts"
+                )
                 targets, exhausted = self._via_reserved_hosts(ctx, notification, host, rest)
         return self._outcome(ctx, notification, targets, exhausted)
 
@@ -95,7 +97,10 @@ class HostFailureDriver(RecoveryDriver):
             return
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=True, reserved=False)
-        ctx.step("maintenance", f"{host.name} on maintenance" + (", no longer reserved" if host.reserved else ""))
+        ctx.step(
+            "maintenance",
+            f"{host.name} on maintenance" + (", no longer reserved" if host.reserved else ""),
+        )
 
     def _fence(self, ctx: RecoveryContext, n: Notification, hostname: str) -> None:
         try:
@@ -183,14 +188,18 @@ class HostFailureDriver(RecoveryDriver):
             rest = self._undone(ctx, n)
             if not any(NO_VALID_HOST in m.message for m in rest):
                 break
-            ctx.step("full", f"{target.host} could not take {len(rest)} instance(s); next reserved host")
+            ctx.step(
+                "full", f"{target.host} could not take {len(rest)} instance(s); next reserved host"
+            )
             todo, target = rest, None
         return used, exhausted
 
     def _fallback_auto(self, ctx: RecoveryContext, n: Notification, failed_host: str) -> None:
         rest = self._undone(ctx, n)
         if rest:
-            ctx.step("fallback", f"{len(rest)} instance(s) left: letting Nova's scheduler place them")
+            ctx.step(
+                "fallback", f"{len(rest)} instance(s) left: letting Nova's scheduler place them"
+            )
             self._evacuate(ctx, failed_host, rest, None)
 
     # -- 6. evacuate -------------------------------------------------------------------------
@@ -250,4 +259,3 @@ class HostFailureDriver(RecoveryDriver):
             skipped=skipped,
             target_hosts=targets,
         )
-

@@ -31,9 +31,7 @@ class ReservedHostTarget:
         it, our lock; a lost lock is re-taken if free, since the claim decides."""
         self.ctx.guard()
         if not self.ctx.store.check_claim(self.host, self.epoch):
-            raise RecoveryError(
-                f"claim on {self.host} (epoch {self.epoch}) is no longer current"
-            )
+            raise RecoveryError(f"claim on {self.host} (epoch {self.epoch}) is no longer current")
         if self.lock is not None and not _still_owner(self.ctx, self.lock):
             LOG.warning("lock on %s lost; the claim (epoch %s) still holds", self.host, self.epoch)
             self.lock = _try_lock(self.ctx, self.host)
@@ -115,7 +113,12 @@ def claim_reserved_host(
         except BaseException:
             ctx.coordinator.release(lock)
             raise
-        ctx.step("claimed", f"reserved host {host.name} (epoch {claim.epoch})", host=host.name, epoch=claim.epoch)
+        ctx.step(
+            "claimed",
+            f"reserved host {host.name} (epoch {claim.epoch})",
+            host=host.name,
+            epoch=claim.epoch,
+        )
         return ReservedHostTarget(host.name, claim.epoch, lock, ctx)
     return None
 

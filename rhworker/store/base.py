@@ -34,6 +34,7 @@ from rhworker.models import (
     Move,
     Notification,
     NotificationStatus,
+    PauseInfo,
     QueueStats,
     Segment,
     Step,
@@ -217,7 +218,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def renew(self, delivery: Delivery, *, lease_timeout: float, now: float | None = None) -> Delivery:
+    def renew(
+        self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
+    ) -> Delivery:
         """Extend the lease; ``LeaseLost`` if another consumer took it over."""
 
     @abc.abstractmethod
@@ -235,6 +238,46 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def dead_letter(self, delivery: Delivery, reason: str, *, now: float | None = None) -> None:
         """Give up: status ``failed`` with ``reason``, listed in the dead letters."""
+
+    # -- operator controls ------------------------------------------------------------
+    @abc.abstractmethod
+    def set_pause(
+        self,
+        segment: str | None,
+        paused: bool,
+        *,
+        by: str,
+        reason: str = "",
+        now: float | None = None,
+    ) -> None:
+        """Pause (or resume) automatic recovery of one segment, or of all (``None``).
+
+        While paused, :meth:`consume` hands out no notification whose host is in a
+        paused segment (none at all under a global pause): they stay queued and keep
+        their ``attempts``. Deliveries already in hand are not interrupted. ``NotFound``
+        for an unknown segment. Resuming what is not paused is a no-op.
+        """
+
+    @abc.abstractmethod
+    def pauses(self) -> dict[str | None, PauseInfo]:
+        """Current pauses, keyed by segment name (``None`` = the global pause)."""
+
+    @abc.abstractmethod
+    def requeue(
+        self, notification_id: str, *, reason: str = "", now: float | None = None
+    ) -> Notification:
+        """Operator retry: an ``error`` or ``failed`` notification goes back to the queue
+        now as ``new`` with ``attempts`` reset to 0 (and out of the dead letters); the
+        lease token is bumped so no stale holder can write. ``Conflict`` for another
+        status or while a live lease holds it; ``NotFound``."""
+
+    @abc.abstractmethod
+    def resolve(
+        self, notification_id: str, *, reason: str, now: float | None = None
+    ) -> Notification:
+        """Operator close: status ``failed`` with ``reason``, never handed out again;
+        the lease token is bumped so a worker still holding it gets ``LeaseLost`` at its
+        next write. ``Conflict`` for ``finished``/``ignored``; ``NotFound``."""
 
     # -- read models ------------------------------------------------------------------
     @abc.abstractmethod

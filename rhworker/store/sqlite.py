@@ -39,6 +39,7 @@ from rhworker.models import (
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store
 from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, now_or
+from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
 
 LOG = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ LOG = logging.getLogger(__name__)
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteStore"]
 
 
-class SqliteStore(SqliteQueue, Store):
+class SqliteStore(SqliteControls, SqliteQueue, Store):
     """Store on one SQLite file.
 
     URL: ``sqlite:///abs/path.db[?busy_timeout=SECONDS&synchronous=full|normal]``; the

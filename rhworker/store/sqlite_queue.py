@@ -46,7 +46,9 @@ class SqliteQueue(SqliteBase):
         # would block every other worker on the machine).
         try:
             ready = self._conn().execute(
-                f"SELECT 1 FROM notifications WHERE {schema.READY} LIMIT 1", (at, at)
+                f"SELECT 1 FROM notifications WHERE {schema.READY} AND NOT {schema.PAUSED} "
+                "LIMIT 1",
+                (at, at),
             ).fetchall()
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite store {self.path}: {e}") from e
@@ -55,7 +57,8 @@ class SqliteQueue(SqliteBase):
         with self._tx() as conn:
             while True:
                 row = conn.execute(
-                    f"SELECT * FROM notifications WHERE {schema.READY} ORDER BY seq LIMIT 1",
+                    f"SELECT * FROM notifications WHERE {schema.READY} AND NOT {schema.PAUSED} "
+                    "ORDER BY seq LIMIT 1",
                     (at, at),
                 ).fetchone()
                 if row is None:

@@ -21,7 +21,7 @@ from rhworker.models import (
 )
 
 # Bumped when the schema changes; stored in PRAGMA user_version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -88,6 +88,12 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES ('claim_epoch', 0);
+CREATE TABLE IF NOT EXISTS pauses (
+    segment TEXT PRIMARY KEY,
+    paused_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 TERMINAL = tuple(s.value for s in NotificationStatus if s.terminal)
@@ -98,6 +104,15 @@ READY = """
     AND status NOT IN ('finished', 'ignored', 'failed')
     AND (lease_owner IS NULL OR lease_until <= ?)
     AND (status != 'error' OR next_attempt_at IS NULL OR next_attempt_at <= ?)
+"""
+
+# Global pause row key in ``pauses`` (a segment name is never empty).
+GLOBAL_PAUSE = ""
+
+# Not to be handed out: a global pause, or the host's segment is paused.
+PAUSED = f"""
+    (EXISTS (SELECT 1 FROM pauses WHERE segment = '{GLOBAL_PAUSE}')
+     OR hostname IN (SELECT h.name FROM hosts h JOIN pauses p ON p.segment = h.segment))
 """
 
 

@@ -59,7 +59,10 @@ class _Server:
     def start(self, timeout: float = 30.0) -> _Server:
         log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            list(self.command()), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            list(self.command()),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.dir,
             start_new_session=True,
         )
         log.close()
@@ -122,9 +125,21 @@ class RedisServer(_Server):
 
     def command(self) -> Sequence[str]:
         return [
-            self.binary or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec", "--protected-mode", "yes",
+            self.binary or "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--protected-mode",
+            "yes",
         ]
 
 
@@ -157,9 +172,14 @@ class ZooKeeperServer(_Server):
             )
         classpath = ":".join(["/etc/zookeeper/conf", f"{ZOOKEEPER_JAVA_DIR}/*"])
         return [
-            self.java or "java", "-Xmx256m", "-Dzookeeper.log.dir=" + self.dir,
-            "-Dzookeeper.root.logger=WARN,CONSOLE", "-cp", classpath,
-            "org.apache.zookeeper.server.ZooKeeperServerMain", cfg_path,
+            self.java or "java",
+            "-Xmx256m",
+            "-Dzookeeper.log.dir=" + self.dir,
+            "-Dzookeeper.root.logger=WARN,CONSOLE",
+            "-cp",
+            classpath,
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            cfg_path,
         ]
 
     def ready(self, timeout: float) -> None:

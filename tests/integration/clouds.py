@@ -17,7 +17,9 @@ def segment_cloud(
     extra_servers: list[dict[str, Any]] | None = None,
     enabled: bool = True,
 ) -> dict[str, Any]:
-    hosts = [{"name": f"compute-{i}", "vcpus": 16, "memory_mb": 32768} for i in range(1, computes + 1)]
+    hosts = [
+        {"name": f"compute-{i}", "vcpus": 16, "memory_mb": 32768} for i in range(1, computes + 1)
+    ]
     hosts += [
         {"name": f"spare-{i}", "vcpus": spare_vcpus, "memory_mb": 32768, "reserved": True}
         for i in range(1, spares + 1)

@@ -36,8 +36,12 @@ def make_deployment(request: pytest.FixtureRequest, backend: str, tmp_path: Any)
     made: list[tuple[Deployment, Any]] = []
     contexts: list[Any] = []
 
-    def make(spec: dict[str, Any], *, sim_options: dict[str, Any] | None = None,
-             options: dict[str, dict[str, Any]] | None = None) -> tuple[Deployment, Any]:
+    def make(
+        spec: dict[str, Any],
+        *,
+        sim_options: dict[str, Any] | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> tuple[Deployment, Any]:
         ctx = running_simulator(spec, **(sim_options or {}))
         sim = ctx.__enter__()
         contexts.append(ctx)

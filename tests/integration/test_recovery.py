@@ -180,13 +180,22 @@ def test_failed_evacuation_is_retried_alone(make_deployment):
 def test_filters_and_gates(make_deployment):
     extra = [
         {"name": "ha", "host": "compute-1", "flavor": "small", "metadata": {"HA_Enabled": "True"}},
-        {"name": "broken", "host": "compute-1", "flavor": "small", "status": "ERROR",
-         "metadata": {"HA_Enabled": "True"}},
+        {
+            "name": "broken",
+            "host": "compute-1",
+            "flavor": "small",
+            "status": "ERROR",
+            "metadata": {"HA_Enabled": "True"},
+        },
     ]
     d, sim = make_deployment(
         segment_cloud(spares=1, extra_servers=extra),
-        options={"host_failure": {"evacuate_all_instances": False,
-                                  "ignore_instances_in_error_state": True}},
+        options={
+            "host_failure": {
+                "evacuate_all_instances": False,
+                "ignore_instances_in_error_state": True,
+            }
+        },
     )
     sim.kill_host("compute-1")
     nid = d.notify("compute-1")

@@ -20,7 +20,9 @@ OPTIONS = {"host_failure": {"host_failure_recovery_threads": 2}}
 
 def _evacuations_per_server(sim):
     return collections.Counter(
-        m["instance_uuid"] for m in sim.state()["migrations"] if m.get("migration_type") == "evacuation"
+        m["instance_uuid"]
+        for m in sim.state()["migrations"]
+        if m.get("migration_type") == "evacuation"
     )
 
 
@@ -84,7 +86,9 @@ def test_sigstop_past_lease_then_sigcont(make_deployment, backend):
         d.wait_terminal([nid], timeout=60)
     finally:
         os.killpg(paused.pid, signal.SIGCONT)
-    d.wait_for(lambda: "leaving it to its new owner" in _log(d, 0), 30, "the paused worker to let go")
+    d.wait_for(
+        lambda: "leaving it to its new owner" in _log(d, 0), 30, "the paused worker to let go"
+    )
     n = _check_recovered(d, sim, nid)
     assert n.status == NotificationStatus.FINISHED
     assert paused.poll() is None  # it keeps serving other work

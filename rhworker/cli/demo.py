@@ -1,0 +1,218 @@
+"""``rhworker demo``: run the whole thing on this machine and print a verdict."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from rhworker import conf as rconf
+from rhworker.cli import load_conf
+from rhworker.errors import ConfigError, RhworkerError
+
+# Worker settings of the demo: short leases so a killed worker's work moves on fast.
+DEMO_WORKER = {
+    "lease_timeout": 5.0,
+    "retry_interval": 1.0,
+    "retry_max_interval": 4.0,
+    "poll_interval": 0.1,
+    "shutdown_timeout": 5.0,
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run a simulated cloud, workers and host failures; check the invariants",
+        description="Start a Nova simulator and N workers (embedded store and file locks "
+        "unless --store/--coordination say otherwise), fail some hosts, follow the "
+        "recovery live and check DESIGN's invariants. Exit 0 only if they hold.",
+    )
+    p.add_argument("-n", "--workers", type=int, default=3, help="worker processes (default 3)")
+    p.add_argument("--failures", type=int, default=6, help="hosts to fail (default 6)")
+    p.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
+    p.add_argument("--cloud", help="cloud spec YAML (default: a built-in 3-segment cloud)")
+    p.add_argument("--sim-url", help="use this running simulator instead of starting one")
+    p.add_argument(
+        "--external-workers",
+        action="store_true",
+        help="do not start workers: they run elsewhere on the configured store and locks",
+    )
+    p.add_argument(
+        "--evacuation-time",
+        type=float,
+        default=0.5,
+        help="seconds the started simulator takes per evacuation (default 0.5)",
+    )
+    p.add_argument("--timeout", type=float, default=120.0, help="give up after (default 120 s)")
+    p.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
+    p.add_argument("--keep", action="store_true", help="keep the temporary state directory")
+    p.set_defaults(func=_demo)
+
+
+def _start_simulator(evacuation_time: float, log_path: str) -> tuple[subprocess.Popen, str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "rhworker",
+        "sim",
+        "serve",
+        "--port",
+        "0",
+        "--evacuation-time",
+        str(evacuation_time),
+        "--disable-rpc-delay",
+        "5",
+    ]
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    log.close()
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("http"):
+        proc.kill()
+        raise RhworkerError(f"the simulator did not start (see {log_path})")
+    return proc, line.split()[-1]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rhworker.demo import demo_cloud
+
+    if args.workers < 1 and not args.external_workers:
+        raise ConfigError("--workers must be at least 1")
+    if args.external_workers and not args.sim_url:
+        raise ConfigError("--external-workers needs --sim-url (the simulator the workers use)")
+    if args.cloud:
+        from rhworker.sim.spec import load_file
+
+        spec = load_file(args.cloud)
+    else:
+        spec = demo_cloud()
+    own_state = not args.state_dir
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix="rhworker-demo-")
+    os.makedirs(state_dir, exist_ok=True)
+    started = time.monotonic()
+    sim_proc = None
+    deployment = None
+    try:
+        sim_url = args.sim_url
+        if not sim_url:
+            sim_proc, sim_url = _start_simulator(
+                args.evacuation_time, os.path.join(state_dir, "simulator.log")
+            )
+        from rhworker.sim.control import SimControl
+
+        control = SimControl(sim_url)
+        control.load_cloud(spec)
+        if args.external_workers:
+            from rhworker.store import from_url
+
+            conf = load_conf(args)
+            store = from_url(rconf.store_url(conf))
+        else:
+            from rhworker.testing.deployment import Deployment
+
+            deployment = Deployment(
+                control.compute_url,
+                store_url=args.store_url,
+                coordination_url=args.coordination_url,
+                state_dir=state_dir,
+                options={"worker": dict(DEMO_WORKER)},
+            )
+            store = deployment.store
+            deployment.start_worker_process(pool=args.workers)
+        return _run(args, spec, store, control, started, state_dir)
+    finally:
+        if deployment is not None:
+            deployment.close()
+        if sim_proc is not None:
+            sim_proc.terminate()
+            try:
+                sim_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                sim_proc.kill()
+        if own_state and not args.keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        elif args.keep:
+            print(f"state kept in {state_dir}")
+
+
+def _run(
+    args: argparse.Namespace,
+    spec: dict[str, Any],
+    store: Any,
+    control: Any,
+    started: float,
+    state_dir: str,
+) -> int:
+    from rhworker.demo import plan_scenario, status_counts, watch
+    from rhworker.demo_view import LiveView, print_summary
+    from rhworker.inventory import apply_inventory, load_inventory
+    from rhworker.verify import verify
+
+    apply_inventory(store, load_inventory(spec))
+    scenario = plan_scenario(spec, args.failures, args.seed)
+    fail_once = None
+    if scenario.fail_once_host:
+        on_host = sorted(
+            (s for s in control.state()["servers"] if s["host"] == scenario.fail_once_host),
+            key=lambda s: s["name"],
+        )
+        if on_host:
+            fail_once = on_host[0]
+            control.inject(type="fail_evacuation", server=fail_once["id"])
+    ids: list[str] = []
+    segment_of = {h["name"]: s["name"] for s in spec["segments"] for h in s.get("hosts", [])}
+    method_of = {s["name"]: s.get("recovery_method", "auto") for s in spec["segments"]}
+    for host in scenario.failed_hosts:
+        control.kill_host(host)
+    for host in scenario.failed_hosts:
+        payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+        ids.append(store.create_notification("COMPUTE_HOST", host, payload, dedup_interval=0).id)
+    view = LiveView(
+        plain=args.plain or not sys.stdout.isatty(),
+        methods={h: method_of[segment_of[h]] for h in scenario.failed_hosts},
+    )
+    workers = "external" if args.external_workers else str(args.workers)
+    print(f"rhworker demo: {len(ids)} host failures, {workers} workers, state in {state_dir}")
+    if fail_once:
+        print(
+            f"  fault: the first evacuation of {fail_once['name']} on "
+            f"{scenario.fail_once_host} will fail"
+        )
+    cleared = False
+
+    def on_tick(notifications: list[Any]) -> None:
+        nonlocal cleared
+        if fail_once and not cleared:
+            for n in notifications:
+                if n.hostname == scenario.fail_once_host and n.status.value in ("error", "failed"):
+                    control.clear_faults()
+                    cleared = True
+                    view.note(f"fault cleared after {n.hostname} went to {n.status.value}")
+
+    with view:
+        done = watch(store, ids, timeout=args.timeout, on_tick=on_tick, render=view.render)
+    report = verify(store, control.state(), accepted_ids=ids)
+    wall = time.monotonic() - started
+    print_summary(store, ids, report, method_of, segment_of)
+    counts = status_counts(store, ids)
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    if not done:
+        print(
+            f"VERDICT: FAIL — not every notification ended within {args.timeout:.0f}s ({summary})"
+        )
+        return 1
+    if not report.ok:
+        print(
+            f"VERDICT: FAIL — {len(report.violations)} invariant violation(s) ({summary}); "
+            f"wall time {wall:.1f}s"
+        )
+        return 1
+    print(f"VERDICT: PASS — invariants hold; {summary}; wall time {wall:.1f}s")
+    return 0

@@ -1,0 +1,189 @@
+"""``rhworker demo``: the whole thing on one machine, with a verdict.
+
+A simulator (child process, or an external one), a store and locks (the embedded
+default, or any URL), N worker processes under ``rhworker pool`` (or external
+workers), a cloud and its inventory, then a scenario of host failures: several at
+once in one segment (reserved hosts are contended), one in an ``rh_priority``
+segment that runs out of spares, one whose evacuation fails once. A live view
+follows the notifications; at the end the invariants of DESIGN §4 are checked
+against the store and the simulator, and the exit code says whether they hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rhworker.models import Notification, NotificationStatus
+from rhworker.store.base import Store
+
+# Evacuation time of the demo's simulator (seconds): visible, yet quick.
+DEFAULT_EVACUATION_TIME = 0.5
+
+
+def demo_cloud(servers_per_host: int = 4) -> dict[str, Any]:
+    """Three segments, one per recovery style, with a few servers on every host."""
+
+    def hosts(prefix: str, computes: int, spares: int) -> list[dict[str, Any]]:
+        out = [
+            {"name": f"{prefix}-compute-{i}", "vcpus": 16, "memory_mb": 32768}
+            for i in range(1, computes + 1)
+        ]
+        out += [
+            {"name": f"{prefix}-spare-{i}", "vcpus": 16, "memory_mb": 32768, "reserved": True}
+            for i in range(1, spares + 1)
+        ]
+        return out
+
+    segments = [
+        {"name": "rack-a", "recovery_method": "reserved_host", "hosts": hosts("a", 4, 3)},
+        {"name": "rack-b", "recovery_method": "rh_priority", "hosts": hosts("b", 3, 1)},
+        {"name": "rack-c", "recovery_method": "auto", "hosts": hosts("c", 3, 0)},
+    ]
+    servers: list[dict[str, Any]] = []
+    for segment in segments:
+        for host in segment["hosts"]:
+            if host.get("reserved"):
+                continue
+            name = host["name"].replace("-compute-", "")
+            servers.append(
+                {
+                    "name": f"{name}-vm",
+                    "count": servers_per_host - 1,
+                    "host": host["name"],
+                    "flavor": "small",
+                    "metadata": {"HA_Enabled": "True"},
+                }
+            )
+            servers.append(
+                {"name": f"{name}-off", "host": host["name"], "flavor": "small", "power": "off"}
+            )
+    return {
+        "flavors": [{"name": "small", "vcpus": 1, "ram": 2048, "disk": 20}],
+        "segments": segments,
+        "servers": servers,
+    }
+
+
+@dataclasses.dataclass
+class Scenario:
+    failed_hosts: list[str]
+    fail_once_host: str | None  # one of its servers fails its first evacuation
+
+
+def plan_scenario(spec: dict[str, Any], failures: int, seed: int) -> Scenario:
+    """Pick failed hosts: as many as possible from the segment with the most spares
+    first (contention), then one per other segment; one server fails once."""
+    rng = random.Random(seed)
+    by_segment: list[tuple[int, list[str]]] = []
+    servers_on: dict[str, list[str]] = {}
+    for server in spec.get("servers", []):
+        servers_on.setdefault(server["host"], []).append(server["name"])
+    for segment in spec.get("segments", []):
+        computes = [
+            h["name"]
+            for h in segment.get("hosts", [])
+            if not h.get("reserved") and servers_on.get(h["name"])
+        ]
+        spares = sum(1 for h in segment.get("hosts", []) if h.get("reserved"))
+        rng.shuffle(computes)
+        by_segment.append((spares, computes))
+    by_segment.sort(key=lambda item: -item[0])
+    chosen: list[str] = []
+    if by_segment:
+        first_spares, first = by_segment[0]
+        quota = max(1, min(len(first), first_spares, failures - len(by_segment)))
+        chosen += first[:quota]
+        # Round-robin over the other segments so each recovery method shows up.
+        queues = [list(hosts) for _, hosts in by_segment[1:]]
+        while len(chosen) < failures and any(queues):
+            for queue in queues:
+                if queue and len(chosen) < failures:
+                    chosen.append(queue.pop(0))
+        chosen += first[quota:][: max(failures - len(chosen), 0)]
+    fail_host = chosen[0] if chosen else None
+    return Scenario(chosen, fail_host)
+
+
+@dataclasses.dataclass
+class Row:
+    id: str
+    host: str
+    status: str
+    worker: str
+    target: str
+    moved: str
+    attempts: int
+
+
+def rows(store: Store, ids: list[str]) -> list[Row]:
+    out = []
+    for nid in ids:
+        n = store.get_notification(nid)
+        moves = store.list_moves(nid)
+        done = sum(m.state.value == "succeeded" for m in moves)
+        worker = (
+            n.lease_owner
+            or next((s.worker for s in reversed(n.progress.steps) if s.worker), "")
+            or ""
+        )
+        targets = sorted({m.target for m in moves if m.target and m.state.value == "succeeded"})
+        target = n.progress.claims[-1].host if n.progress.claims else ""
+        if not target and targets:
+            target = "scheduler: " + ",".join(targets)
+        out.append(
+            Row(nid, n.hostname, n.status.value, worker, target, f"{done}/{len(moves)}", n.attempts)
+        )
+    return out
+
+
+def all_terminal(store: Store, ids: list[str]) -> bool:
+    return all(store.get_notification(i).status.terminal for i in ids)
+
+
+def watch(
+    store: Store,
+    ids: list[str],
+    *,
+    timeout: float,
+    on_tick: Callable[[list[Notification]], None] | None = None,
+    render: Callable[[list[Row]], None] | None = None,
+    interval: float = 0.25,
+) -> bool:
+    """Follow the notifications until all are terminal (True) or the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        notifications = [store.get_notification(i) for i in ids]
+        if on_tick:
+            on_tick(notifications)
+        if render:
+            render(rows(store, ids))
+        if all(n.status.terminal for n in notifications):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def status_counts(store: Store, ids: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for nid in ids:
+        status = store.get_notification(nid).status.value
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+__all__ = [
+    "DEFAULT_EVACUATION_TIME",
+    "NotificationStatus",
+    "Scenario",
+    "all_terminal",
+    "demo_cloud",
+    "plan_scenario",
+    "rows",
+    "status_counts",
+    "watch",
+]

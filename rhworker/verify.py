@@ -1,0 +1,293 @@
+"""The invariant checker (DESIGN §4): read the store and the simulator, list violations.
+
+Used by the tests, the chaos suite, ``rhworker demo`` and ``rhworker verify``. It
+only reads. Each broken invariant becomes one :class:`Violation`:
+
+``double_claim``
+    two notifications hold a current claim on the same reserved host;
+``claim_mismatch``
+    a host's ``claimed_by``/``claim_epoch`` disagrees with the claimer's progress,
+    or names a notification that does not exist;
+``server_not_recovered``
+    a server of a failed (and recovered) host is not ACTIVE/SHUTOFF on a live host,
+    and no move of it says why;
+``not_terminal``
+    a notification is neither terminal nor held under a live lease;
+``lost``
+    a notification accepted at intake is missing from the store;
+``simulator``
+    the simulator recorded a violation (e.g. a server evacuated twice concurrently).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rhworker.errors import NotFound
+from rhworker.models import Host, Move, MoveState, Notification, NotificationStatus
+from rhworker.store.base import Store
+
+LOG = logging.getLogger(__name__)
+
+# Server states a recovered instance may settle in.
+SETTLED_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+# Move states that explain why a server did not end on a live host (with a message).
+EXPLAINING_MOVE_STATES = frozenset({MoveState.SKIPPED, MoveState.FAILED})
+
+
+@dataclasses.dataclass
+class Violation:
+    kind: str
+    subject: str
+    message: str
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    violations: list[Violation]
+    counts: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "violations": [dataclasses.asdict(v) for v in self.violations],
+            "counts": dict(self.counts),
+        }
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [f"verdict: {'OK' if self.ok else 'VIOLATIONS'} ({len(self.violations)} violations)"]
+        lines += [f"  {key}: {value}" for key, value in sorted(self.counts.items())]
+        lines += [f"  ! {v.kind} {v.subject}: {v.message}" for v in self.violations]
+        return "\n".join(lines)
+
+
+def verify(
+    store: Store,
+    sim_state: dict[str, Any],
+    *,
+    accepted_ids: Iterable[str] | None = None,
+    now: float | None = None,
+) -> VerifyReport:
+    """Check every DESIGN §4 invariant against ``store`` and a simulator snapshot."""
+    now = time.time() if now is None else now
+    notifications = store.list_notifications()
+    hosts = store.list_hosts()
+    moves = {n.id: store.list_moves(n.id) for n in notifications}
+    violations: list[Violation] = []
+    violations += check_claims(notifications, hosts)
+    violations += check_servers(notifications, moves, sim_state)
+    violations += check_terminal(notifications, now)
+    if accepted_ids is not None:
+        violations += check_accepted(store, accepted_ids, {n.id for n in notifications})
+    violations += check_simulator(sim_state)
+    counts = _counts(notifications, moves, hosts, sim_state)
+    return VerifyReport(violations=violations, counts=counts)
+
+
+# -- invariant 1: a reserved host is claimed by one notification at most ------------------
+
+
+def check_claims(notifications: list[Notification], hosts: list[Host]) -> list[Violation]:
+    out: list[Violation] = []
+    by_name = {h.name: h for h in hosts}
+    by_id = {n.id: n for n in notifications}
+    # host -> notification ids holding a claim record that is current for that host
+    current: dict[str, set[str]] = collections.defaultdict(set)
+    # (host, epoch) -> notification ids recording that exact claim
+    per_epoch: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+    for n in notifications:
+        for claim in n.progress.claims:
+            per_epoch[(claim.host, claim.epoch)].add(n.id)
+            host = by_name.get(claim.host)
+            if host is None:
+                out.append(
+                    Violation("claim_mismatch", claim.host, f"{n.id} claims unknown host {claim.host}")
+                )
+            elif host.claim_epoch is not None and claim.epoch == host.claim_epoch:
+                current[claim.host].add(n.id)
+    for (host_name, epoch), ids in sorted(per_epoch.items()):
+        if len(ids) > 1:
+            out.append(
+                Violation(
+                    "double_claim",
+                    host_name,
+                    f"claim epoch {epoch} of {host_name} recorded by {sorted(ids)}",
+                )
+            )
+    for host in hosts:
+        if host.claimed_by is None:
+            continue
+        owner = by_id.get(host.claimed_by)
+        if owner is None:
+            out.append(
+                Violation(
+                    "claim_mismatch",
+                    host.name,
+                    f"{host.name} claimed by {host.claimed_by}, which does not exist",
+                )
+            )
+            continue
+        epochs = [c.epoch for c in owner.progress.claims if c.host == host.name]
+        if host.claim_epoch not in epochs:
+            holders = sorted(current.get(host.name, set()))
+            out.append(
+                Violation(
+                    "claim_mismatch",
+                    host.name,
+                    f"{host.name} claimed by {owner.id} at epoch {host.claim_epoch}, but its "
+                    f"progress records epochs {epochs}; current claim recorded by {holders}",
+                )
+            )
+    return out
+
+
+# -- invariant 2: every instance of a failed host ends on one live host --------------------
+
+
+def failed_hosts(notifications: list[Notification]) -> set[str]:
+    """Hosts with a recovered (``finished``) COMPUTE_HOST STOPPED notification."""
+    return {
+        n.hostname
+        for n in notifications
+        if n.type.value == "COMPUTE_HOST"
+        and str(n.payload.get("event", "")).upper() == "STOPPED"
+        and n.status == NotificationStatus.FINISHED
+    }
+
+
+def live_hosts(sim_state: dict[str, Any]) -> set[str]:
+    """Hosts that are alive with their compute service enabled and up."""
+    live = set()
+    for h in sim_state.get("hosts", []):
+        svc = h.get("service") or {}
+        if h.get("alive") and svc.get("status") == "enabled" and svc.get("state") == "up":
+            live.add(h["name"])
+    return live
+
+
+def check_servers(
+    notifications: list[Notification],
+    moves: dict[str, list[Move]],
+    sim_state: dict[str, Any],
+) -> list[Violation]:
+    failed = failed_hosts(notifications)
+    if not failed:
+        return []
+    live = live_hosts(sim_state)
+    servers = {s["id"]: s for s in sim_state.get("servers", [])}
+    explained: dict[str, str] = {}
+    to_check: set[str] = set()
+    by_id = {n.id: n for n in notifications}
+    for nid, items in moves.items():
+        if by_id[nid].hostname not in failed:
+            continue
+        for m in items:
+            to_check.add(m.instance_id)
+            if m.state in EXPLAINING_MOVE_STATES and m.message:
+                explained[m.instance_id] = f"{m.state.value}: {m.message}"
+    for sid, s in servers.items():
+        if s.get("host") in failed:
+            to_check.add(sid)
+    for mig in sim_state.get("migrations", []):
+        if mig.get("source_compute") in failed:
+            to_check.add(str(mig.get("instance_uuid")))
+    out: list[Violation] = []
+    for sid in sorted(to_check):
+        if sid in explained:
+            continue
+        server = servers.get(sid)
+        if server is None:
+            out.append(Violation("server_not_recovered", sid, f"server {sid} no longer exists"))
+            continue
+        where, status = server.get("host"), server.get("status")
+        if where in live and status in SETTLED_STATUSES and not server.get("task_state"):
+            continue
+        out.append(
+            Violation(
+                "server_not_recovered",
+                sid,
+                f"server {server.get('name')} ({sid}) is {status} on "
+                f"{where} ({'live' if where in live else 'not live'}), and no move says why",
+            )
+        )
+    return out
+
+
+# -- invariant 3: terminal, or visibly in progress under a live lease ----------------------
+
+
+def check_terminal(notifications: list[Notification], now: float) -> list[Violation]:
+    out = []
+    for n in notifications:
+        if n.status.terminal:
+            continue
+        if n.lease_owner and n.lease_until is not None and n.lease_until > now:
+            continue
+        lease = f"lease of {n.lease_owner} until {n.lease_until}" if n.lease_owner else "no lease"
+        out.append(
+            Violation(
+                "not_terminal",
+                n.id,
+                f"{n.id} ({n.hostname}) is {n.status.value} with {lease} (now {now:.3f})",
+            )
+        )
+    return out
+
+
+# -- invariant 4: nothing accepted is lost ----------------------------------------------------
+
+
+def check_accepted(store: Store, accepted_ids: Iterable[str], known: set[str]) -> list[Violation]:
+    out = []
+    for nid in accepted_ids:
+        if nid in known:
+            continue
+        try:
+            store.get_notification(nid)
+        except NotFound:
+            out.append(Violation("lost", nid, f"accepted notification {nid} is not in the store"))
+    return out
+
+
+# -- the simulator's own records ---------------------------------------------------------------
+
+
+def check_simulator(sim_state: dict[str, Any]) -> list[Violation]:
+    out = []
+    for v in sim_state.get("violations", []):
+        subject = str(v.get("server") or v.get("host") or v.get("violation", "?"))
+        message = str(v.get("message") or v.get("violation") or v)
+        out.append(Violation("simulator", subject, message))
+    return out
+
+
+def _counts(
+    notifications: list[Notification],
+    moves: dict[str, list[Move]],
+    hosts: list[Host],
+    sim_state: dict[str, Any],
+) -> dict[str, int]:
+    counts: collections.Counter[str] = collections.Counter()
+    counts["notifications"] = len(notifications)
+    for n in notifications:
+        counts[f"notifications.{n.status.value}"] += 1
+    for items in moves.values():
+        for m in items:
+            counts["moves"] += 1
+            counts[f"moves.{m.state.value}"] += 1
+    counts["hosts.claimed"] = sum(h.claimed_by is not None for h in hosts)
+    counts["hosts.reserved_left"] = sum(h.reserved and not h.on_maintenance for h in hosts)
+    counts["sim.servers"] = len(sim_state.get("servers", []))
+    counts["sim.migrations"] = len(sim_state.get("migrations", []))
+    counts["sim.violations"] = len(sim_state.get("violations", []))
+    return dict(counts)

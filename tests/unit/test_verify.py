@@ -1,0 +1,230 @@
+"""The invariant checker, on states built by hand (SQLite store + sim snapshots)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+import pytest
+
+from rhworker.models import Host, Move, MoveState, NotificationStatus, Segment
+from rhworker.store import Store, from_url
+from rhworker.verify import verify
+
+S = NotificationStatus
+STOPPED = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+
+
+@pytest.fixture
+def db(tmp_path: Any) -> str:
+    return str(tmp_path / "rhworker.db")
+
+
+@pytest.fixture
+def store(db: str) -> Any:
+    s = from_url(f"sqlite:///{db}")
+    s.create_segment(Segment(name="seg1", recovery_method="reserved_host"))  # type: ignore[arg-type]
+    for name in ("c1", "c2"):
+        s.create_host(Host(name=name, segment="seg1"))
+    for name in ("spare1", "spare2"):
+        s.create_host(Host(name=name, segment="seg1", reserved=True))
+    yield s
+    s.close()
+
+
+def host(name: str, alive: bool = True, enabled: bool = True, up: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "alive": alive,
+        "service": {"status": "enabled" if enabled else "disabled", "state": "up" if up else "down"},
+    }
+
+
+def server(sid: str, where: str, status: str = "ACTIVE") -> dict[str, Any]:
+    return {"id": sid, "name": sid, "host": where, "status": status, "task_state": None}
+
+
+def sim_state(servers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "hosts": [
+            host("c1", alive=False, enabled=False, up=False),
+            host("c2"),
+            host("spare1"),
+            host("spare2", enabled=False),
+        ],
+        "servers": servers,
+        "migrations": [],
+        "violations": [],
+    }
+    state.update(extra)
+    return state
+
+
+def recover(
+    store: Store,
+    hostname: str,
+    *,
+    claim: str | None = None,
+    moves: list[tuple[str, MoveState, str]] = (),  # type: ignore[assignment]
+    final: NotificationStatus = S.FINISHED,
+) -> str:
+    """Create, deliver and finish a notification as a worker would."""
+    n = store.create_notification("COMPUTE_HOST", hostname, dict(STOPPED), dedup_interval=0)
+    d = store.consume("w1", lease_timeout=30)
+    assert d is not None and d.notification_id == n.id
+    store.set_status(n.id, S.RUNNING, expected=[S.NEW], token=d.token)
+    if claim:
+        store.claim_reserved_host(n.id, claim, token=d.token)
+    for instance, state, message in moves:
+        move = Move(n.id, instance, source=hostname, target=claim, state=state, message=message)
+        store.upsert_move(move, token=d.token)
+    if final != S.RUNNING:
+        store.set_status(n.id, final, expected=[S.RUNNING], token=d.token)
+        store.ack(d)
+    return n.id
+
+
+def kinds(report: Any) -> list[str]:
+    return sorted(v.kind for v in report.violations)
+
+
+def test_clean_recovery_is_ok(store: Store) -> None:
+    nid = recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    report = verify(store, sim_state([server("vm1", "spare1")]), accepted_ids=[nid])
+    assert report.ok, report.summary()
+    assert report.counts["notifications.finished"] == 1
+    assert report.counts["moves.succeeded"] == 1
+    assert report.counts["hosts.claimed"] == 1
+
+
+def _tamper(db: str, sql: str, *args: Any) -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(sql, args)
+    conn.close()
+
+
+def test_two_notifications_with_the_same_claim(store: Store, db: str) -> None:
+    first = recover(store, "c1", claim="spare1")
+    second = recover(store, "c2")
+    claims = store.get_notification(first).progress.claims
+    data = json.dumps([{"host": c.host, "epoch": c.epoch} for c in claims])
+    _tamper(db, "UPDATE notifications SET claims = ? WHERE id = ?", data, second)
+    report = verify(store, sim_state([]))
+    assert kinds(report) == ["double_claim"]
+    assert report.violations[0].subject == "spare1"
+
+
+def test_host_claimed_by_a_notification_without_that_claim(store: Store, db: str) -> None:
+    recover(store, "c1", claim="spare1")
+    other = recover(store, "c2")
+    _tamper(db, "UPDATE hosts SET claimed_by = ? WHERE name = 'spare1'", other)
+    report = verify(store, sim_state([]))
+    assert kinds(report) == ["claim_mismatch"]
+
+
+def test_host_claimed_by_a_missing_notification(store: Store, db: str) -> None:
+    _tamper(db, "UPDATE hosts SET reserved = 0, claimed_by = 'ghost', claim_epoch = 9 WHERE name = 'spare2'")
+    report = verify(store, sim_state([]))
+    assert kinds(report) == ["claim_mismatch"]
+    assert "ghost" in report.violations[0].message
+
+
+def test_stale_claim_after_the_host_was_reserved_again_is_fine(store: Store) -> None:
+    recover(store, "c1", claim="spare1")
+    store.update_host("spare1", reserved=True)
+    recover(store, "c2", claim="spare1")
+    assert verify(store, sim_state([])).ok
+
+
+def test_server_left_on_the_dead_host(store: Store) -> None:
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    report = verify(store, sim_state([server("vm1", "c1")]))
+    assert kinds(report) == ["server_not_recovered"]
+    assert "not live" in report.violations[0].message
+
+
+def test_server_in_error_on_a_live_host(store: Store) -> None:
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    report = verify(store, sim_state([server("vm1", "spare1", "ERROR")]))
+    assert kinds(report) == ["server_not_recovered"]
+
+
+def test_server_on_a_disabled_host_or_missing(store: Store) -> None:
+    recover(store, "c1", moves=[("vm1", MoveState.SUCCEEDED, ""), ("vm2", MoveState.SUCCEEDED, "")])
+    report = verify(store, sim_state([server("vm1", "spare2")]))
+    assert kinds(report) == ["server_not_recovered", "server_not_recovered"]
+    assert {v.subject for v in report.violations} == {"vm1", "vm2"}
+
+
+def test_server_found_by_migration_without_a_move(store: Store) -> None:
+    recover(store, "c1")
+    migration = {"instance_uuid": "vm9", "source_compute": "c1", "dest_compute": "c1"}
+    report = verify(store, sim_state([server("vm9", "c1")], migrations=[migration]))
+    assert [v.subject for v in report.violations] == ["vm9"]
+
+
+def test_a_move_that_says_why_explains_the_server(store: Store) -> None:
+    moves = [
+        ("vm1", MoveState.SKIPPED, "not HA-enabled"),
+        ("vm2", MoveState.FAILED, "No valid host was found"),
+    ]
+    recover(store, "c1", moves=moves)
+    report = verify(store, sim_state([server("vm1", "c1"), server("vm2", "c1", "ERROR")]))
+    assert report.ok, report.summary()
+
+
+def test_a_failed_notification_is_not_held_to_recovery(store: Store) -> None:
+    recover(store, "c1", moves=[("vm1", MoveState.FAILED, "")], final=S.FAILED)
+    assert verify(store, sim_state([server("vm1", "c1")])).ok
+
+
+def test_not_terminal_without_a_live_lease(store: Store) -> None:
+    n = store.create_notification("COMPUTE_HOST", "c2", dict(STOPPED), dedup_interval=0)
+    report = verify(store, sim_state([]))
+    assert kinds(report) == ["not_terminal"]
+    assert report.violations[0].subject == n.id
+    assert "no lease" in report.violations[0].message
+
+
+def test_running_under_a_live_lease_is_fine_until_it_expires(store: Store) -> None:
+    recover(store, "c2", final=S.RUNNING)
+    assert verify(store, sim_state([])).ok
+    later = time.time() + 3600
+    assert kinds(verify(store, sim_state([]), now=later)) == ["not_terminal"]
+
+
+def test_accepted_notification_lost(store: Store) -> None:
+    nid = recover(store, "c2")
+    report = verify(store, sim_state([]), accepted_ids=[nid, "0000-lost"])
+    assert kinds(report) == ["lost"]
+    assert report.violations[0].subject == "0000-lost"
+
+
+def test_simulator_violations_are_reported(store: Store) -> None:
+    record = {
+        "violation": "evacuated_twice_concurrently",
+        "server": "vm1",
+        "message": "server vm1 evacuated twice concurrently",
+    }
+    report = verify(store, sim_state([], violations=[record]))
+    assert kinds(report) == ["simulator"]
+    assert report.violations[0].subject == "vm1"
+    assert "twice" in report.summary()
+
+
+def test_cli_verify(tmp_path: Any, capsys: Any) -> None:
+    from rhworker.cli import main
+    from rhworker.testing.sim_fixture import running_simulator
+
+    state_dir = str(tmp_path / "state")
+    with running_simulator() as sim:
+        assert main(["--state-dir", state_dir, "verify", "--sim-url", sim.url]) == 0
+        assert "OK" in capsys.readouterr().out
+        sim.cloud.violation("evacuated_twice_concurrently", server="x", message="twice")
+        assert main(["--state-dir", state_dir, "verify", "--sim-url", sim.url, "--json"]) == 1
+        out = json.loads(capsys.readouterr().out)
+        assert out["ok"] is False
+        assert out["violations"][0]["kind"] == "simulator"
