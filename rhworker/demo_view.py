@@ -21,11 +21,18 @@ STATUS_STYLE = {
 }
 
 
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)  # logs and CI: do not squeeze to 80 columns
+    return console
+
+
 class LiveView:
     def __init__(self, *, plain: bool, methods: dict[str, str]) -> None:
         self.plain = plain
         self.methods = methods
-        self.console = Console()
+        self.console = _console()
         self._live: Live | None = None
         self._last: dict[str, tuple[str, str, str]] = {}
         self._notes: list[str] = []
@@ -96,7 +103,7 @@ class LiveView:
 def print_summary(
     store: Any, ids: list[str], report: Any, methods: dict[str, str], segment_of: dict[str, str]
 ) -> None:
-    console = Console()
+    console = _console()
     table = Table(title="Summary")
     for column in (
         "failed host",

@@ -65,7 +65,9 @@ class VerifyReport:
 
     def summary(self) -> str:
         """A few human-readable lines."""
-        lines = [f"verdict: {'OK' if self.ok else 'VIOLATIONS'} ({len(self.violations)} violations)"]
+        lines = [
+            f"verdict: {'OK' if self.ok else 'VIOLATIONS'} ({len(self.violations)} violations)"
+        ]
         lines += [f"  {key}: {value}" for key, value in sorted(self.counts.items())]
         lines += [f"  ! {v.kind} {v.subject}: {v.message}" for v in self.violations]
         return "\n".join(lines)
@@ -111,7 +113,9 @@ def check_claims(notifications: list[Notification], hosts: list[Host]) -> list[V
             host = by_name.get(claim.host)
             if host is None:
                 out.append(
-                    Violation("claim_mismatch", claim.host, f"{n.id} claims unknown host {claim.host}")
+                    Violation(
+                        "claim_mismatch", claim.host, f"{n.id} claims unknown host {claim.host}"
+                    )
                 )
             elif host.claim_epoch is not None and claim.epoch == host.claim_epoch:
                 current[claim.host].add(n.id)
@@ -175,16 +179,13 @@ def live_hosts(sim_state: dict[str, Any]) -> set[str]:
     return live
 
 
-def check_servers(
+def _servers_of_failed_hosts(
     notifications: list[Notification],
     moves: dict[str, list[Move]],
     sim_state: dict[str, Any],
-) -> list[Violation]:
-    failed = failed_hosts(notifications)
-    if not failed:
-        return []
-    live = live_hosts(sim_state)
-    servers = {s["id"]: s for s in sim_state.get("servers", [])}
+    failed: set[str],
+) -> tuple[set[str], dict[str, str]]:
+    """Server ids that were on a failed host, and the moves explaining some of them."""
     explained: dict[str, str] = {}
     to_check: set[str] = set()
     by_id = {n.id: n for n in notifications}
@@ -195,12 +196,26 @@ def check_servers(
             to_check.add(m.instance_id)
             if m.state in EXPLAINING_MOVE_STATES and m.message:
                 explained[m.instance_id] = f"{m.state.value}: {m.message}"
-    for sid, s in servers.items():
-        if s.get("host") in failed:
-            to_check.add(sid)
-    for mig in sim_state.get("migrations", []):
-        if mig.get("source_compute") in failed:
-            to_check.add(str(mig.get("instance_uuid")))
+    to_check |= {s["id"] for s in sim_state.get("servers", []) if s.get("host") in failed}
+    to_check |= {
+        str(mig.get("instance_uuid"))
+        for mig in sim_state.get("migrations", [])
+        if mig.get("source_compute") in failed
+    }
+    return to_check, explained
+
+
+def check_servers(
+    notifications: list[Notification],
+    moves: dict[str, list[Move]],
+    sim_state: dict[str, Any],
+) -> list[Violation]:
+    failed = failed_hosts(notifications)
+    if not failed:
+        return []
+    live = live_hosts(sim_state)
+    servers = {s["id"]: s for s in sim_state.get("servers", [])}
+    to_check, explained = _servers_of_failed_hosts(notifications, moves, sim_state, failed)
     out: list[Violation] = []
     for sid in sorted(to_check):
         if sid in explained:

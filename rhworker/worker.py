@@ -9,6 +9,7 @@ coordination group → close store and compute.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -16,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rhworker.compute.base import ComputeClient
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
-from rhworker.models import Delivery, NotificationStatus, NotificationType
+from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
 from rhworker.recovery.base import (
     HostFailureOptions,
     LeaseGuard,
@@ -30,6 +31,9 @@ from rhworker.recovery.base import (
     RecoveryResult,
 )
 from rhworker.store.base import Store
+
+if TYPE_CHECKING:
+    from rhworker.metrics import WorkerMetrics
 
 LOG = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ class Worker:
         host_failure: HostFailureOptions,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = store
         self.coordinator = coordinator
@@ -97,8 +102,12 @@ class Worker:
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._in_hand: dict[str, _InHand] = {}
+        self._handed_out_at: dict[str, float] = {}
         self.processed = 0
         self.started_at = clock()
+        self.metrics = metrics
+        # "host:port" of this worker's metrics endpoint, shown in its capabilities.
+        self.metrics_address: str | None = None
 
     # -- public ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -153,7 +162,7 @@ class Worker:
                         self._changed.wait(self.options.poll_interval)
                 continue
             guard = LeaseGuard(
-                renew=lambda d=delivery: self._renew_one(d),
+                renew=functools.partial(self._renew_one, delivery),
                 lease_timeout=self.options.lease_timeout,
             )
             with self._changed:
@@ -162,6 +171,7 @@ class Worker:
 
     def _process(self, delivery: Delivery, guard: LeaseGuard) -> None:
         nid = delivery.notification_id
+        self._handed_out_at[nid] = time.monotonic()
         try:
             result = self._recover(delivery, guard)
             if result is not None:
@@ -177,6 +187,7 @@ class Worker:
             except Exception:
                 LOG.exception("notification %s: could not store the failure", nid)
         finally:
+            self._handed_out_at.pop(nid, None)
             with self._changed:
                 self._in_hand.pop(nid, None)
                 self.processed += 1
@@ -188,6 +199,7 @@ class Worker:
         if notification.status.terminal:
             self.store.ack(delivery)
             return None
+        self._count_takeover(delivery, notification)
         notification = self.store.set_status(
             nid, NotificationStatus.RUNNING, expected=RUNNABLE, token=delivery.token
         )
@@ -201,6 +213,7 @@ class Worker:
             lease=guard,
             clock=self.clock,
             sleep=self.sleep,
+            on_step=self._step_hook(),
         )
         ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
@@ -218,7 +231,52 @@ class Worker:
             )
         return self.driver.execute_host_failure(ctx, notification)
 
+    def _step_hook(self) -> Callable[[Step], None]:
+        """Per delivery: step durations (since the previous step) to the metrics."""
+        metrics = self.metrics
+        if metrics is None:
+            return lambda step: None
+        last: list[float] = []
+
+        def on_step(step: Step) -> None:
+            metrics.step(step, step.at - last[0] if last else None)
+            last[:] = [step.at]
+
+        return on_step
+
+    def _count_takeover(self, delivery: Delivery, notification: Notification) -> None:
+        """A takeover: a later attempt of a notification left running by another
+        worker (its lease expired: crash, kill, partition)."""
+        if delivery.attempts <= 1 or notification.status != NotificationStatus.RUNNING:
+            return
+        previous = next(
+            (
+                s.worker
+                for s in reversed(notification.progress.steps)
+                if s.worker and not s.worker.startswith("operator:")
+            ),
+            None,
+        )
+        if previous is None or previous == self.worker_id:
+            return
+        LOG.info(
+            "notification %s taken over from %s",
+            delivery.notification_id,
+            previous,
+            extra={"notification": delivery.notification_id, "worker": self.worker_id},
+        )
+        if self.metrics is not None:
+            self.metrics.takeovers.inc()
+
     def _conclude(self, delivery: Delivery, result: RecoveryResult) -> None:
+        nid = delivery.notification_id
+        outcome = self._store_outcome(delivery, result)
+        if self.metrics is not None:
+            started = self._handed_out_at.get(nid, time.monotonic())
+            self.metrics.concluded(outcome.value, time.monotonic() - started)
+
+    def _store_outcome(self, delivery: Delivery, result: RecoveryResult) -> NotificationStatus:
+        """Store the outcome; returns the status it ends in (FAILED: dead-lettered)."""
         nid = delivery.notification_id
         token = delivery.token
         LOG.info(
@@ -233,17 +291,19 @@ class Worker:
                 nid, result.status, expected=RUNNABLE, token=token, reason=result.reason
             )
             self.store.ack(delivery)
-        elif delivery.attempts >= self.options.max_attempts:
+            return result.status
+        if delivery.attempts >= self.options.max_attempts:
             self.store.dead_letter(
                 delivery, f"gave up after {delivery.attempts} attempts: {result.reason}"
             )
-        else:
-            self.store.set_status(
-                nid, NotificationStatus.ERROR, expected=RUNNABLE, token=token, reason=result.reason
-            )
-            self.store.retry_later(
-                delivery, self.options.backoff(delivery.attempts), reason=result.reason
-            )
+            return NotificationStatus.FAILED
+        self.store.set_status(
+            nid, NotificationStatus.ERROR, expected=RUNNABLE, token=token, reason=result.reason
+        )
+        self.store.retry_later(
+            delivery, self.options.backoff(delivery.attempts), reason=result.reason
+        )
+        return NotificationStatus.ERROR
 
     # -- leases ----------------------------------------------------------------------
     def _renew_one(self, delivery: Delivery) -> None:
@@ -278,12 +338,15 @@ class Worker:
                 return
 
     def _capabilities(self) -> dict[str, Any]:
-        return {
+        caps: dict[str, Any] = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started": self.started_at,
             "in_hand": sorted(self._in_hand),
         }
+        if self.metrics_address:
+            caps["metrics"] = self.metrics_address
+        return caps
 
     # -- shutdown --------------------------------------------------------------------
     def _shutdown(self, pool: ThreadPoolExecutor) -> None:

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="run one worker process (consume and recover)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.add_argument("--concurrency", type=int, help="notifications at once (overrides config)")
+    worker.add_argument(
+        "--metrics-port", type=int, help="Prometheus endpoint port (overrides [metrics] port)"
+    )
     worker.set_defaults(func=_worker)
 
     pool = sub.add_parser("pool", help="run and supervise N worker processes on this machine")
@@ -35,6 +38,7 @@ def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped
     from rhworker.compute.openstack import OpenStackCompute
     from rhworker.compute.threadlocal import ThreadLocalCompute
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
+    from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
     from rhworker.store import from_url
     from rhworker.worker import Worker, WorkerOptions
@@ -54,13 +58,25 @@ def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped
         worker_id=member_id,
         options=WorkerOptions.from_conf(conf),
         host_failure=HostFailureOptions.from_conf(conf),
+        metrics=WorkerMetrics() if conf.metrics.port else None,
     )
+
+
+def start_metrics(worker, conf) -> None:  # type: ignore[no-untyped-def]
+    """Serve the worker's metrics on ``[metrics] host``/``port`` (if it has any)."""
+    if worker.metrics is None:
+        return
+    host = conf.metrics.host
+    port = worker.metrics.start(worker.store, port=conf.metrics.port, host=host)
+    worker.metrics_address = f"{host}:{port}"
 
 
 def _worker(args: argparse.Namespace) -> int:
     conf = load_conf(args)
     if args.concurrency:
         conf.set_override("concurrency", args.concurrency, group="worker")
+    if args.metrics_port is not None:
+        conf.set_override("port", args.metrics_port, group="metrics")
     worker = build_worker(conf)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -70,16 +86,19 @@ def _worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     worker.coordinator.start()
+    start_metrics(worker, conf)
     try:
         worker.run(burst=args.burst)
     finally:
+        if worker.metrics is not None:
+            worker.metrics.stop()
         worker.coordinator.stop()
         worker.store.close()
         worker.compute.close()
     return 0
 
 
-def _child_command(args: argparse.Namespace) -> list[str]:
+def _child_command(args: argparse.Namespace, metrics_port: int = 0) -> list[str]:
     cmd = [sys.executable, "-m", "rhworker"]
     for path in args.config_file:
         cmd += ["--config-file", path]
@@ -93,7 +112,10 @@ def _child_command(args: argparse.Namespace) -> list[str]:
     cmd += ["--log-format", args.log_format]
     if args.debug:
         cmd.append("--debug")
-    return cmd + ["worker"]
+    cmd.append("worker")
+    if metrics_port:  # one port per worker of the pool: [metrics] port + index
+        cmd += ["--metrics-port", str(metrics_port)]
+    return cmd
 
 
 def _pool(args: argparse.Namespace) -> int:
@@ -102,7 +124,7 @@ def _pool(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("error: -n must be at least 1", file=sys.stderr)
         return 2
-    cmd = _child_command(args)
+    base_port = conf.metrics.port
     stopping = False
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -125,7 +147,7 @@ def _pool(args: argparse.Namespace) -> int:
                 time.sleep(args.restart_delay)
                 if stopping:
                     break
-            children[i] = subprocess.Popen(cmd)
+            children[i] = subprocess.Popen(_child_command(args, base_port + i if base_port else 0))
             LOG.info("worker %d started (pid %d)", i, children[i].pid)  # type: ignore[union-attr]
         time.sleep(0.2)
     LOG.info("pool stopping %d workers", len(children))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,13 @@ if TYPE_CHECKING:
     from rhworker.coordination import Coordinator
     from rhworker.store.base import Store
 
+LOG = logging.getLogger(__name__)
+
 ENTRY_POINT_GROUP = "rhworker.drivers"
+
+
+def _ignore_step(step: Step) -> None:
+    """Default ``RecoveryContext.on_step``: nobody listens."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,9 @@ class RecoveryContext:
     lease: LeaseGuard
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # Told of every recorded step (the worker's metrics count lock skips, lost claims
+    # and step durations from it); must not raise.
+    on_step: Callable[[Step], None] = _ignore_step
 
     @property
     def token(self) -> int:
@@ -88,11 +98,22 @@ class RecoveryContext:
     def step(self, name: str, message: str = "", **detail: Any) -> None:
         """Record one history entry (fenced by the delivery's token)."""
         self.guard()
-        self.store.add_step(
-            self.delivery.notification_id,
-            Step(at=self.clock(), name=name, worker=self.worker_id, message=message, detail=detail),
-            token=self.token,
+        nid = self.delivery.notification_id
+        step = Step(
+            at=self.clock(), name=name, worker=self.worker_id, message=message, detail=detail
         )
+        self.store.add_step(nid, step, token=self.token)
+        LOG.info(
+            "notification %s step %s: %s",
+            nid,
+            name,
+            message,
+            extra={"notification": nid, "worker": self.worker_id, "step": name},
+        )
+        try:
+            self.on_step(step)
+        except Exception:
+            LOG.exception("step hook failed")
 
 
 class LeaseGuard:

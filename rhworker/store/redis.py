@@ -36,12 +36,13 @@ from rhworker.models import (
     Move,
     Notification,
     NotificationStatus,
+    PauseInfo,
     QueueStats,
     Segment,
     Step,
 )
+from rhworker.store import redis_controls, redis_stats
 from rhworker.store import redis_records as rec
-from rhworker.store import redis_stats
 from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
@@ -57,6 +58,9 @@ LOG = logging.getLogger(__name__)
 MAX_WAIT = 1.0
 # Candidates a single hand-out script examines before giving up for this call.
 HANDOUT_BATCH = 50
+# Seconds a notification of a paused segment is set aside before it is looked at
+# again (a resume brings every set-aside one back at once).
+PAUSE_RECHECK = 5.0
 # Notifications read per round trip while listing.
 LIST_CHUNK = 200
 
@@ -76,7 +80,10 @@ class RedisStore(Store):
         self._redis = client
         self._checked = False
         self._closed = False
-        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+        self._scripts = {
+            name: client.register_script(src)
+            for name, src in {**SCRIPTS, **redis_controls.SCRIPTS}.items()
+        }
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -382,7 +389,13 @@ class RedisStore(Store):
             at = _now(now)
             until = at + lease_timeout
             result = self._run(
-                "consume", worker_id, rec.flt(at), rec.flt(until), int(max_attempts), HANDOUT_BATCH
+                "consume",
+                worker_id,
+                rec.flt(at),
+                rec.flt(until),
+                int(max_attempts),
+                HANDOUT_BATCH,
+                rec.flt(PAUSE_RECHECK),
             )
             if result[0]:
                 nid, token, attempts, lease_until, entry = result
@@ -450,6 +463,34 @@ class RedisStore(Store):
         self._run(
             "dead_letter", delivery.notification_id, str(delivery.token), rec.flt(_now(now)), reason
         )
+
+    # -- operator controls ------------------------------------------------------------
+    def set_pause(
+        self,
+        segment: str | None,
+        paused: bool,
+        *,
+        by: str,
+        reason: str = "",
+        now: float | None = None,
+    ) -> None:
+        self._run("set_pause", *redis_controls.pause_args(segment, paused, by, reason, _now(now)))
+
+    def pauses(self) -> dict[str | None, PauseInfo]:
+        raw = self._read(lambda p: p.hgetall(self.key("pauses")))[0]
+        return redis_controls.pauses_of(raw)
+
+    def requeue(
+        self, notification_id: str, *, reason: str = "", now: float | None = None
+    ) -> Notification:
+        self._run("requeue", notification_id, rec.flt(_now(now)), reason)
+        return self.get_notification(notification_id)
+
+    def resolve(
+        self, notification_id: str, *, reason: str, now: float | None = None
+    ) -> Notification:
+        self._run("resolve", notification_id, rec.flt(_now(now)), reason)
+        return self.get_notification(notification_id)
 
     # -- read models ------------------------------------------------------------------
     def queue_stats(self, *, now: float | None = None) -> QueueStats:

@@ -115,21 +115,35 @@ return entry
 """
 )
 
-# ARGV: P, worker, now, lease_until, max_attempts, batch
+# ARGV: P, worker, now, lease_until, max_attempts, batch, hold_seconds
 CONSUME = (
     COMMON
     + r"""
 local worker, now, lease_until = ARGV[2], ARGV[3], ARGV[4]
 local max_attempts, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
 
+local PAUSES, HELD = P .. ':pauses', P .. ':held'
+
 local function seq_of(id) return tonumber(redis.call('HGET', nkey(id), 'seq') or '0') end
+
+-- operator pause of the host's segment (``rhworker pause``): keep it pending, out of
+-- the way (in DELAYED, listed in HELD so that a resume brings it back at once),
+-- without spending an attempt
+local function held(id, hostname)
+  local seg = redis.call('HGET', P .. ':host:' .. (hostname or ''), 'segment')
+  if not seg or redis.call('HEXISTS', PAUSES, seg) == 0 then return false end
+  redis.call('ZADD', DELAYED, tonumber(now) + tonumber(ARGV[7] or '5'), id)
+  redis.call('SADD', HELD, id)
+  return true
+end
 
 local function handout(id, entry)
   local nk = nkey(id)
-  local h = redis.call('HMGET', nk, 'status', 'entry', 'attempts', 'reason')
+  local h = redis.call('HMGET', nk, 'status', 'entry', 'attempts', 'reason', 'hostname')
   if not h[1] then drop_entry(entry) return nil end
   if h[2] ~= entry then drop_entry(entry) return nil end
   if TERMINAL[h[1]] then release(id) return nil end
+  if held(id, h[5]) then return nil end
   local attempts = tonumber(h[3]) + 1
   if attempts > max_attempts then
     local last = h[4]
@@ -146,6 +160,7 @@ local function handout(id, entry)
   redis.call('HSET', nk, 'attempts', attempts, 'lease_owner', worker,
     'lease_until', lease_until, 'next_attempt_at', '')
   redis.call('ZADD', LEASES, lease_until, id)
+  redis.call('SREM', HELD, id)
   return {id, tostring(token), tostring(attempts), lease_until, entry}
 end
 
@@ -179,7 +194,9 @@ local function peek_new()
 end
 
 ensure_group()
+local paused_all = redis.call('HEXISTS', PAUSES, '') == 1
 for _ = 1, batch do
+  if paused_all then break end
   local timed, timed_seq, timed_set = oldest_timed()
   local fresh = peek_new()
   if fresh and (not timed or fresh == '' or seq_of(fresh) < timed_seq) then
@@ -216,6 +233,7 @@ end
 local last = redis.call('XREVRANGE', STREAM, '+', '-', 'COUNT', 1)
 local cursor = '0-0'
 if #last > 0 then cursor = last[1][1] end
+if paused_all then return {'', cursor, '', ''} end
 local next_due = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
 return {'', cursor, next_due[2] or '', next_lease[2] or ''}

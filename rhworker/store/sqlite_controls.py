@@ -86,9 +86,7 @@ class SqliteControls(SqliteBase):
         with self._tx() as conn:
             row = self._row(conn, notification_id)
             if row["status"] in _UNRESOLVABLE:
-                raise Conflict(
-                    f"notification {notification_id} is already {row['status']}"
-                )
+                raise Conflict(f"notification {notification_id} is already {row['status']}")
             conn.execute(
                 "UPDATE notifications SET status = 'failed', acked = 1, lease_owner = NULL, "
                 "lease_until = NULL, lease_token = lease_token + 1, next_attempt_at = NULL, "

@@ -38,7 +38,10 @@ def host(name: str, alive: bool = True, enabled: bool = True, up: bool = True) -
     return {
         "name": name,
         "alive": alive,
-        "service": {"status": "enabled" if enabled else "disabled", "state": "up" if up else "down"},
+        "service": {
+            "status": "enabled" if enabled else "disabled",
+            "state": "up" if up else "down",
+        },
     }
 
 
@@ -126,7 +129,13 @@ def test_host_claimed_by_a_notification_without_that_claim(store: Store, db: str
 
 
 def test_host_claimed_by_a_missing_notification(store: Store, db: str) -> None:
-    _tamper(db, "UPDATE hosts SET reserved = 0, claimed_by = 'ghost', claim_epoch = 9 WHERE name = 'spare2'")
+    _tamper(
+        db,
+        "UPDATE hosts SET reserved = 0, claimed_by = ?, claim_epoch = ? WHERE name = ?",
+        "ghost",
+        9,
+        "spare2",
+    )
     report = verify(store, sim_state([]))
     assert kinds(report) == ["claim_mismatch"]
     assert "ghost" in report.violations[0].message

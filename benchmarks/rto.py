@@ -1,0 +1,131 @@
+"""RTO of one failed host, and its floor.
+
+RTO: one worker process is idle and ready; the host dies; ``notify`` → the
+notification ``finished`` (its last update) and → the last server ACTIVE on its new
+host (polled from the simulator every 20 ms).
+overhead = RTO − E × ceil(M / parallelism).
+
+Floor: :mod:`benchmarks.floor` recovers the same cloud straight-line, sequentially
+and with the same parallelism; efficiency = floor time / engine time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from benchmarks import floor
+from benchmarks.common import (
+    EMBEDDED,
+    VERIFY_INTERVAL,
+    Backend,
+    deployment,
+    log_progress,
+    start_workers,
+    stop_workers,
+)
+
+FAILED = "c-1"
+SPARE = "r-1"
+
+
+def rto_cloud(servers: int) -> dict[str, Any]:
+    hosts = [
+        {"name": FAILED, "vcpus": 64, "memory_mb": 65536},
+        {"name": "c-2", "vcpus": 64, "memory_mb": 65536},
+        {"name": SPARE, "vcpus": 64, "memory_mb": 65536, "reserved": True},
+        {"name": "r-2", "vcpus": 64, "memory_mb": 65536, "reserved": True},
+    ]
+    return {
+        "segments": [{"name": "seg", "recovery_method": "reserved_host", "hosts": hosts}],
+        "flavors": [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}],
+        "servers": [
+            {"name": "vm", "count": servers, "host": FAILED, "flavor": "small"},
+            {"name": "other", "count": 2, "host": "c-2", "flavor": "small"},
+        ],
+    }
+
+
+def _all_moved(sim: Any, names: set[str]) -> bool:
+    servers = [s for s in sim.state()["servers"] if s["name"] in names]
+    return all(s["host"] != FAILED and s["status"] == "ACTIVE" for s in servers)
+
+
+def run_engine(
+    servers: int, evacuation_time: float, parallelism: int, backend: Backend = EMBEDDED
+) -> dict[str, Any]:
+    spec = rto_cloud(servers)
+    options = {"host_failure": {"host_failure_recovery_threads": parallelism}}
+    with deployment(
+        spec, backend=backend, sim_options={"evacuation_time": evacuation_time}, options=options
+    ) as (d, sim):
+        names = {s["name"] for s in sim.state()["servers"] if s["host"] == FAILED}
+        workers = start_workers(d, 1)
+        sim.kill_host(FAILED)
+        t0 = time.time()
+        nid = d.notify(FAILED)
+        deadline = time.monotonic() + 120 + servers * evacuation_time
+        while not _all_moved(sim, names):
+            if time.monotonic() > deadline:
+                raise TimeoutError("servers not ACTIVE on a new host in time")
+            time.sleep(0.02)
+        active = time.time() - t0
+        (n,) = d.wait_terminal([nid], timeout=60)
+        stop_workers(d, workers)
+    ideal = evacuation_time * math.ceil(servers / parallelism)
+    finished = n.updated_at - t0
+    delivered = next((s.at for s in n.progress.steps if s.name == "delivered"), t0)
+    result = {
+        "backend": backend.name,
+        "servers": servers,
+        "evacuation_time": evacuation_time,
+        "parallelism": parallelism,
+        "status": n.status.value,
+        "ideal_s": round(ideal, 3),
+        "pickup_s": round(delivered - t0, 3),
+        "rto_active_s": round(active, 3),
+        "rto_finished_s": round(finished, 3),
+        "overhead_s": round(finished - ideal, 3),
+    }
+    log_progress(f"rto {backend.name} p={parallelism}: {result}")
+    return result
+
+
+def run_floor(servers: int, evacuation_time: float, parallelism: int) -> dict[str, Any]:
+    spec = rto_cloud(servers)
+    with deployment(spec, sim_options={"evacuation_time": evacuation_time}) as (d, sim):
+        sim.kill_host(FAILED)
+        elapsed = floor.run_one(sim.compute_url, FAILED, SPARE, parallelism, VERIFY_INTERVAL)
+    ideal = evacuation_time * math.ceil(servers / parallelism)
+    result = {
+        "servers": servers,
+        "evacuation_time": evacuation_time,
+        "parallelism": parallelism,
+        "floor_s": round(elapsed, 3),
+        "ideal_s": round(ideal, 3),
+        "overhead_s": round(elapsed - ideal, 3),
+    }
+    log_progress(f"floor p={parallelism}: {result}")
+    return result
+
+
+def sizes(quick: bool) -> tuple[int, float, list[int]]:
+    """(servers, evacuation time, parallelisms)."""
+    return (4, 0.2, [3]) if quick else (20, 2.0, [3, 10])
+
+
+def scenario(quick: bool) -> dict[str, Any]:
+    servers, evac, parallelisms = sizes(quick)
+    return {"runs": [run_engine(servers, evac, p) for p in parallelisms]}
+
+
+def floor_scenario(quick: bool, engine: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    servers, evac, parallelisms = sizes(quick)
+    runs = [run_floor(servers, evac, p) for p in [1, *parallelisms]]
+    for r in runs:
+        match = [e for e in engine or [] if e["parallelism"] == r["parallelism"]]
+        if match:
+            r["engine_s"] = match[0]["rto_finished_s"]
+            r["efficiency"] = round(r["floor_s"] / match[0]["rto_finished_s"], 3)
+    return {"runs": runs}

@@ -1,0 +1,141 @@
+"""Storm: F simultaneous host failures drained by N worker processes.
+
+(a) one segment with one reserved host per failure; (b) 4 segments with scarce
+reserved hosts — notifications that find none end in error and, with
+``max_attempts = 1``, in ``failed`` at once. Simulated API latency is added to
+every Nova call. Per-notification time: first ``delivered`` step → last update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from benchmarks import floor
+from benchmarks.common import (
+    EMBEDDED,
+    VERIFY_INTERVAL,
+    Backend,
+    cloud,
+    deployment,
+    log_progress,
+    notification_stats,
+    start_workers,
+    stop_workers,
+    wait_all_terminal,
+)
+from benchmarks.counting import total
+
+
+@dataclasses.dataclass(frozen=True)
+class StormCase:
+    failures: int = 200
+    servers_per_host: int = 5
+    segments: int = 1
+    spares_per_segment: int | None = None  # None: one per failure
+    latency: float = 0.0
+    workers: int = 1
+    concurrency: int = 4
+    evacuation_time: float = 0.05
+    max_attempts: int | None = None
+
+    @property
+    def variant(self) -> str:
+        if self.spares_per_segment is None:
+            return f"a: 1 segment, {self.failures} reserved"
+        return f"b: {self.segments} segments, {self.spares_per_segment} reserved each"
+
+    def spec(self) -> tuple[dict[str, Any], list[str]]:
+        return cloud(
+            failures=self.failures,
+            servers_per_host=self.servers_per_host,
+            segments=self.segments,
+            spares_per_segment=self.spares_per_segment,
+        )
+
+
+def run_engine(case: StormCase, backend: Backend = EMBEDDED, timeout: float = 300) -> dict[str, Any]:
+    spec, failing = case.spec()
+    options: dict[str, dict[str, Any]] = {"worker": {"concurrency": case.concurrency}}
+    if case.max_attempts:
+        options["worker"]["max_attempts"] = case.max_attempts
+    sim_options = {"evacuation_time": case.evacuation_time}
+    with deployment(
+        spec, backend=backend, sim_options=sim_options, options=options, latency=case.latency
+    ) as (d, sim):
+        workers = start_workers(d, case.workers, case.concurrency)
+        for host in failing:
+            sim.kill_host(host)
+        t0 = time.time()
+        ids = [d.notify(host) for host in failing]
+        intake = time.time() - t0
+        notifications = wait_all_terminal(d, ids, timeout)
+        counts = stop_workers(d, workers)
+        violations = len(sim.state()["violations"])
+    stats = notification_stats(notifications, t0)
+    ops = total(counts)
+    result = {
+        **dataclasses.asdict(case),
+        "variant": case.variant,
+        "backend": backend.name,
+        "intake_s": round(intake, 3),
+        **stats,
+        "store_ops_per_notification": round(ops / len(ids), 1) if counts else None,
+        "store_ops": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+        "sim_violations": violations,
+    }
+    log_progress(
+        f"storm {case.variant} {case.latency * 1000:.0f} ms N={case.workers} {backend.name}: "
+        f"drain {stats['drain_s']} s, {stats['per_s']}/s, {stats['statuses']}"
+    )
+    return result
+
+
+def run_floor(case: StormCase) -> dict[str, Any]:
+    """The straight-line script for the same storm, same total parallelism."""
+    spec, failing = case.spec()
+    spares = [h["name"] for seg in spec["segments"] for h in seg["hosts"] if h.get("reserved")]
+    pairs: list[tuple[str, str | None]] = list(zip(failing, spares, strict=False))
+    with deployment(spec, sim_options={"evacuation_time": case.evacuation_time},
+                    latency=case.latency) as (d, sim):
+        for host in failing:
+            sim.kill_host(host)
+        result = floor.run_storm(
+            sim.compute_url,
+            pairs,
+            processes=case.workers,
+            concurrency=case.concurrency,
+            parallelism=3,
+            verify=VERIFY_INTERVAL,
+        )
+    log_progress(f"storm floor {case.latency * 1000:.0f} ms N={case.workers}: {result}")
+    return {**dataclasses.asdict(case), **result}
+
+
+def scenario(quick: bool) -> dict[str, Any]:
+    if quick:
+        base = StormCase(failures=8, servers_per_host=2)
+        cases = [dataclasses.replace(base, latency=lat, workers=n)
+                 for lat in (0.0, 0.02) for n in (1, 2)]
+        cases.append(dataclasses.replace(
+            base, failures=8, segments=4, spares_per_segment=1, workers=2, max_attempts=1))
+        floor_cases = [dataclasses.replace(base, latency=0.02, workers=2)]
+    else:
+        base = StormCase()
+        cases = [dataclasses.replace(base, latency=lat, workers=n)
+                 for lat in (0.0, 0.02) for n in (1, 2, 4, 8)]
+        scarce = dataclasses.replace(base, segments=4, spares_per_segment=40, max_attempts=1)
+        cases += [dataclasses.replace(scarce, latency=0.02, workers=n) for n in (1, 4)]
+        floor_cases = [dataclasses.replace(base, latency=0.02, workers=4)]
+    runs = [run_engine(c) for c in cases]
+    floors = [run_floor(c) for c in floor_cases]
+    for f in floors:
+        engine = next(
+            r for r in runs
+            if r["latency"] == f["latency"] and r["workers"] == f["workers"]
+            and r["segments"] == 1
+        )
+        f["engine_drain_s"] = engine["drain_s"]
+        f["efficiency"] = round(f["drain_s"] / engine["drain_s"], 3)
+    return {"runs": runs, "floor": floors}

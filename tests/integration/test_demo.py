@@ -1,0 +1,61 @@
+"""``rhworker demo`` as a new user runs it: the README's first command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_embedded_default(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rhworker", "demo", "--plain", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "VERDICT: PASS" in proc.stdout
+    assert "6 finished" in proc.stdout
+    assert "fault cleared" in proc.stdout  # the failing evacuation was retried
+    assert not (tmp_path / ".rhworker").exists()  # the demo keeps its state elsewhere
+
+
+def test_demo_on_redis_and_zookeeper(tmp_path, redis_url, zookeeper_url):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rhworker",
+            "--store",
+            f"{redis_url}/0?prefix=demo",
+            "--coordination",
+            zookeeper_url,
+            "demo",
+            "--plain",
+            "--failures",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "VERDICT: PASS" in proc.stdout
+
+
+def test_demo_rejects_bad_options(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rhworker", "demo", "--external-workers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "--sim-url" in proc.stderr
