@@ -48,6 +48,7 @@ skip() {
 
 dockerd_pid=""
 stack_up=""
+rootfs=""  # the debootstrap directory while it exists
 cleanup() {
     local rc=$?
     set +e
@@ -60,6 +61,10 @@ cleanup() {
     fi
     rm -rf wheelhouse
     rm -f "$DEMO_LOG"
+    if [ -n "$rootfs" ]; then
+        mountpoint -q "$rootfs/proc" && umount "$rootfs/proc"
+        mountpoint -q "$rootfs/proc" || rm -rf "$rootfs"
+    fi
     if [ -n "$dockerd_pid" ]; then
         kill "$dockerd_pid" 2>/dev/null
         for _ in $(seq 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
@@ -132,12 +137,15 @@ EOF
 }
 
 build_rootfs_tarball() {
-    local mirror rootfs
+    local mirror
     mirror=$(debian_mirror)
     rootfs=$(mktemp -d /tmp/rhworker-ci-rootfs.XXXXXX)
+    local t=$SECONDS
     echo "debootstrap bookworm minbase from $mirror"
     debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/tmp/rhworker-ci-debootstrap.log 2>&1 ||
         { tail -n 20 /tmp/rhworker-ci-debootstrap.log; return 1; }
+    echo "  debootstrap: $((SECONDS - t))s"
+    t=$SECONDS
     # Install the servers with their services kept down (no daemon may start here).
     printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
     chmod 755 "$rootfs/usr/sbin/policy-rc.d"
@@ -151,6 +159,8 @@ build_rootfs_tarball() {
         tail -n 20 /tmp/rhworker-ci-debootstrap.log
         return 1
     fi
+    echo "  apt-get install $BASE_PACKAGES: $((SECONDS - t))s"
+    t=$SECONDS
     rm -f "$rootfs/usr/sbin/policy-rc.d"
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/tmp/*
     echo "nameserver 127.0.0.1" >"$rootfs/etc/resolv.conf"
@@ -158,6 +168,8 @@ build_rootfs_tarball() {
     tar -C "$rootfs" --numeric-owner -cf "$BASE_TARBALL.part" .
     mv "$BASE_TARBALL.part" "$BASE_TARBALL"
     rm -rf "$rootfs"
+    rootfs=""
+    echo "  tarball: $((SECONDS - t))s"
 }
 
 phase "base image"
@@ -169,12 +181,13 @@ else
     else
         build_rootfs_tarball
     fi
+    t=$SECONDS
     docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["/bin/bash"]' \
         "$BASE_TARBALL" "$BASE_TAG" >/dev/null
-    echo "imported $BASE_TAG"
+    echo "imported $BASE_TAG ($((SECONDS - t))s)"
 fi
 export RHWORKER_BASE_IMAGE=$BASE_TAG
 
@@ -184,6 +197,17 @@ mkdir -p "$CACHE_DIR/wheelhouse"
 rm -f "$CACHE_DIR"/wheelhouse/rhworker-*.whl
 python3 -m pip wheel -q --disable-pip-version-check --find-links "$CACHE_DIR/wheelhouse" \
     -w "$CACHE_DIR/wheelhouse" .
+# Markers were resolved for this host's Python; add what the image's Python needs too.
+image_python=$(docker run --rm --network none --entrypoint python3 "$BASE_TAG" \
+    -c 'import platform; print(platform.python_version())')
+echo "host Python $(python3 -c 'import platform; print(platform.python_version())'), image Python $image_python"
+for _ in 1 2 3 4 5; do
+    mapfile -t missing < <(python3 .ci/wheelhouse_missing.py "$CACHE_DIR/wheelhouse" "$image_python")
+    [ ${#missing[@]} -gt 0 ] || break
+    echo "adding for Python $image_python: ${missing[*]}"
+    python3 -m pip wheel -q --disable-pip-version-check --find-links "$CACHE_DIR/wheelhouse" \
+        -w "$CACHE_DIR/wheelhouse" "${missing[@]}"
+done
 rm -rf wheelhouse
 cp -r "$CACHE_DIR/wheelhouse" wheelhouse
 
@@ -214,20 +238,43 @@ wait_for 120 "3 workers" workers_started
 "${COMPOSE[@]}" ps
 
 phase "demo"
-"${COMPOSE[@]}" run --rm -T demo >"$DEMO_LOG" 2>&1 &
+"${COMPOSE[@]}" run --rm -T --no-deps demo >"$DEMO_LOG" 2>&1 &
 demo_pid=$!
-# Kill one worker while notifications are being recovered.
-running() {
-    docker exec "$(docker ps -q -f "label=com.docker.compose.project=$PROJECT" \
-        -f label=com.docker.compose.service=worker | head -n 1)" \
-        rhworker notification list --status running 2>/dev/null | grep -q running
+# Kill one worker while notifications are being recovered: the owner of a running
+# notification (worker ids are matched through each container's "worker ID started").
+worker_containers() {
+    docker ps -q -f "label=com.docker.compose.project=$PROJECT" \
+        -f label=com.docker.compose.service=worker
+}
+running_owners() {
+    docker exec "$(worker_containers | head -n 1)" \
+        rhworker notification list --status running --json 2>/dev/null |
+        python3 -c 'import json, sys; print("\n".join(n.get("lease_owner") or "?" for n in json.load(sys.stdin)))'
+}
+pick_victim() {
+    local owners c id
+    owners=$(running_owners) || return 1
+    [ -n "$owners" ] || return 1
+    for c in $(worker_containers); do
+        id=$(docker logs "$c" 2>&1 | sed -n 's/.*worker \([^ ]*\) started.*/\1/p' | head -n 1)
+        if [ -n "$id" ] && grep -qxF -- "$id" <<<"$owners"; then
+            echo "$c"
+            return 0
+        fi
+    done
+    worker_containers | head -n 1
 }
 victim=""
-if wait_for 90 "a running notification" running; then
-    victim=$(docker ps -q -f "label=com.docker.compose.project=$PROJECT" \
-        -f label=com.docker.compose.service=worker | shuf -n 1)
+deadline=$(($(date +%s) + 90))
+while [ -z "$victim" ] && [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$demo_pid" 2>/dev/null; do
+    victim=$(pick_victim) || victim=""
+    [ -n "$victim" ] || sleep 0.5
+done
+victim_id=""
+if [ -n "$victim" ]; then
+    victim_id=$(docker logs "$victim" 2>&1 | sed -n 's/.*worker \([^ ]*\) started.*/\1/p' | head -n 1)
     docker kill "$victim" >/dev/null
-    echo "killed worker container $victim mid-run"
+    echo "killed worker container $(docker inspect -f '{{.Name}}' "$victim") ($victim_id) mid-run"
 fi
 demo_rc=0
 wait "$demo_pid" || demo_rc=$?
@@ -245,8 +292,17 @@ if ! grep -q '^VERDICT: PASS' "$DEMO_LOG"; then
     exit 1
 fi
 echo "compose demo: $(grep '^VERDICT: ' "$DEMO_LOG" | tail -n 1)"
+takeover=$("${COMPOSE[@]}" logs --no-color worker 2>/dev/null | grep -F "taken over from $victim_id" || true)
+if [ -n "$victim_id" ] && [ -n "$takeover" ]; then
+    echo "compose demo: work of the killed worker taken over:"
+    echo "$takeover"
+else
+    echo "compose demo: note: no take-over logged (the killed worker's notification had ended)"
+fi
 
 phase "teardown"
 "${COMPOSE[@]}" down -v --remove-orphans >/dev/null
 stack_up=""
+# Earlier builds of the app image, untagged by this one.
+docker image prune -f --filter label=org.opencontainers.image.title=rhworker >/dev/null
 phase "done"

@@ -1,13 +1,16 @@
-"""``rhworker notification list|show``: what happened to each reported failure."""
+"""``rhworker notification list|show|retry|resolve``: what happened to each reported
+failure, and the operator's hand on it."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from rhworker import controls
 from rhworker.cli import EXIT_OK
 from rhworker.cli._common import iso, open_store, print_fields, print_json, print_table
-from rhworker.models import Move, Notification, NotificationStatus
+from rhworker.models import Move, Notification, NotificationStatus, Step
+from rhworker.status import reserved_host_tries
 
 STATUSES = [s.value for s in NotificationStatus]
 # Rows shown by ``notification list`` unless --limit says otherwise.
@@ -31,6 +34,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_show)
+
+    p = cmds.add_parser(
+        "retry", help="put an error/failed notification back in the queue now (attempts reset)"
+    )
+    p.add_argument("id")
+    p.add_argument("--reason", default="", help="why (recorded in the history)")
+    p.add_argument("--user", help="operator name recorded (default: the login name)")
+    p.set_defaults(func=_retry)
+
+    p = cmds.add_parser(
+        "resolve", help="close a notification by hand (status failed; never processed again)"
+    )
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="why (recorded in the history)")
+    p.add_argument("--user", help="operator name recorded (default: the login name)")
+    p.set_defaults(func=_resolve)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -66,11 +85,32 @@ def _show(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         notification = store.get_notification(args.id)
         moves = store.list_moves(args.id)
+    tries = reserved_host_tries(notification)
     if args.json:
-        print_json({"notification": notification, "moves": moves})
+        print_json({"notification": notification, "reserved_hosts_tried": tries, "moves": moves})
         return EXIT_OK
     _print_notification(notification)
+    print("\nreserved hosts tried:")
+    if tries:
+        rows = [(iso(t.at), t.host, t.outcome, t.epoch, t.worker) for t in tries]
+        print_table(("AT", "HOST", "OUTCOME", "EPOCH", "WORKER"), rows)
+    else:
+        print("  (none)")
     _print_moves(moves)
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        n = controls.retry(store, args.id, by=controls.operator(args.user), reason=args.reason)
+    print(f"notification {n.id} is back in the queue ({n.status.value}, attempts {n.attempts})")
+    return EXIT_OK
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        n = controls.resolve(store, args.id, by=controls.operator(args.user), reason=args.reason)
+    print(f"notification {n.id} resolved: {n.status.value} ({n.progress.reason})")
     return EXIT_OK
 
 
@@ -94,7 +134,7 @@ def _print_notification(n: Notification) -> None:
     )
     print("\nsteps:")
     if n.progress.steps:
-        rows = [(iso(s.at), s.name, s.worker, s.message) for s in n.progress.steps]
+        rows = [(iso(s.at), s.name, s.worker, _step_text(s)) for s in n.progress.steps]
         print_table(("AT", "STEP", "WORKER", "MESSAGE"), rows)
     else:
         print("  (none)")
@@ -126,3 +166,13 @@ def _print_moves(moves: list[Move]) -> None:
     print_table(
         ("INSTANCE", "NAME", "SOURCE", "TARGET", "STATE", "STARTED", "FINISHED", "MESSAGE"), rows
     )
+
+
+def _step_text(step: Step) -> str:
+    """The message, plus detail fields the message does not already show."""
+    extra = [
+        f"{k}={v}"
+        for k, v in step.detail.items()
+        if v not in (None, "") and str(v) not in step.message
+    ]
+    return step.message + (f" [{', '.join(extra)}]" if extra else "")

@@ -108,3 +108,5 @@ def translated(where: str) -> Iterator[None]:
         raise StoreUnavailable(f"redis store {where} unreachable: {e}") from e
     except redis.exceptions.RedisError as e:
         raise StoreError(f"redis store {where}: {e}") from e
+    except UnicodeDecodeError as e:  # e.g. a non-UTF-8 field pushed into the stream
+        raise StoreError(f"redis store {where}: undecodable data: {e}") from e

@@ -24,6 +24,8 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 ``P:leases``          zset    notification ids under a lease, score = lease_until
 ``P:delayed``         zset    notification ids waiting for a retry, score = due time
 ``P:dead``            list    dead-lettered notification ids, in order
+``P:dropped``         list    stream entries dropped as garbage, ``"ENTRY reason"``,
+                              newest first, capped at 100
 ====================  ======  ===========================================================
 
 The stream has one consumer group, ``workers``; each worker is a consumer named by its
@@ -126,6 +128,13 @@ local PAUSES, HELD = P .. ':pauses', P .. ':held'
 
 local function seq_of(id) return tonumber(redis.call('HGET', nkey(id), 'seq') or '0') end
 
+-- a stream entry that hands nothing out: drop it, and say why in a capped list
+local function drop_garbage(entry, why)
+  drop_entry(entry)
+  redis.call('LPUSH', P .. ':dropped', entry .. ' ' .. why)
+  redis.call('LTRIM', P .. ':dropped', 0, 99)
+end
+
 -- operator pause of the host's segment (``rhworker pause``): keep it pending, out of
 -- the way (in DELAYED, listed in HELD so that a resume brings it back at once),
 -- without spending an attempt
@@ -140,8 +149,11 @@ end
 local function handout(id, entry)
   local nk = nkey(id)
   local h = redis.call('HMGET', nk, 'status', 'entry', 'attempts', 'reason', 'hostname')
-  if not h[1] then drop_entry(entry) return nil end
-  if h[2] ~= entry then drop_entry(entry) return nil end
+  if not h[1] then
+    drop_garbage(entry, 'unknown notification ' .. string.sub(id, 1, 80))
+    return nil
+  end
+  if h[2] ~= entry then drop_garbage(entry, 'not the live entry of ' .. id) return nil end
   if TERMINAL[h[1]] then release(id) return nil end
   if held(id, h[5]) then return nil end
   local attempts = tonumber(h[3]) + 1
@@ -205,7 +217,7 @@ for _ = 1, batch do
     if not res then break end
     local item = res[1][2][1]
     if fresh == '' then
-      drop_entry(item[1])
+      drop_garbage(item[1], 'no notification id (nid) field')
     else
       local delivery = handout(fresh, item[1])
       if delivery then return delivery end

@@ -57,12 +57,12 @@ INTAKE_DEDUP = 3600.0
 class ChaosConfig:
     seed: int
     segments: int = 4
-    failures: int = 32  # host failures in total, spread over the segments
-    instances: int = 4  # servers per failing host
+    failures: int = 48  # host failures in total, spread over the segments
+    instances: int = 6  # servers per failing host
     spare_shortfall: int = 1  # reserved hosts per segment = failures per segment - this
     workers: int = 3
-    storm_seconds: float = 30.0  # window for failures and faults
-    extra_faults: int = 6  # faults beyond one of each kind
+    storm_seconds: float = 40.0  # window for failures and faults
+    extra_faults: int = 8  # faults beyond one of each kind
     quiescence_timeout: float = 180.0
     coordination: str | None = None  # redis | zookeeper; None: chosen by the seed
     evacuation_time: float = 0.2
