@@ -38,7 +38,7 @@ def demo_cloud(servers_per_host: int = 4) -> dict[str, Any]:
         ]
         return out
 
-    segments = [
+    segments: list[dict[str, Any]] = [
         {"name": "rack-a", "recovery_method": "reserved_host", "hosts": hosts("a", 4, 3)},
         {"name": "rack-b", "recovery_method": "rh_priority", "hosts": hosts("b", 3, 1)},
         {"name": "rack-c", "recovery_method": "auto", "hosts": hosts("c", 3, 0)},

@@ -6,7 +6,7 @@ GROUP = cfg.OptGroup("compute", title="Nova access through openstacksdk")
 # (from 2.95 it stays SHUTOFF on the target).
 DEFAULT_MICROVERSION = "2.94"
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "cloud", help="Cloud name in clouds.yaml; when set, the auth options below are ignored."
     ),

@@ -2,7 +2,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membership (tooz)")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "backend_url",
         help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "

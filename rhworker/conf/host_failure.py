@@ -4,7 +4,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("host_failure", title="Host-failure recovery")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "driver", default="default", help="Recovery driver (entry point in rhworker.drivers)."
     ),

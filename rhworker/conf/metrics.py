@@ -2,7 +2,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("metrics", title="Prometheus metrics")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.PortOpt("port", default=0, help="Port of the metrics endpoint on each worker; 0: off."),
     cfg.HostAddressOpt("host", default="127.0.0.1", help="Address the metrics endpoint binds."),
 ]

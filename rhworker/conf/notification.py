@@ -2,7 +2,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("notification", title="Intake of failure notifications")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.IntOpt(
         "duplicate_notification_detection_interval",
         default=180,

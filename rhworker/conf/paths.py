@@ -3,7 +3,7 @@ from oslo_config import cfg
 # Where the embedded mode keeps its SQLite database and file locks.
 DEFAULT_STATE_DIR = "./.rhworker"
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "state_dir",
         default=DEFAULT_STATE_DIR,

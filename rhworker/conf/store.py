@@ -2,7 +2,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queue live")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "url",
         help="sqlite:///path/rhworker.db (one machine) or redis://[:password@]host:port/db"

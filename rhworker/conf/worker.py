@@ -2,7 +2,7 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("worker", title="The consume loop")
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.IntOpt("concurrency", default=4, min=1, help="Notifications one worker handles at once."),
     cfg.FloatOpt(
         "lease_timeout",
