@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import shutil
@@ -96,6 +97,7 @@ class ChaosReport:
     skipped_events: dict[str, int]
     statuses: dict[str, int]
     reasons: dict[str, int]
+    retried: int  # finished notifications that needed more than one delivery
     verify: VerifyReport
     all_terminal: bool
     wall_time: float
@@ -117,6 +119,7 @@ class ChaosReport:
         lines.append(f"  final statuses: {dict(sorted(self.statuses.items()))}")
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"    {count} x {reason}")
+        lines.append(f"  finished after more than one delivery: {self.retried}")
         lines.append(f"  all terminal: {self.all_terminal}")
         lines.append("  " + self.verify.summary().replace("\n", "\n  "))
         return "\n".join(lines)
@@ -241,7 +244,7 @@ def _storm(
     started: float,
 ) -> ChaosReport:
     pool = deployment.start_worker_process(pool=config.workers)
-    servers_of = {}
+    servers_of: dict[str, list[str]] = {}
     for s in sim.state()["servers"]:
         servers_of.setdefault(s["host"], []).append(s["id"])
     storm_start = time.monotonic()
@@ -270,13 +273,13 @@ def _storm(
         schedule.add(
             rng.uniform(0.5, window),
             f"fail {host}",
-            lambda h=host: accepted.append(_fail_host(deployment, sim, h)),
+            functools.partial(_fail_and_record, deployment, sim, host, accepted),
         )
     kinds = injector.available_kinds()
     kinds += [rng.choice(kinds) for _ in range(config.extra_faults)]
     for kind in kinds:
         schedule.add(
-            rng.uniform(1.0, config.storm_seconds), kind, lambda k=kind: injector.inject(k)
+            rng.uniform(1.0, config.storm_seconds), kind, functools.partial(injector.inject, kind)
         )
     while len(schedule):
         next_at = schedule.next_at() or 0.0
@@ -299,6 +302,7 @@ def _storm(
         skipped_events=dict(injector.skipped),
         statuses=dict(statuses),
         reasons=dict(reasons),
+        retried=sum(n.status.value == "finished" and n.attempts > 1 for n in notifications),
         verify=report,
         all_terminal=all_terminal,
         wall_time=time.monotonic() - started,
@@ -317,6 +321,10 @@ def _retrying(call: Any, deadline: float = 60.0) -> Any:
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
+
+
+def _fail_and_record(deployment: Deployment, sim: Any, host: str, accepted: list[str]) -> None:
+    accepted.append(_fail_host(deployment, sim, host))
 
 
 def _fail_host(deployment: Deployment, sim: Any, host: str) -> str:

@@ -93,3 +93,34 @@ def test_garbage_stream_entries_are_dropped_and_work_goes_on(redis_url: str, tmp
             client.close()
         finally:
             d.close()
+
+
+def test_undecodable_entry_is_a_store_error_then_dropped(redis_url: str) -> None:
+    """A non-UTF-8 field reaches redis-py's decoder (the worker's wait on the stream,
+    ``queue_stats``): it must surface as a StoreError, never a UnicodeDecodeError that
+    kills the worker; the next hand-out drops the entry with its reason."""
+    from rhworker.errors import StoreError
+    from rhworker.models import Host, Segment
+    from rhworker.store import from_url
+
+    prefix = f"u{uuid.uuid4().hex[:8]}"
+    store = from_url(f"{redis_url}/0?prefix={prefix}")
+    client = redis.Redis.from_url(f"{redis_url}/0")
+    try:
+        store.create_segment(Segment(name="seg1"))
+        store.create_host(Host(name="compute-1", segment="seg1"))
+        n = store.create_notification(
+            "COMPUTE_HOST", "compute-1", {"event": "STOPPED", "host_status": "NORMAL"}
+        )
+        client.xadd(f"{prefix}:stream", {"nid": b"\xff\xfe"})
+        with pytest.raises(StoreError, match="undecodable"):
+            store.queue_stats()
+        delivery = store.consume("w1", lease_timeout=30)
+        assert delivery is not None and delivery.notification_id == n.id
+        assert store.consume("w1", lease_timeout=30) is None
+        dropped = client.lrange(f"{prefix}:dropped", 0, -1)
+        assert len(dropped) == 1 and b"unknown notification" in dropped[0]
+        assert store.queue_stats().depth == 0
+    finally:
+        client.close()
+        store.close()
