@@ -18,6 +18,8 @@ def test_config_show(tmp_path, capsys):
 
 
 def test_unknown_command_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "rhworker", "nope"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rhworker", "nope"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr

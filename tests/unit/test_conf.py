@@ -26,10 +26,18 @@ def test_config_file_is_read(tmp_path):
 def test_sample_config_is_up_to_date(tmp_path):
     out = tmp_path / "sample"
     subprocess.run(
-        [sys.executable, "-m", "oslo_config.generator",
-         "--config-file", os.path.join(ROOT, "conf", "rhworker-config-generator.conf"),
-         "--output-file", str(out)],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "oslo_config.generator",
+            "--config-file",
+            os.path.join(ROOT, "conf", "rhworker-config-generator.conf"),
+            "--output-file",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     with open(os.path.join(ROOT, "conf", "rhworker.conf.sample")) as f:
         committed = f.read()
