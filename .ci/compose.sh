@@ -136,7 +136,7 @@ print(found or "http://deb.debian.org/debian")
 EOF
 }
 
-build_rootfs_tarball() {
+build_base_image() {  # debootstrap, install, then import and cache the tarball at once
     local mirror
     mirror=$(debian_mirror)
     rootfs=$(mktemp -d /tmp/rhworker-ci-rootfs.XXXXXX)
@@ -165,11 +165,19 @@ build_rootfs_tarball() {
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/tmp/*
     echo "nameserver 127.0.0.1" >"$rootfs/etc/resolv.conf"
     mkdir -p "$CACHE_DIR"
-    tar -C "$rootfs" --numeric-owner -cf "$BASE_TARBALL.part" .
+    tar -C "$rootfs" --numeric-owner -c . | tee "$BASE_TARBALL.part" | import_base -
     mv "$BASE_TARBALL.part" "$BASE_TARBALL"
     rm -rf "$rootfs"
     rootfs=""
-    echo "  tarball: $((SECONDS - t))s"
+    echo "  tarball and import: $((SECONDS - t))s"
+}
+
+import_base() {  # import_base TARBALL|-
+    docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'CMD ["/bin/bash"]' \
+        "$1" "$BASE_TAG" >/dev/null
 }
 
 phase "base image"
@@ -177,17 +185,13 @@ if docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
     echo "reusing $BASE_TAG"
 else
     if [ -s "$BASE_TARBALL" ]; then
-        echo "reusing $BASE_TARBALL"
+        t=$SECONDS
+        import_base "$BASE_TARBALL"
+        echo "imported $BASE_TAG from $BASE_TARBALL ($((SECONDS - t))s)"
     else
-        build_rootfs_tarball
+        build_base_image
+        echo "built $BASE_TAG"
     fi
-    t=$SECONDS
-    docker import \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'CMD ["/bin/bash"]' \
-        "$BASE_TARBALL" "$BASE_TAG" >/dev/null
-    echo "imported $BASE_TAG ($((SECONDS - t))s)"
 fi
 export RHWORKER_BASE_IMAGE=$BASE_TAG
 

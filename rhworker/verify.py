@@ -184,9 +184,11 @@ def _servers_of_failed_hosts(
     moves: dict[str, list[Move]],
     sim_state: dict[str, Any],
     failed: set[str],
-) -> tuple[set[str], dict[str, str]]:
-    """Server ids that were on a failed host, and the moves explaining some of them."""
+) -> tuple[set[str], dict[str, str], set[str]]:
+    """Server ids that were on a failed host, the moves explaining some of them, and
+    those that were in ERROR before recovery (they may rightly end in ERROR again)."""
     explained: dict[str, str] = {}
+    was_error: set[str] = set()
     to_check: set[str] = set()
     by_id = {n.id: n for n in notifications}
     for nid, items in moves.items():
@@ -196,13 +198,15 @@ def _servers_of_failed_hosts(
             to_check.add(m.instance_id)
             if m.state in EXPLAINING_MOVE_STATES and m.message:
                 explained[m.instance_id] = f"{m.state.value}: {m.message}"
+            if (m.original_status or "").upper() == "ERROR":
+                was_error.add(m.instance_id)
     to_check |= {s["id"] for s in sim_state.get("servers", []) if s.get("host") in failed}
     to_check |= {
         str(mig.get("instance_uuid"))
         for mig in sim_state.get("migrations", [])
         if mig.get("source_compute") in failed
     }
-    return to_check, explained
+    return to_check, explained, was_error
 
 
 def check_servers(
@@ -215,7 +219,9 @@ def check_servers(
         return []
     live = live_hosts(sim_state)
     servers = {s["id"]: s for s in sim_state.get("servers", [])}
-    to_check, explained = _servers_of_failed_hosts(notifications, moves, sim_state, failed)
+    to_check, explained, was_error = _servers_of_failed_hosts(
+        notifications, moves, sim_state, failed
+    )
     out: list[Violation] = []
     for sid in sorted(to_check):
         if sid in explained:
@@ -225,7 +231,8 @@ def check_servers(
             out.append(Violation("server_not_recovered", sid, f"server {sid} no longer exists"))
             continue
         where, status = server.get("host"), server.get("status")
-        if where in live and status in SETTLED_STATUSES and not server.get("task_state"):
+        settled = status in SETTLED_STATUSES or (status == "ERROR" and sid in was_error)
+        if where in live and settled and not server.get("task_state"):
             continue
         out.append(
             Violation(

@@ -161,6 +161,21 @@ def test_server_in_error_on_a_live_host(store: Store) -> None:
     assert kinds(report) == ["server_not_recovered"]
 
 
+def test_server_in_error_before_recovery_may_end_in_error(store: Store) -> None:
+    n = store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED), dedup_interval=0)
+    d = store.consume("w1", lease_timeout=30)
+    assert d is not None
+    store.set_status(n.id, S.RUNNING, expected=[S.NEW], token=d.token)
+    store.claim_reserved_host(n.id, "spare1", token=d.token)
+    move = Move(n.id, "vm1", source="c1", target="spare1", state=MoveState.SUCCEEDED)
+    move.original_status = "ERROR"  # it was broken before the host failed
+    store.upsert_move(move, token=d.token)
+    store.set_status(n.id, S.FINISHED, expected=[S.RUNNING], token=d.token)
+    store.ack(d)
+    report = verify(store, sim_state([server("vm1", "spare1", "ERROR")]))
+    assert report.ok, report.summary()
+
+
 def test_server_on_a_disabled_host_or_missing(store: Store) -> None:
     recover(store, "c1", moves=[("vm1", MoveState.SUCCEEDED, ""), ("vm2", MoveState.SUCCEEDED, "")])
     report = verify(store, sim_state([server("vm1", "spare2")]))
