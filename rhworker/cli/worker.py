@@ -67,7 +67,16 @@ def start_metrics(worker, conf) -> None:  # type: ignore[no-untyped-def]
     if worker.metrics is None:
         return
     host = conf.metrics.host
-    port = worker.metrics.start(worker.store, port=conf.metrics.port, host=host)
+    try:
+        port = worker.metrics.start(worker.store, port=conf.metrics.port, host=host)
+    except OSError as e:  # recovering matters more than being watched
+        LOG.error(
+            "metrics endpoint %s:%s unavailable (%s); running without it",
+            host,
+            conf.metrics.port,
+            e,
+        )
+        return
     worker.metrics_address = f"{host}:{port}"
 
 

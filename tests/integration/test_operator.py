@@ -6,6 +6,9 @@ the per-step log lines — against every store and lock backend of the integrati
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -338,11 +341,8 @@ def test_json_log_line_per_step(make_deployment, backend):
     assert all(x["level"] == "INFO" and x["ts"] for x in step_lines)
 
 
-def test_status_and_metrics_of_a_process_pool(make_deployment, backend):
-    base = free_port()
-    d, sim = make_deployment(segment_cloud(spares=2), options={"metrics": {"port": base}})
-    d.start_worker_process(pool=2)
-    snap = d.wait_for(
+def _wait_two_workers(d: Any) -> Any:
+    return d.wait_for(
         lambda: (
             (s := json.loads(cli(d, "status", "--json").stdout))["workers"]
             and len(s["workers"]) == 2
@@ -350,6 +350,31 @@ def test_status_and_metrics_of_a_process_pool(make_deployment, backend):
         ),
         what="two workers in the group",
     )
+
+
+def two_free_ports() -> int:
+    """A port P such that P and P + 1 are both free now (the pool uses port + index)."""
+    for _ in range(50):
+        base = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", base))
+                b.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+            return base
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_status_and_metrics_of_a_process_pool(make_deployment, backend):
+    base = two_free_ports()
+    d, sim = make_deployment(segment_cloud(spares=2), options={"metrics": {"port": base}})
+    d.start_worker_process(pool=2)
+    try:
+        snap = _wait_two_workers(d)
+    except TimeoutError:
+        with open(os.path.join(d.state_dir, "worker-0.log"), errors="replace") as f:
+            raise AssertionError(f.read()[-3000:]) from None
     assert sorted(w["metrics"] for w in snap["workers"]) == [
         f"127.0.0.1:{base}",
         f"127.0.0.1:{base + 1}",
@@ -366,3 +391,25 @@ def test_status_and_metrics_of_a_process_pool(make_deployment, backend):
         total += m.get('rhworker_notifications_total{status="finished"}', 0.0)
     assert total == 1
     assert "2" in cli(d, "status").stdout.split("workers:")[1].splitlines()[0]
+
+
+def test_status_watch_refreshes_until_interrupted(make_deployment, backend):
+    d, sim = make_deployment(segment_cloud(spares=1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rhworker", *d.cli_args(), "status", "--watch", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        renders = 0
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when the process does; pytest's timeout is the bound
+            renders += "rhworker status at" in line
+            if renders == 2:
+                break
+        assert renders == 2, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0
