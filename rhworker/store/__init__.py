@@ -22,4 +22,6 @@ def from_url(url: str) -> Store:
         from rhworker.store.redis import RedisStore
 
         return RedisStore.from_url(url)
-    raise ConfigError(f"unsupported store URL scheme {scheme!r} in {url!r} (use sqlite:// or redis://)")
+    raise ConfigError(
+        f"unsupported store URL scheme {scheme!r} in {url!r} (use sqlite:// or redis://)"
+    )

@@ -45,11 +45,15 @@ class SqliteQueue(SqliteBase):
         # must not hold SQLite's single writer lock (a paused process holding it
         # would block every other worker on the machine).
         try:
-            ready = self._conn().execute(
-                f"SELECT 1 FROM notifications WHERE {schema.READY} AND NOT {schema.PAUSED} "
-                "LIMIT 1",
-                (at, at),
-            ).fetchall()
+            ready = (
+                self._conn()
+                .execute(
+                    f"SELECT 1 FROM notifications WHERE {schema.READY} AND NOT {schema.PAUSED} "
+                    "LIMIT 1",
+                    (at, at),
+                )
+                .fetchall()
+            )
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite store {self.path}: {e}") from e
         if not ready:
