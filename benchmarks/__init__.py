@@ -1,0 +1,1 @@
+"""rhworker benchmarks: ``python -m benchmarks all`` (see __main__)."""

@@ -57,16 +57,21 @@ def scenario(quick: bool) -> dict[str, Any]:
     if quick:
         rto_size, storm_case, iterations = (2, 0.1, 3), None, 50
     else:
-        rto_size, storm_case, iterations = (20, 2.0, 3), storm.StormCase(
-            failures=50, latency=0.02, workers=4), 300
+        rto_size, storm_case, iterations = (
+            (20, 2.0, 10),
+            storm.StormCase(failures=50, latency=0.02, workers=4),
+            300,
+        )
     runs = []
     with backends() as (found, skipped):
         for backend in found:
             log_progress(f"backend {backend.name}")
-            runs.append({
-                "backend": backend.name,
-                "lock_ms": lock_latency_ms(backend, iterations),
-                "rto": rto.run_engine(*rto_size, backend=backend),
-                "storm": storm.run_engine(storm_case, backend=backend) if storm_case else None,
-            })
+            runs.append(
+                {
+                    "backend": backend.name,
+                    "lock_ms": lock_latency_ms(backend, iterations),
+                    "rto": rto.run_engine(*rto_size, backend=backend),
+                    "storm": storm.run_engine(storm_case, backend=backend) if storm_case else None,
+                }
+            )
     return {"runs": runs, "skipped": skipped}

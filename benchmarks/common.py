@@ -64,7 +64,9 @@ def cloud(
     """
     per_segment = -(-failures // segments)
     spares = per_segment if spares_per_segment is None else spares_per_segment
-    segs, servers, failing = [], [], []
+    segs: list[dict[str, Any]] = []
+    servers: list[dict[str, Any]] = []
+    failing: list[str] = []
     for s in range(1, segments + 1):
         computes = [f"s{s}-c{i:03d}" for i in range(1, per_segment + 1)]
         computes = computes[: max(0, failures - len(failing))]
@@ -109,6 +111,21 @@ def deployment(
             d.close()
 
 
+# A zero-latency request fault that fires this many times counts the Nova calls.
+_COUNTER = 10**12
+
+
+def start_request_counter(sim: Any) -> int:
+    """Count every request the simulator serves from now on; returns the fault id."""
+    return int(sim.inject(type="latency", seconds=0.0, count=_COUNTER)["id"])
+
+
+def requests_served(sim: Any, counter: int) -> int:
+    faults = sim.cloud.request_faults.list()
+    remaining = next((f["count"] for f in faults if f["id"] == counter), 0)
+    return int(_COUNTER - remaining)
+
+
 # -- worker processes ---------------------------------------------------------------------
 
 
@@ -118,7 +135,9 @@ class WorkerProc:
     counts_path: str
 
 
-def start_workers(d: Deployment, count: int, concurrency: int | None = None) -> list[WorkerProc]:
+def start_workers(
+    d: Deployment, count: int, concurrency: int | None = None, *extra: str
+) -> list[WorkerProc]:
     """Start ``count`` counting worker processes and wait until each consumes."""
     started = []
     for _ in range(count):
@@ -128,6 +147,7 @@ def start_workers(d: Deployment, count: int, concurrency: int | None = None) -> 
         cmd += ["--counts-out", counts]
         if concurrency:
             cmd += ["--concurrency", str(concurrency)]
+        cmd += extra
         log = open(os.path.join(d.state_dir, f"worker-{index}.log"), "ab")
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -136,8 +156,7 @@ def start_workers(d: Deployment, count: int, concurrency: int | None = None) -> 
         d.processes.append(proc)
         started.append(WorkerProc(proc, counts))
     d.wait_for(
-        lambda: all(os.path.exists(w.counts_path + ".ready") for w in started)
-        or _died(started),
+        lambda: all(os.path.exists(w.counts_path + ".ready") for w in started) or _died(started),
         120,
         "worker processes to start",
     )
@@ -194,7 +213,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def notification_stats(notifications: list[Notification], t0: float) -> dict[str, Any]:
     """Drain time, per-notification times, statuses and lock/claim counts."""
-    durations, queued, statuses = [], [], {}
+    durations: list[float] = []
+    queued: list[float] = []
+    statuses: dict[str, int] = {}
     steps: dict[str, int] = {"claimed": 0, "lock_skipped": 0, "claim_lost": 0, "resumed": 0}
     for n in notifications:
         statuses[n.status.value] = statuses.get(n.status.value, 0) + 1

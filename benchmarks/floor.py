@@ -104,8 +104,9 @@ def recover(
 def run_one(compute_url: str, failed: str, spare: str, parallelism: int, verify: float) -> float:
     """Seconds to recover one host (connection set-up included, as for the engine)."""
     started = time.monotonic()
-    recover(Connections(compute_url), failed, spare, parallelism=parallelism,
-            verify_interval=verify)
+    recover(
+        Connections(compute_url), failed, spare, parallelism=parallelism, verify_interval=verify
+    )
     return time.monotonic() - started
 
 
@@ -148,8 +149,16 @@ def run_storm(
     children = [
         ctx.Process(
             target=_storm_child,
-            args=(compute_url, pairs[i::processes], concurrency, parallelism, verify, ready,
-                  start, out),
+            args=(
+                compute_url,
+                pairs[i::processes],
+                concurrency,
+                parallelism,
+                verify,
+                ready,
+                start,
+                out,
+            ),
         )
         for i in range(processes)
     ]

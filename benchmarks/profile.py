@@ -26,8 +26,20 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("/rhworker/store/", "/redis/", "sqlite3")),
     ("locks", ("/tooz/", "/kazoo/", "/fasteners/", "/rhworker/coordination.py")),
     ("simulator", ("/rhworker/sim/", "/werkzeug/", "/socketserver.py", "/http/server.py")),
-    ("SDK", ("/openstack/", "/keystoneauth1/", "/requests/", "/urllib3/", "/http/client.py",
-             "/os_service_types/", "/dogpile/", "/stevedore/", "/openstack/")),
+    (
+        "SDK",
+        (
+            "/openstack/",
+            "/keystoneauth1/",
+            "/requests/",
+            "/urllib3/",
+            "/http/client.py",
+            "/os_service_types/",
+            "/dogpile/",
+            "/stevedore/",
+            "/openstack/",
+        ),
+    ),
     ("engine", ("/rhworker/", "/benchmarks/")),
 ]
 Func = tuple[str, int, str]
@@ -116,13 +128,20 @@ class AllThreads:
         return merged
 
 
-def run(failures: int, workers: int, concurrency: int = 4, servers_per_host: int = 5,
-        evacuation_time: float = 0.05) -> dict[str, Any]:
+def run(
+    failures: int,
+    workers: int,
+    concurrency: int = 4,
+    servers_per_host: int = 5,
+    evacuation_time: float = 0.05,
+) -> dict[str, Any]:
     spec, failing = cloud(failures=failures, servers_per_host=servers_per_host)
     # The shipped lease (30 s): profiling slows everything ~10x.
     options = {"worker": {"concurrency": concurrency, "lease_timeout": 30.0}}
-    with deployment(spec, sim_options={"evacuation_time": evacuation_time},
-                    options=options) as (d, sim):
+    with deployment(spec, sim_options={"evacuation_time": evacuation_time}, options=options) as (
+        d,
+        sim,
+    ):
         for host in failing:
             sim.kill_host(host)
         t0 = time.time()

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -17,7 +18,9 @@ def machine() -> dict[str, Any]:
     model = ""
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
+            )
     except OSError:
         pass
     mem_gb = None
@@ -55,7 +58,7 @@ def versions() -> dict[str, str]:
     zk = _command(["dpkg-query", "-W", "-f", "${Version}", "zookeeper"])
     if not zk:
         jars = glob.glob("/usr/share/java/zookeeper-*.jar")
-        zk = os.path.basename(jars[0])[len("zookeeper-"):-4] if jars else "not installed"
+        zk = os.path.basename(jars[0])[len("zookeeper-") : -4] if jars else "not installed"
     return {
         "python": platform.python_version(),
         "rhworker": _version("rhworker"),
@@ -75,11 +78,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(name: str, goal: str, value: str, met: bool | None) -> None:
-        out.append({"target": name, "goal": goal, "measured": value,
-                    "met": None if met is None else bool(met)})
+        out.append(
+            {
+                "target": name,
+                "goal": goal,
+                "measured": value,
+                "met": None if met is None else bool(met),
+            }
+        )
 
     rto = [
-        r for r in results.get("rto", {}).get("runs", []) if r.get("intervals", "fast")[:4] == "fast"
+        r
+        for r in results.get("rto", {}).get("runs", [])
+        if r.get("intervals", "fast")[:4] == "fast"
     ]
     if rto:
         worst = max(r["overhead_s"] for r in rto)
@@ -87,32 +98,48 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("RTO overhead", "≤ 1 s", text, worst <= 1.0)
     floors = results.get("storm", {}).get("floor", [])
     for f in floors:
-        add(f"storm efficiency (N={f['workers']}, {f['latency'] * 1000:.0f} ms)", "≥ 0.8",
+        add(
+            f"storm efficiency (N={f['workers']}, {f['latency'] * 1000:.0f} ms)",
+            "≥ 0.8",
             f"{f['efficiency']:.2f} (floor {f['drain_s']} s / engine {f['engine_drain_s']} s)",
-            f["efficiency"] >= 0.8)
+            f["efficiency"] >= 0.8,
+        )
     runs = [r for r in results.get("storm", {}).get("runs", []) if r["segments"] == 1]
     slow = {r["workers"]: r for r in runs if r["latency"] == 0.02}
     if slow:
         lo, hi = min(slow), max(slow)
         ratio = slow[hi]["per_s"] / slow[lo]["per_s"]
-        add(f"throughput N={hi} / N={lo} at 20 ms", "≥ 6" if (lo, hi) == (1, 8) else "≥ 6 (at 8/1)",
+        add(
+            f"throughput N={hi} / N={lo} at 20 ms",
+            "≥ 6" if (lo, hi) == (1, 8) else "≥ 6 (at 8/1)",
             f"{ratio:.2f} ({slow[hi]['per_s']}/s vs {slow[lo]['per_s']}/s)",
-            ratio >= 6 if (lo, hi) == (1, 8) else None)
+            ratio >= 6 if (lo, hi) == (1, 8) else None,
+        )
     if runs:
         claims = sum(r["steps"]["claimed"] for r in runs)
-        tries = sum(r["steps"]["claimed"] + r["steps"]["lock_skipped"] + r["steps"]["claim_lost"]
-                    for r in runs)
+        tries = sum(
+            r["steps"]["claimed"] + r["steps"]["lock_skipped"] + r["steps"]["claim_lost"]
+            for r in runs
+        )
         worst = max(r["lock_attempts_per_claim"] or 0 for r in runs)
         avg = tries / claims if claims else 0.0
-        add("lock attempts per claim (storm a)", "≤ 2",
-            f"{avg:.2f} on average, {worst:.2f} in the worst run", avg <= 2.0)
+        add(
+            "lock attempts per claim (storm a)",
+            "≤ 2",
+            f"{avg:.2f} on average, {worst:.2f} in the worst run",
+            avg <= 2.0,
+        )
     for r in results.get("takeover", {}).get("runs", []):
         limit = r["lease_timeout"] + 2
         value = r["takeover_s"]
-        add(f"takeover (lease {r['lease_timeout']:.0f} s)", f"≤ {limit:.0f} s",
-            "not resumed" if value is None else f"{value:.2f} s to resume, "
-            f"{r['finished_after_kill_s']:.2f} s to finished",
-            value is not None and value <= limit)
+        add(
+            f"takeover (lease {r['lease_timeout']:.0f} s)",
+            f"≤ {limit:.0f} s",
+            "not resumed"
+            if value is None
+            else f"{value:.2f} s to resume, {r['finished_after_kill_s']:.2f} s to finished",
+            value is not None and value <= limit,
+        )
     return out
 
 
@@ -132,7 +159,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(results: dict[str, Any], notes: list[str]) -> str:
+def markdown(results: dict[str, Any], notes: list[str], findings: Sequence[str] = ()) -> str:
     m, v = results["machine"], results["versions"]
     parts = [
         "# rhworker benchmarks",
@@ -152,85 +179,270 @@ def markdown(results: dict[str, Any], notes: list[str]) -> str:
         "",
         "## Targets",
         "",
-        _table(["target", "goal", "measured", "met"],
-               [[t["target"], t["goal"], t["measured"],
-                 "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**")]
-                for t in results["targets"]]),
+        _table(
+            ["target", "goal", "measured", "met"],
+            [
+                [
+                    t["target"],
+                    t["goal"],
+                    t["measured"],
+                    "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**"),
+                ]
+                for t in results["targets"]
+            ],
+        ),
     ]
     parts += _sections(results)
     if notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if findings:
+        parts += ["", "## Findings (profile and code reading when the harness was written)", ""]
+        parts += [f"- {f}" for f in findings]
     return "\n".join(parts) + "\n"
 
 
 def _sections(results: dict[str, Any]) -> list[str]:
     out: list[str] = []
     if "rto" in results:
-        rows = [[r["servers"], r["evacuation_time"], r["parallelism"], r.get("intervals"),
-                 r["ideal_s"], r["pickup_s"],
-                 r["rto_active_s"], r["rto_finished_s"], r["overhead_s"]]
-                for r in results["rto"]["runs"]]
-        out += ["", "## 1. RTO (one failed host, one worker process)", "",
-                _table(["M", "E s", "parallelism", "queue poll / server poll", "E×ceil(M/p) s",
-                        "picked up s",
-                        "last ACTIVE s", "finished s", "overhead s"], rows)]
+        rows = [
+            [
+                r["servers"],
+                r["evacuation_time"],
+                r["parallelism"],
+                r.get("intervals"),
+                r["ideal_s"],
+                r["pickup_s"],
+                r["rto_active_s"],
+                r["rto_finished_s"],
+                r["overhead_s"],
+                r.get("nova_calls"),
+            ]
+            for r in results["rto"]["runs"]
+        ]
+        out += [
+            "",
+            "## 1. RTO (one failed host, one worker process)",
+            "",
+            _table(
+                [
+                    "M",
+                    "E s",
+                    "parallelism",
+                    "queue poll / server poll",
+                    "E×ceil(M/p) s",
+                    "picked up s",
+                    "last ACTIVE s",
+                    "finished s",
+                    "overhead s",
+                    "Nova calls",
+                ],
+                rows,
+            ),
+        ]
     if "floor" in results:
-        rows = [[r["parallelism"], r["ideal_s"], r["floor_s"], r["overhead_s"],
-                 r.get("engine_s"), r.get("efficiency")] for r in results["floor"]["runs"]]
-        out += ["", "## 2. Floor (straight-line openstacksdk script, same calls, no store/locks)",
-                "", _table(["parallelism", "ideal s", "floor s", "floor overhead s",
-                            "engine s", "efficiency"], rows)]
+        rows = [
+            [
+                r["parallelism"],
+                r["ideal_s"],
+                r["floor_s"],
+                r["overhead_s"],
+                r.get("nova_calls"),
+                r.get("engine_s"),
+                r.get("efficiency"),
+            ]
+            for r in results["floor"]["runs"]
+        ]
+        out += [
+            "",
+            "## 2. Floor (straight-line openstacksdk script, same calls, no store/locks)",
+            "",
+            _table(
+                [
+                    "parallelism",
+                    "ideal s",
+                    "floor s",
+                    "floor overhead s",
+                    "Nova calls",
+                    "engine s",
+                    "efficiency",
+                ],
+                rows,
+            ),
+        ]
     if "storm" in results:
         out += ["", "## 3. Storm", "", _storm_table(results["storm"]["runs"])]
         floors = results["storm"].get("floor", [])
         if floors:
-            rows = [[f["workers"], f["concurrency"], f["latency"] * 1000, f["drain_s"],
-                     f["engine_drain_s"], f["efficiency"]] for f in floors]
-            out += ["", "Storm floor (same total parallelism: N processes × concurrency "
-                    "threads × 3 evacuations):", "",
-                    _table(["N", "concurrency", "latency ms", "floor drain s",
-                            "engine drain s", "efficiency"], rows)]
+            rows = [
+                [
+                    f["workers"],
+                    f["concurrency"],
+                    f["latency"] * 1000,
+                    f["drain_s"],
+                    f["engine_drain_s"],
+                    f["efficiency"],
+                    f.get("nova_calls_per_notification"),
+                ]
+                for f in floors
+            ]
+            out += [
+                "",
+                "Storm floor (same total parallelism: N processes × concurrency "
+                "threads × 3 evacuations):",
+                "",
+                _table(
+                    [
+                        "N",
+                        "concurrency",
+                        "latency ms",
+                        "floor drain s",
+                        "engine drain s",
+                        "efficiency",
+                        "Nova calls/notif",
+                    ],
+                    rows,
+                ),
+            ]
     if "takeover" in results:
-        rows = [[r["backend"], r["lease_timeout"], r["servers"], r["evacuation_time"],
-                 r["killed_after_s"], r["takeover_s"], r["finished_after_kill_s"],
-                 r["attempts"], r["evacuated_twice"], r["status"]]
-                for r in results["takeover"]["runs"]]
-        out += ["", "## 4. Takeover (SIGKILL of the worker holding the lease)", "",
-                _table(["backend", "lease s", "M", "E s", "killed at s", "kill → resumed s",
-                        "kill → finished s", "attempts", "evacuated twice", "status"], rows)]
+        rows = [
+            [
+                r["backend"],
+                r["lease_timeout"],
+                r["servers"],
+                r["evacuation_time"],
+                r["killed_after_s"],
+                r["takeover_s"],
+                r["finished_after_kill_s"],
+                r["attempts"],
+                r["evacuated_twice"],
+                r["status"],
+            ]
+            for r in results["takeover"]["runs"]
+        ]
+        out += [
+            "",
+            "## 4. Takeover (SIGKILL of the worker holding the lease)",
+            "",
+            _table(
+                [
+                    "backend",
+                    "lease s",
+                    "M",
+                    "E s",
+                    "killed at s",
+                    "kill → resumed s",
+                    "kill → finished s",
+                    "attempts",
+                    "evacuated twice",
+                    "status",
+                ],
+                rows,
+            ),
+        ]
     if "backends" in results:
         rows = []
         for r in results["backends"]["runs"]:
             s, t = r["storm"] or {}, r["rto"]
-            rows.append([r["backend"], r["lock_ms"], t["rto_finished_s"], t["overhead_s"],
-                         s.get("failures"), s.get("drain_s"), s.get("per_s"), s.get("p95_s"),
-                         s.get("lock_attempts_per_claim"), s.get("store_ops_per_notification")])
-        out += ["", "## 5. Backends", "",
-                _table(["backend", "lock ms (median)", "RTO s", "RTO overhead s", "storm F",
-                        "drain s", "notif/s", "p95 s", "lock tries/claim",
-                        "store ops/notif"], rows)]
+            rows.append(
+                [
+                    r["backend"],
+                    r["lock_ms"],
+                    f"{t['rto_finished_s']:.2f} (M={t['servers']}, "
+                    f"E={t['evacuation_time']} s, p={t['parallelism']})",
+                    t["overhead_s"],
+                    s.get("failures"),
+                    s.get("drain_s"),
+                    s.get("per_s"),
+                    s.get("p95_s"),
+                    s.get("lock_attempts_per_claim"),
+                    s.get("store_ops_per_notification"),
+                ]
+            )
+        out += [
+            "",
+            "## 5. Backends",
+            "",
+            _table(
+                [
+                    "backend",
+                    "lock ms (median)",
+                    "RTO s",
+                    "RTO overhead s",
+                    "storm F",
+                    "drain s",
+                    "notif/s",
+                    "p95 s",
+                    "lock tries/claim",
+                    "store ops/notif",
+                ],
+                rows,
+            ),
+        ]
         for name, why in results["backends"].get("skipped", {}).items():
             out.append(f"\n{name}: skipped ({why})")
     if "profile" in results:
         p = results["profile"]
         rows = [[g, d["cpu_s"], f"{d['share'] * 100:.0f} %"] for g, d in p["groups"].items()]
-        out += ["", "## 6. Profile (where the CPU goes)", "",
-                f"Storm at 0 ms, F={p['failures']} × {p['servers_per_host']} servers, "
-                f"{p['workers_in_process']} workers × concurrency {p['concurrency']} in one "
-                f"process with the simulator, under cProfile with per-thread CPU clocks "
-                f"(wall {p['wall_s']} s, process CPU {p['process_cpu_s']} s; store ops per "
-                f"notification {p['store_ops_per_notification']}).", "",
-                _table(["group", "CPU s", "share"], rows), "", "Top functions by own CPU:", "",
-                _table(["function", "calls", "own CPU s"],
-                       [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]])]
+        out += [
+            "",
+            "## 6. Profile (where the CPU goes)",
+            "",
+            f"Storm at 0 ms, F={p['failures']} × {p['servers_per_host']} servers, "
+            f"{p['workers_in_process']} workers × concurrency {p['concurrency']} in one "
+            f"process with the simulator, under cProfile with per-thread CPU clocks "
+            f"(wall {p['wall_s']} s, process CPU {p['process_cpu_s']} s; store ops per "
+            f"notification {p['store_ops_per_notification']}).",
+            "",
+            _table(["group", "CPU s", "share"], rows),
+            "",
+            "Top functions by own CPU:",
+            "",
+            _table(
+                ["function", "calls", "own CPU s"],
+                [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]],
+            ),
+        ]
     return out
 
 
 def _storm_table(runs: list[dict[str, Any]]) -> str:
-    rows = [[r["variant"], r["backend"], r["latency"] * 1000, r["workers"], r["concurrency"],
-             r["drain_s"], r["per_s"], r["p50_s"], r["p95_s"], r["p99_s"],
-             r["lock_attempts_per_claim"], r["skips_per_claim"], r["store_ops_per_notification"],
-             " ".join(f"{k} {n}" for k, n in r["statuses"].items())] for r in runs]
-    return _table(["variant", "backend", "latency ms", "N", "conc.", "drain s", "notif/s",
-                   "p50 s", "p95 s", "p99 s", "lock tries/claim", "skips/claim",
-                   "store ops/notif", "statuses"], rows)
+    rows = [
+        [
+            r["variant"],
+            r["backend"],
+            r["latency"] * 1000,
+            r["workers"],
+            r["concurrency"],
+            r["drain_s"],
+            r["per_s"],
+            r["p50_s"],
+            r["p95_s"],
+            r["p99_s"],
+            r["lock_attempts_per_claim"],
+            r["skips_per_claim"],
+            r["store_ops_per_notification"],
+            r.get("nova_calls_per_notification"),
+            " ".join(f"{k} {n}" for k, n in r["statuses"].items()),
+        ]
+        for r in runs
+    ]
+    return _table(
+        [
+            "variant",
+            "backend",
+            "latency ms",
+            "N",
+            "conc.",
+            "drain s",
+            "notif/s",
+            "p50 s",
+            "p95 s",
+            "p99 s",
+            "lock tries/claim",
+            "skips/claim",
+            "store ops/notif",
+            "Nova calls/notif",
+            "statuses",
+        ],
+        rows,
+    )

@@ -27,14 +27,21 @@ def _ready(d: Deployment, index: int) -> bool:
         return False
 
 
-def run(lease_timeout: float, *, servers: int = 6, evacuation_time: float = 1.0,
-        backend: Backend = EMBEDDED) -> dict[str, Any]:
-    options = {
+def run(
+    lease_timeout: float,
+    *,
+    servers: int = 6,
+    evacuation_time: float = 1.0,
+    backend: Backend = EMBEDDED,
+) -> dict[str, Any]:
+    options: dict[str, dict[str, Any]] = {
         "worker": {"lease_timeout": lease_timeout},
         "host_failure": {"host_failure_recovery_threads": 2},
     }
     with deployment(
-        rto_cloud(servers), backend=backend, sim_options={"evacuation_time": evacuation_time},
+        rto_cloud(servers),
+        backend=backend,
+        sim_options={"evacuation_time": evacuation_time},
         options=options,
     ) as (d, sim):
         procs = [d.start_worker_process(), d.start_worker_process()]
@@ -44,7 +51,8 @@ def run(lease_timeout: float, *, servers: int = 6, evacuation_time: float = 1.0,
         nid = d.notify(FAILED)
         d.wait_for(
             lambda: any(m.state == MoveState.ONGOING for m in d.store.list_moves(nid)),
-            60, "an evacuation in progress",
+            60,
+            "an evacuation in progress",
         )
         owner = d.store.get_notification(nid).lease_owner or ""
         victim = next(p for p in procs if f"-{p.pid}-" in owner)

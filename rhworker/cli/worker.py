@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped-def]
     """Wire a Worker from parsed configuration (the only place that does)."""
     from rhworker.compute.openstack import OpenStackCompute
-    from rhworker.compute.threadlocal import ThreadLocalCompute
+    from rhworker.compute.pool import PooledCompute
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
@@ -49,7 +49,7 @@ def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped
     member_id = member_id or new_member_id()
     store = from_url(store_url)
     coordinator = Coordinator.from_conf(conf, member_id)
-    compute = ThreadLocalCompute(lambda: OpenStackCompute.from_conf(conf))
+    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf))
     return Worker(
         store=store,
         coordinator=coordinator,

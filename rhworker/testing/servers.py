@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Self
 
 from rhworker.errors import RhworkerError
 
@@ -56,7 +57,7 @@ class _Server:
     def command(self) -> Sequence[str]:
         raise NotImplementedError
 
-    def start(self, timeout: float = 30.0) -> _Server:
+    def start(self, timeout: float = 30.0) -> Self:
         log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
             list(self.command()),
