@@ -54,15 +54,19 @@ class ComputeClient(Protocol):
         """The service of ``host``; ``ComputeNotFound`` if Nova has none."""
         ...
 
-    def force_down_service(self, host: str, forced: bool = True) -> None:
+    # The service updates take the ``Service`` already read, when the caller has one,
+    # to spare Nova a lookup per call.
+    def force_down_service(
+        self, host: str, forced: bool = True, *, service: Service | None = None
+    ) -> None:
         """Set forced_down (Nova ≥ 2.11)."""
         ...
 
-    def disable_service(self, host: str, reason: str) -> None:
+    def disable_service(self, host: str, reason: str, *, service: Service | None = None) -> None:
         """Disable with a reason (≤ 255 characters)."""
         ...
 
-    def enable_service(self, host: str) -> None: ...
+    def enable_service(self, host: str, *, service: Service | None = None) -> None: ...
 
     def list_servers_on_host(self, host: str) -> list[Server]:
         """Every server whose compute host is ``host``, all projects, all pages."""
@@ -82,8 +86,12 @@ class ComputeClient(Protocol):
         """os-resetState to ``active`` or ``error``."""
         ...
 
-    def evacuate_server(self, server_id: str, host: str | None = None) -> None:
-        """Post one evacuate; never retried blindly (re-read the server first)."""
+    def evacuate_server(
+        self, server_id: str, host: str | None = None, *, before: Server | None = None
+    ) -> None:
+        """Post one evacuate; never retried blindly (re-read the server first).
+        ``before``: the server as just read by the caller (spares a read); it is what a
+        re-read after a transient failure is compared with."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...

@@ -242,7 +242,7 @@ class OpenStackCompute:
             self._call(f"get service {binary}@{host}", lambda: self._find_service(host, binary))
         )
 
-    def _service_ref(self, host: str) -> sdk_service.Service:
+    def _service_ref(self, host: str, known: Service | None = None) -> sdk_service.Service:
         """The service of ``host`` as a bare reference (id, host, binary).
 
         The SDK sends only the fields that differ from the resource it is given; from
@@ -250,29 +250,31 @@ class OpenStackCompute:
         and ``disabled_reason`` always travels with ``status`` (Nova refuses a reason
         alone).
         """
+        if known is not None and known.host == host:
+            return sdk_service.Service.existing(id=known.id, host=known.host, binary=known.binary)
         found = self._find_service(host, "nova-compute")
         return sdk_service.Service.existing(id=found.id, host=found.host, binary=found.binary)
 
-    def force_down_service(self, host: str, forced: bool = True) -> None:
+    def force_down_service(
+        self, host: str, forced: bool = True, *, service: Service | None = None
+    ) -> None:
         def run() -> None:
-            service = self._service_ref(host)
-            self._compute.update_service_forced_down(service, forced=forced)
+            ref = self._service_ref(host, service)
+            self._compute.update_service_forced_down(ref, forced=forced)
 
         self._call(f"force {'down' if forced else 'up'} service of {host}", run)
 
-    def disable_service(self, host: str, reason: str) -> None:
+    def disable_service(self, host: str, reason: str, *, service: Service | None = None) -> None:
         def run() -> None:
-            service = self._service_ref(host)
-            self._compute.disable_service(
-                service, disabled_reason=reason[:MAX_DISABLED_REASON] or None
-            )
+            ref = self._service_ref(host, service)
+            self._compute.disable_service(ref, disabled_reason=reason[:MAX_DISABLED_REASON] or None)
 
         self._call(f"disable service of {host}", run)
 
-    def enable_service(self, host: str) -> None:
+    def enable_service(self, host: str, *, service: Service | None = None) -> None:
         def run() -> None:
-            service = self._service_ref(host)
-            self._compute.enable_service(service)
+            ref = self._service_ref(host, service)
+            self._compute.enable_service(ref)
 
         self._call(f"enable service of {host}", run)
 
@@ -340,11 +342,15 @@ class OpenStackCompute:
             lambda: self._compute.reset_server_state(server_id, state),
         )
 
-    def evacuate_server(self, server_id: str, host: str | None = None) -> None:
+    def evacuate_server(
+        self, server_id: str, host: str | None = None, *, before: Server | None = None
+    ) -> None:
         """POST one evacuate (never ``force``); after a transient failure, re-read the
-        server and post again only if Nova did not take the first one."""
+        server and post again only if Nova did not take the first one. ``before`` is
+        the server as the caller just read it (read here when not given)."""
         what = f"evacuate server {server_id}" + (f" to {host}" if host else "")
-        before = self.get_server(server_id)
+        if before is None or before.id != server_id:
+            before = self.get_server(server_id)
         deadline = self._retry.start_deadline()
         attempt = 0
         while True:

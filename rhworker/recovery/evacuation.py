@@ -95,13 +95,15 @@ class Evacuation:
         )
 
     def _evacuate(self, server: Server) -> None:
+        before: Server | None = server
         if (server.vm_state or "").lower() not in EVACUABLE_VM_STATES:
             self.ctx.guard()
             self.compute.reset_state(server.id, "error")
+            before = None  # changed since read: let the adapter read it again
         self.ctx.guard()
         if self.before_evacuate is not None:
             self.before_evacuate()  # e.g. our lock and claim on the target still hold
-        self.compute.evacuate_server(server.id, self.target)
+        self.compute.evacuate_server(server.id, self.target, before=before)
 
     def _wait_settled(self) -> Server:
         deadline = time.monotonic() + self.options.wait_period_after_evacuation

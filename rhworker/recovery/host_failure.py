@@ -110,11 +110,11 @@ class HostFailureDriver(RecoveryDriver):
             return
         if not service.forced_down:
             ctx.guard()
-            ctx.compute.force_down_service(hostname, True)
+            ctx.compute.force_down_service(hostname, True, service=service)
         if service.status != "disabled":
             reason = f"{ctx.options.service_disable_reason} notification {n.id}"[:255]
             ctx.guard()
-            ctx.compute.disable_service(hostname, reason)
+            ctx.compute.disable_service(hostname, reason, service=service)
         ctx.step("fence", f"{hostname}: compute service forced down and disabled")
 
     # -- 4. instances --------------------------------------------------------------------

@@ -47,7 +47,7 @@ class ReservedHostTarget:
         service = ctx.compute.get_service(self.host)
         if service.status != "enabled":
             self.verify()
-            ctx.compute.enable_service(self.host)
+            ctx.compute.enable_service(self.host, service=service)
         ctx.step("enabled", f"compute service of {self.host} enabled", host=self.host)
 
     def release(self, ctx: RecoveryContext) -> None:
