@@ -168,8 +168,8 @@ def markdown(results: dict[str, Any], notes: list[str], findings: Sequence[str] 
         f"(took {results['elapsed_s']:.0f} s). Raw numbers: the JSON file next to this one.",
         "",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, load average "
-        f"{m['load_average']} at the end, {m['date']}. The machine was shared with other "
-        "work while measuring: treat the numbers as noisy.",
+        f"{m['load_average']} at the end, {m['date']}. A shared 2-core machine: runs minutes "
+        "apart differ by up to 2x on the storm; treat single numbers as rough.",
         "",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
