@@ -129,7 +129,6 @@ def collect(
 ) -> StatusSnapshot:
     """One snapshot. ``members`` returns the coordination group's live members (see
     :func:`read_members`); when it fails the snapshot says why instead."""
-    at = time.time() if now is None else now
     workers: list[WorkerInfo] | None = None
     workers_error = None
     if members is not None:
@@ -137,6 +136,8 @@ def collect(
             workers = workers_of(members())
         except RhworkerError as e:
             workers_error = str(e)
+    # After the (slow) group read, so lease ages and lease left match the store's view.
+    at = time.time() if now is None else now
     stats = store.queue_stats(now=at)
     pauses = store.pauses()
     for w in workers or []:  # the store's leases are the truth (the file driver
