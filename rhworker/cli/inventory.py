@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from rhworker import inventory as inv
 from rhworker import validation
@@ -129,21 +130,11 @@ def _segment_update(args: argparse.Namespace) -> int:
         changes["service_type"] = args.service_type
     if args.description is not None:
         changes["description"] = args.description
-    if not changes:
-        print("error: nothing to change (give at least one option)", file=sys.stderr)
-        return EXIT_USAGE
-    changes = validation.validate_changes("segment", changes)
-    with open_store(args) as store:
-        store.update_segment(args.name, **changes)
-    print(f"segment {args.name} updated")
-    return EXIT_OK
+    return _update(args, "segment", changes)
 
 
 def _segment_delete(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
-        store.delete_segment(args.name)
-    print(f"segment {args.name} deleted")
-    return EXIT_OK
+    return _delete(args, "segment")
 
 
 # -- host ----------------------------------------------------------------------------------
@@ -256,20 +247,29 @@ def _host_update(args: argparse.Namespace) -> int:
         value = getattr(args, field)
         if value is not None:
             changes[field] = value
-    if not changes:
-        print("error: nothing to change (give at least one option)", file=sys.stderr)
-        return EXIT_USAGE
-    changes = validation.validate_changes("host", changes)
-    with open_store(args) as store:
-        store.update_host(args.name, **changes)
-    print(f"host {args.name} updated")
-    return EXIT_OK
+    return _update(args, "host", changes)
 
 
 def _host_delete(args: argparse.Namespace) -> int:
+    return _delete(args, "host")
+
+
+def _update(args: argparse.Namespace, kind: str, changes: dict[str, Any]) -> int:
+    """Validate and apply the changes to the segment or host ``args.name``."""
+    if not changes:
+        print("error: nothing to change (give at least one option)", file=sys.stderr)
+        return EXIT_USAGE
+    changes = validation.validate_changes(kind, changes)
     with open_store(args) as store:
-        store.delete_host(args.name)
-    print(f"host {args.name} deleted")
+        getattr(store, f"update_{kind}")(args.name, **changes)
+    print(f"{kind} {args.name} updated")
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace, kind: str) -> int:
+    with open_store(args) as store:
+        getattr(store, f"delete_{kind}")(args.name)
+    print(f"{kind} {args.name} deleted")
     return EXIT_OK
 
 
