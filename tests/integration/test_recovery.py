@@ -239,3 +239,19 @@ def test_disabled_segment_is_ignored_and_unknown_host_refused(make_deployment):
     assert n.status == NotificationStatus.IGNORED and "disabled" in (n.progress.reason or "")
     with pytest.raises(NotFound):
         d.notify("no-such-host")
+
+
+def test_full_reserved_host_moves_on_to_the_next(make_deployment):
+    # spare-1 has room for 2 of the 3 servers: the third ends "No valid host" on the
+    # source, and the same attempt claims spare-2 for it.
+    d, sim = make_deployment(segment_cloud(spares=2, spare_vcpus=2))
+    sim.kill_host("compute-1")
+    nid = d.notify("compute-1")
+    d.run_burst()
+    n = d.store.get_notification(nid)
+    assert n.status == NotificationStatus.FINISHED, n.progress.reason
+    assert [c.host for c in n.progress.claims] == ["spare-1", "spare-2"]
+    assert _steps(d, nid, "full")
+    assert len(_servers(sim, "spare-1")) == 2 and len(_servers(sim, "spare-2")) == 1
+    assert n.attempts == 1
+    assert not sim.state()["violations"]
