@@ -255,3 +255,22 @@ def test_full_reserved_host_moves_on_to_the_next(make_deployment):
     assert len(_servers(sim, "spare-1")) == 2 and len(_servers(sim, "spare-2")) == 1
     assert n.attempts == 1
     assert not sim.state()["violations"]
+
+
+@pytest.mark.parametrize("backend", ["embedded"])  # does not depend on the backends
+def test_reserved_host_joins_the_failed_hosts_aggregates(make_deployment, backend):
+    spec = segment_cloud(spares=1)
+    hosts = spec["segments"][0]["hosts"]
+    hosts[0]["aggregates"] = ["gpu", "rack1"]  # compute-1
+    hosts[-1]["aggregates"] = ["rack1"]  # spare-1 is already in rack1
+    d, sim = make_deployment(
+        spec, options={"host_failure": {"add_reserved_host_to_aggregate": True}}
+    )
+    sim.kill_host("compute-1")
+    nid = d.notify("compute-1")
+    d.run_burst()
+    n = d.store.get_notification(nid)
+    assert n.status == NotificationStatus.FINISHED, n.progress.reason
+    aggregates = {a["name"]: set(a["hosts"]) for a in sim.state()["aggregates"]}
+    assert "spare-1" in aggregates["gpu"] and "spare-1" in aggregates["rack1"]
+    assert [s.message for s in _steps(d, nid, "aggregate")] == ["spare-1 added to aggregate gpu"]
