@@ -92,3 +92,39 @@ def test_sigstop_past_lease_then_sigcont(make_deployment, backend):
     n = _check_recovered(d, sim, nid)
     assert n.status == NotificationStatus.FINISHED
     assert paused.poll() is None  # it keeps serving other work
+
+
+@pytest.mark.parametrize("backend", ["embedded"])
+def test_sigterm_finishes_work_in_hand(make_deployment, backend):
+    opts = {**OPTIONS, "worker": {"shutdown_timeout": 30}}
+    d, sim = make_deployment(
+        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=opts
+    )
+    worker = d.start_worker_process()
+    sim.kill_host("compute-1")
+    nid = d.notify("compute-1")
+    d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    n = _check_recovered(d, sim, nid)
+    assert n.attempts == 1  # finished by the worker that was stopping
+
+
+@pytest.mark.parametrize("backend", ["embedded"])
+def test_sigterm_gives_back_what_it_cannot_finish(make_deployment, backend):
+    opts = {**OPTIONS, "worker": {"shutdown_timeout": 0.5}}
+    d, sim = make_deployment(
+        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=opts
+    )
+    worker = d.start_worker_process()
+    sim.kill_host("compute-1")
+    nid = d.notify("compute-1")
+    d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert "gave back" in _log(d, 0)
+    assert not d.store.get_notification(nid).status.terminal
+    d.start_worker_process()  # the next worker resumes it at once, not after a lease
+    d.wait_terminal([nid], timeout=60)
+    n = _check_recovered(d, sim, nid)
+    assert n.attempts == 2
