@@ -259,12 +259,6 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
             )
         return notification
 
-    def _notification(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Notification:
-        steps = conn.execute(
-            "SELECT data FROM steps WHERE notification_id = ? ORDER BY seq", (row["id"],)
-        ).fetchall()
-        return schema.notification_row(row, [schema.step_of(s[0]) for s in steps])
-
     def get_notification(self, notification_id: str) -> Notification:
         with self._tx(immediate=False) as conn:
             return self._notification(conn, self._row(conn, notification_id))

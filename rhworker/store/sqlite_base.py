@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 from rhworker.errors import ConfigError, LeaseLost, NotFound, StoreError, StoreUnavailable
+from rhworker.models import Notification
 from rhworker.store import sqlite_schema as schema
 
 # Seconds a write waits for another process's transaction before giving up.
@@ -129,6 +130,13 @@ class SqliteBase:
         if row is None:
             raise NotFound(f"notification {notification_id!r} not found")
         return row
+
+    def _notification(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Notification:
+        """The notification of ``row``, with its history."""
+        steps = conn.execute(
+            "SELECT data FROM steps WHERE notification_id = ? ORDER BY seq", (row["id"],)
+        ).fetchall()
+        return schema.notification_row(row, [schema.step_of(s[0]) for s in steps])
 
     def _guard(
         self, conn: sqlite3.Connection, notification_id: str, token: int | None

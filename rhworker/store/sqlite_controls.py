@@ -7,8 +7,6 @@ is handed out (and no attempt is spent) while it stands.
 
 from __future__ import annotations
 
-import sqlite3
-
 from rhworker.errors import Conflict, NotFound
 from rhworker.models import Notification, NotificationStatus, PauseInfo
 from rhworker.store import sqlite_schema as schema
@@ -19,7 +17,7 @@ _UNRESOLVABLE = (NotificationStatus.FINISHED.value, NotificationStatus.IGNORED.v
 
 
 class SqliteControls(SqliteBase):
-    """set_pause / pauses / requeue / resolve (needs ``_notification`` of the store)."""
+    """set_pause / pauses / requeue / resolve."""
 
     def set_pause(
         self,
@@ -94,6 +92,3 @@ class SqliteControls(SqliteBase):
                 (reason, now_or(now), notification_id),
             )
             return self._notification(conn, self._row(conn, notification_id))
-
-    def _notification(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Notification:
-        raise NotImplementedError  # provided by SqliteStore
