@@ -24,6 +24,7 @@ Semantics every backend must keep (DESIGN §4, §5):
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +47,11 @@ DEFAULT_DUPLICATE_INTERVAL = 180.0
 DEFAULT_LEASE_TIMEOUT = 30.0
 # Deliveries of one notification before it goes to the dead letters.
 DEFAULT_MAX_ATTEMPTS = 5
+
+
+def now_or(now: float | None) -> float:
+    """``now`` as given (tests move time), else the wall clock."""
+    return time.time() if now is None else float(now)
 
 
 class Store(abc.ABC):
@@ -111,9 +117,9 @@ class Store(abc.ABC):
     ) -> list[Host]:
         """Hosts matching every given filter, ordered by (segment, position, name)."""
 
-    @abc.abstractmethod
     def reserved_hosts(self, segment: str) -> list[Host]:
         """Spares of a segment still usable: reserved, not on maintenance, in order."""
+        return self.list_hosts(segment=segment, reserved=True, on_maintenance=False)
 
     # -- notifications ----------------------------------------------------------------
     @abc.abstractmethod

@@ -48,6 +48,7 @@ from rhworker.store.base import (
     DEFAULT_LEASE_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
     Store,
+    now_or,
 )
 from rhworker.store.redis_conn import DEFAULT_PREFIX, check_version, connect, translated
 from rhworker.store.redis_scripts import SCRIPTS
@@ -63,10 +64,6 @@ HANDOUT_BATCH = 50
 PAUSE_RECHECK = 5.0
 # Notifications read per round trip while listing.
 LIST_CHUNK = 200
-
-
-def _now(now: float | None) -> float:
-    return time.time() if now is None else float(now)
 
 
 class RedisStore(Store):
@@ -207,9 +204,6 @@ class RedisStore(Store):
             and (on_maintenance is None or h.on_maintenance == on_maintenance)
         ]
 
-    def reserved_hosts(self, segment: str) -> list[Host]:
-        return self.list_hosts(segment=segment, reserved=True, on_maintenance=False)
-
     # -- notifications ----------------------------------------------------------------
     def create_notification(
         self,
@@ -221,7 +215,7 @@ class RedisStore(Store):
         dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
         now: float | None = None,
     ) -> Notification:
-        at = _now(now)
+        at = now_or(now)
         n = validation.prepare_notification(type, hostname, payload, generated_time, now=at)
         fingerprint = validation.dedup_key(n.type, n.hostname, n.payload)
         try:
@@ -332,7 +326,7 @@ class RedisStore(Store):
             notification_id,
             "" if token is None else str(token),
             new.value,
-            rec.flt(_now(now)),
+            rec.flt(now_or(now)),
             "0" if reason is None else "1",
             reason or "",
             *allowed,
@@ -386,7 +380,7 @@ class RedisStore(Store):
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
-            at = _now(now)
+            at = now_or(now)
             until = at + lease_timeout
             result = self._run(
                 "consume",
@@ -426,7 +420,7 @@ class RedisStore(Store):
     def renew(
         self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
     ) -> Delivery:
-        until = _now(now) + lease_timeout
+        until = now_or(now) + lease_timeout
         self._run(
             "renew",
             delivery.notification_id,
@@ -449,7 +443,7 @@ class RedisStore(Store):
     def retry_later(
         self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
     ) -> None:
-        at = _now(now)
+        at = now_or(now)
         self._run(
             "retry_later",
             delivery.notification_id,
@@ -461,7 +455,11 @@ class RedisStore(Store):
 
     def dead_letter(self, delivery: Delivery, reason: str, *, now: float | None = None) -> None:
         self._run(
-            "dead_letter", delivery.notification_id, str(delivery.token), rec.flt(_now(now)), reason
+            "dead_letter",
+            delivery.notification_id,
+            str(delivery.token),
+            rec.flt(now_or(now)),
+            reason,
         )
 
     # -- operator controls ------------------------------------------------------------
@@ -474,7 +472,7 @@ class RedisStore(Store):
         reason: str = "",
         now: float | None = None,
     ) -> None:
-        self._run("set_pause", *redis_controls.pause_args(segment, paused, by, reason, _now(now)))
+        self._run("set_pause", *redis_controls.pause_args(segment, paused, by, reason, now_or(now)))
 
     def pauses(self) -> dict[str | None, PauseInfo]:
         raw = self._read(lambda p: p.hgetall(self.key("pauses")))[0]
@@ -483,16 +481,16 @@ class RedisStore(Store):
     def requeue(
         self, notification_id: str, *, reason: str = "", now: float | None = None
     ) -> Notification:
-        self._run("requeue", notification_id, rec.flt(_now(now)), reason)
+        self._run("requeue", notification_id, rec.flt(now_or(now)), reason)
         return self.get_notification(notification_id)
 
     def resolve(
         self, notification_id: str, *, reason: str, now: float | None = None
     ) -> Notification:
-        self._run("resolve", notification_id, rec.flt(_now(now)), reason)
+        self._run("resolve", notification_id, rec.flt(now_or(now)), reason)
         return self.get_notification(notification_id)
 
     # -- read models ------------------------------------------------------------------
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
         with self._translated():
-            return redis_stats.queue_stats(self._redis, self.key, _now(now))
+            return redis_stats.queue_stats(self._redis, self.key, now_or(now))

@@ -37,8 +37,8 @@ from rhworker.models import (
     Step,
 )
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store
-from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, now_or
+from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store, now_or
+from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
 
@@ -207,9 +207,6 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         with self._tx(immediate=False) as conn:
             rows = conn.execute(query, args).fetchall()
         return [schema.host_row(r) for r in rows]
-
-    def reserved_hosts(self, segment: str) -> list[Host]:
-        return self.list_hosts(segment=segment, reserved=True, on_maintenance=False)
 
     # -- notifications --------------------------------------------------------------
     def create_notification(

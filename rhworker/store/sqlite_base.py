@@ -6,7 +6,6 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 
 from rhworker.errors import ConfigError, LeaseLost, NotFound, StoreError, StoreUnavailable
@@ -18,10 +17,6 @@ DEFAULT_BUSY_TIMEOUT = 15.0
 # fsync every commit: a claim survives a power cut (NORMAL is ~3x faster, not as safe).
 DEFAULT_SYNCHRONOUS = "full"
 SYNCHRONOUS_MODES = ("full", "normal")
-
-
-def now_or(now: float | None) -> float:
-    return time.time() if now is None else float(now)
 
 
 class SqliteBase:

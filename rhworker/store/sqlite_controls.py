@@ -10,7 +10,8 @@ from __future__ import annotations
 from rhworker.errors import Conflict, NotFound
 from rhworker.models import Notification, NotificationStatus, PauseInfo
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.sqlite_base import SqliteBase, now_or
+from rhworker.store.base import now_or
+from rhworker.store.sqlite_base import SqliteBase
 
 _RETRYABLE = (NotificationStatus.ERROR.value, NotificationStatus.FAILED.value)
 _UNRESOLVABLE = (NotificationStatus.FINISHED.value, NotificationStatus.IGNORED.value)

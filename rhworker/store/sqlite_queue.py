@@ -10,8 +10,8 @@ from rhworker import validation
 from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS
-from rhworker.store.sqlite_base import SqliteBase, now_or
+from rhworker.store.base import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, now_or
+from rhworker.store.sqlite_base import SqliteBase
 
 LOG = logging.getLogger(__name__)
 
