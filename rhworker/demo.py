@@ -119,10 +119,10 @@ class Row:
     attempts: int
 
 
-def rows(store: Store, ids: list[str]) -> list[Row]:
+def rows(store: Store, notifications: list[Notification]) -> list[Row]:
     out = []
-    for nid in ids:
-        n = store.get_notification(nid)
+    for n in notifications:
+        nid = n.id
         moves = store.list_moves(nid)
         done = sum(m.state.value == "succeeded" for m in moves)
         worker = (
@@ -138,10 +138,6 @@ def rows(store: Store, ids: list[str]) -> list[Row]:
             Row(nid, n.hostname, n.status.value, worker, target, f"{done}/{len(moves)}", n.attempts)
         )
     return out
-
-
-def all_terminal(store: Store, ids: list[str]) -> bool:
-    return all(store.get_notification(i).status.terminal for i in ids)
 
 
 def watch(
@@ -160,7 +156,7 @@ def watch(
         if on_tick:
             on_tick(notifications)
         if render:
-            render(rows(store, ids))
+            render(rows(store, notifications))
         if all(n.status.terminal for n in notifications):
             return True
         if time.monotonic() > deadline:
@@ -180,7 +176,6 @@ __all__ = [
     "DEFAULT_EVACUATION_TIME",
     "NotificationStatus",
     "Scenario",
-    "all_terminal",
     "demo_cloud",
     "plan_scenario",
     "rows",

@@ -14,7 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rhworker.compute.base import Server
 from rhworker.errors import ComputeNotFound, NotFound
-from rhworker.models import Host, Move, MoveState, Notification, NotificationStatus, RecoveryMethod
+from rhworker.models import (
+    Host,
+    Move,
+    MoveState,
+    Notification,
+    NotificationStatus,
+    RecoveryMethod,
+    Segment,
+)
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.evacuation import Evacuation
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
@@ -30,10 +38,9 @@ class HostFailureDriver(RecoveryDriver):
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:
         gate = self._gate(ctx, notification)
-        if gate is not None:
+        if isinstance(gate, RecoveryResult):
             return gate
-        host = ctx.store.get_host(notification.hostname)
-        segment = ctx.store.get_segment(host.segment)
+        host, segment = gate
         self._mark_failed_host(ctx, host)
         self._fence(ctx, notification, host.name)
         moves = self._record_moves(ctx, notification, host.name)
@@ -63,7 +70,10 @@ class HostFailureDriver(RecoveryDriver):
         return self._outcome(ctx, notification, targets, exhausted)
 
     # -- 1. gate ---------------------------------------------------------------------
-    def _gate(self, ctx: RecoveryContext, n: Notification) -> RecoveryResult | None:
+    def _gate(
+        self, ctx: RecoveryContext, n: Notification
+    ) -> RecoveryResult | tuple[Host, Segment]:
+        """The outcome when there is nothing to recover, else the host and its segment."""
         try:
             host = ctx.store.get_host(n.hostname)
         except NotFound:
@@ -85,7 +95,7 @@ class HostFailureDriver(RecoveryDriver):
                 "to be fenced and evacuating could run an instance twice",
             )
         ctx.step("gate", f"host {host.name} stopped; segment {segment.name}")
-        return None
+        return host, segment
 
     def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
         ctx.step("ignored", reason)

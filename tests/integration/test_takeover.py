@@ -51,14 +51,21 @@ def _check_recovered(d, sim, nid):
     return n
 
 
-def test_sigkill_mid_recovery_is_resumed(make_deployment):
+def _recovery_in_progress(make_deployment, worker_options=None):
+    """A deployment, one worker process, and compute-1's recovery under way in it."""
+    options = {**OPTIONS, "worker": worker_options or {}}
     d, sim = make_deployment(
-        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=OPTIONS
+        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=options
     )
-    first = d.start_worker_process()
+    worker = d.start_worker_process()
     sim.kill_host("compute-1")
     nid = d.notify("compute-1")
     d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    return d, sim, worker, nid
+
+
+def test_sigkill_mid_recovery_is_resumed(make_deployment):
+    d, sim, first, nid = _recovery_in_progress(make_deployment)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(10)
     d.start_worker_process()
@@ -73,13 +80,7 @@ def test_sigkill_mid_recovery_is_resumed(make_deployment):
 # resumes or dies (a documented limit of that mode). Pauses are tested on Redis.
 @pytest.mark.parametrize("backend", ["redis-redis", "redis-zookeeper"])
 def test_sigstop_past_lease_then_sigcont(make_deployment, backend):
-    d, sim = make_deployment(
-        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=OPTIONS
-    )
-    paused = d.start_worker_process()
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    d, sim, paused, nid = _recovery_in_progress(make_deployment)
     os.killpg(paused.pid, signal.SIGSTOP)
     try:
         d.start_worker_process()
@@ -96,14 +97,7 @@ def test_sigstop_past_lease_then_sigcont(make_deployment, backend):
 
 @pytest.mark.parametrize("backend", ["embedded"])
 def test_sigterm_finishes_work_in_hand(make_deployment, backend):
-    opts = {**OPTIONS, "worker": {"shutdown_timeout": 30}}
-    d, sim = make_deployment(
-        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=opts
-    )
-    worker = d.start_worker_process()
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    d, sim, worker, nid = _recovery_in_progress(make_deployment, {"shutdown_timeout": 30})
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
     n = _check_recovered(d, sim, nid)
@@ -112,14 +106,7 @@ def test_sigterm_finishes_work_in_hand(make_deployment, backend):
 
 @pytest.mark.parametrize("backend", ["embedded"])
 def test_sigterm_gives_back_what_it_cannot_finish(make_deployment, backend):
-    opts = {**OPTIONS, "worker": {"shutdown_timeout": 0.5}}
-    d, sim = make_deployment(
-        segment_cloud(computes=1, spares=2, servers_per_host=6), sim_options=SIM, options=opts
-    )
-    worker = d.start_worker_process()
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.wait_for(lambda: _ongoing(d, nid), 30, "an evacuation in progress")
+    d, sim, worker, nid = _recovery_in_progress(make_deployment, {"shutdown_timeout": 0.5})
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0
     assert "gave back" in _log(d, 0)
