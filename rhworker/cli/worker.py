@@ -9,9 +9,15 @@ import subprocess
 import sys
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
+
+from oslo_config import cfg
 
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
+
+if TYPE_CHECKING:
+    from rhworker.worker import Worker
 
 LOG = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pool.set_defaults(func=_pool)
 
 
-def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped-def]
+def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     """Wire a Worker from parsed configuration (the only place that does)."""
     from rhworker.compute.openstack import OpenStackCompute
     from rhworker.compute.pool import PooledCompute
@@ -62,7 +68,7 @@ def build_worker(conf, member_id: str | None = None):  # type: ignore[no-untyped
     )
 
 
-def start_metrics(worker, conf) -> None:  # type: ignore[no-untyped-def]
+def start_metrics(worker: Worker, conf: cfg.ConfigOpts) -> None:
     """Serve the worker's metrics on ``[metrics] host``/``port`` (if it has any)."""
     if worker.metrics is None:
         return
@@ -156,8 +162,9 @@ def _pool(args: argparse.Namespace) -> int:
                 time.sleep(args.restart_delay)
                 if stopping:
                     break
-            children[i] = subprocess.Popen(_child_command(args, base_port + i if base_port else 0))
-            LOG.info("worker %d started (pid %d)", i, children[i].pid)  # type: ignore[union-attr]
+            started = subprocess.Popen(_child_command(args, base_port + i if base_port else 0))
+            children[i] = started
+            LOG.info("worker %d started (pid %d)", i, started.pid)
         time.sleep(0.2)
     LOG.info("pool stopping %d workers", len(children))
     live = [c for c in children if c is not None and c.poll() is None]
