@@ -70,9 +70,7 @@ class HostFailureDriver(RecoveryDriver):
         return self._outcome(ctx, notification, targets, exhausted)
 
     # -- 1. gate ---------------------------------------------------------------------
-    def _gate(
-        self, ctx: RecoveryContext, n: Notification
-    ) -> RecoveryResult | tuple[Host, Segment]:
+    def _gate(self, ctx: RecoveryContext, n: Notification) -> RecoveryResult | tuple[Host, Segment]:
         """The outcome when there is nothing to recover, else the host and its segment."""
         try:
             host = ctx.store.get_host(n.hostname)
