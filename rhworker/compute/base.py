@@ -41,6 +41,30 @@ class Server:
 
 
 @dataclasses.dataclass
+class Migration:
+    """One of Nova's migration records (``GET /os-migrations``)."""
+
+    id: str
+    instance_id: str  # instance_uuid
+    source_host: str | None  # source_compute
+    dest_host: str | None  # dest_compute
+    status: str  # accepted, pre-migrating, migrating, done, completed, error, failed, ...
+    migration_type: str  # evacuation, migration, live-migration, resize
+    created_at: str | None = None  # ISO 8601, as Nova gives it
+
+    @property
+    def in_progress(self) -> bool:
+        """Nova has not finished this migration (neither done nor failed)."""
+        return self.status in MIGRATION_IN_PROGRESS
+
+
+# Migration statuses of an evacuation that Nova is still working on. ``done`` means the
+# server runs on the destination; ``completed`` means the source compute came back and
+# cleaned up; ``error``/``failed`` end it without a move.
+MIGRATION_IN_PROGRESS = frozenset({"accepted", "pre-migrating", "migrating", "running", "queued"})
+
+
+@dataclasses.dataclass
 class Aggregate:
     id: str
     name: str
@@ -92,6 +116,16 @@ class ComputeClient(Protocol):
         """Post one evacuate; never retried blindly (re-read the server first).
         ``before``: the server as just read by the caller (spares a read); it is what a
         re-read after a transient failure is compared with."""
+        ...
+
+    def list_migrations(
+        self,
+        *,
+        instance_id: str | None = None,
+        source_host: str | None = None,
+        migration_type: str | None = "evacuation",
+    ) -> list[Migration]:
+        """Nova's migration records, newest first, filtered as Nova filters them."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...

@@ -23,7 +23,7 @@ from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import service as sdk_service
 from oslo_config import cfg
 
-from rhworker.compute.base import Aggregate, Server, Service
+from rhworker.compute.base import Aggregate, Migration, Server, Service
 from rhworker.compute.retry import DEFAULT_RETRY_DEADLINE, Retrier, status_of, translate
 from rhworker.errors import (
     ComputeBadRequest,
@@ -174,6 +174,18 @@ def to_service(raw: sdk_service.Service) -> Service:
         state=raw.state,
         forced_down=bool(raw.is_forced_down),
         disabled_reason=raw.disabled_reason,
+    )
+
+
+def to_migration(raw: Any) -> Migration:
+    return Migration(
+        id=str(raw.id),
+        instance_id=str(raw.server_id),
+        source_host=raw.source_compute,
+        dest_host=raw.dest_compute,
+        status=str(raw.status or ""),
+        migration_type=str(raw.migration_type or ""),
+        created_at=raw.created_at,
     )
 
 
@@ -375,6 +387,37 @@ class OpenStackCompute:
                     now.host,
                 )
                 return
+
+    # --- migrations ----------------------------------------------------------------
+
+    def list_migrations(
+        self,
+        *,
+        instance_id: str | None = None,
+        source_host: str | None = None,
+        migration_type: str | None = "evacuation",
+    ) -> list[Migration]:
+        query: dict[str, Any] = {}
+        if instance_id:
+            query["server_id"] = instance_id
+        if source_host:
+            query["source_compute"] = source_host
+        if migration_type:
+            query["migration_type"] = migration_type
+
+        def run() -> list[Migration]:
+            found = [to_migration(m) for m in self._compute.migrations(**query)]
+            # Belt and braces, as for servers: never hand back records of others.
+            return [
+                m
+                for m in found
+                if (not instance_id or m.instance_id == instance_id)
+                and (not source_host or m.source_host == source_host)
+                and (not migration_type or m.migration_type == migration_type)
+            ]
+
+        result: list[Migration] = self._call("list migrations", run)
+        return result
 
     # --- aggregates ----------------------------------------------------------------
 
