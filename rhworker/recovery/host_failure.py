@@ -25,6 +25,7 @@ from rhworker.models import (
 )
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
 
 LOG = logging.getLogger(__name__)
@@ -81,8 +82,7 @@ class HostFailureDriver(RecoveryDriver):
             return self._ignore(ctx, f"segment {segment.name} is disabled")
         event = str(n.payload.get("event", "")).upper()
         if event == "STARTED":
-            ctx.step("gate", "host started: nothing to do")
-            return RecoveryResult(NotificationStatus.FINISHED, "host started: nothing to do")
+            return restore_host(ctx, n, host)
         if event != "STOPPED":
             return self._ignore(ctx, f"event {event or '(none)'} is not handled")
         host_status = str(n.payload.get("host_status") or "").upper()
