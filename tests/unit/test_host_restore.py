@@ -1,0 +1,175 @@
+"""rhworker.recovery.host_restore against an SQLite store and an in-test Nova double:
+the policy choice, each refusal and its message, the order of the Nova calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rhworker import validation
+from rhworker.compute.base import Migration, Service
+from rhworker.errors import ComputeBadRequest, ValidationError
+from rhworker.models import Host, NotificationStatus, Segment
+from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
+from rhworker.recovery.host_restore import RestorePolicy, refusal, requested_policy, restore_host
+from rhworker.store import Store, from_url
+
+STARTED = {"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}
+
+
+class NovaDouble:
+    """The few Compute calls a restore makes, with Nova's force-up rule."""
+
+    def __init__(self, migrations: list[str], *, compute_running: bool = True) -> None:
+        self.service = Service(
+            id="svc-1",
+            host="h1",
+            binary="nova-compute",
+            status="disabled",
+            state="down",
+            forced_down=True,
+            disabled_reason="Masakari detected host failed. notification n0",
+        )
+        self.migrations = [
+            Migration(f"m{i}", f"vm{i}", "h1", "h2", status, "evacuation")
+            for i, status in enumerate(migrations)
+        ]
+        self.compute_running = compute_running
+        self.calls: list[str] = []
+
+    def get_service(self, host: str, binary: str = "nova-compute") -> Service:
+        return dataclasses.replace(self.service)
+
+    def force_down_service(self, host: str, forced: bool = True, **_: Any) -> None:
+        self.calls.append(f"forced_down={forced}")
+        if not forced and any(m.status == "done" for m in self.migrations):
+            raise ComputeBadRequest("Unable to force up the compute service on host h1")
+        self.service.forced_down = forced
+        self.service.state = "up" if self.compute_running and not forced else "down"
+
+    def enable_service(self, host: str, **_: Any) -> None:
+        self.calls.append("enable")
+        self.service.status, self.service.disabled_reason = "enabled", None
+
+    def disable_service(self, host: str, reason: str, **_: Any) -> None:
+        self.calls.append("disable")
+        self.service.status, self.service.disabled_reason = "disabled", reason
+
+    def list_migrations(self, *, source_host: str | None = None, **_: Any) -> list[Migration]:
+        return [m for m in self.migrations if m.source_host == source_host]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = from_url(f"sqlite:///{tmp_path}/rh.db")
+    s.create_segment(Segment(name="seg1"))
+    s.create_host(Host(name="h1", segment="seg1", on_maintenance=True))
+    return s
+
+
+def _restore(store: Store, nova: NovaDouble, payload: dict[str, Any], **options: Any) -> Any:
+    n = store.create_notification("COMPUTE_HOST", "h1", payload, dedup_interval=0)
+    delivery = store.consume("w1")
+    assert delivery is not None and delivery.notification_id == n.id
+    ctx = RecoveryContext(
+        store=store,
+        coordinator=None,  # type: ignore[arg-type]  # a restore takes no lock
+        compute=nova,  # type: ignore[arg-type]
+        delivery=delivery,
+        worker_id="w1",
+        options=HostFailureOptions(**options),
+        lease=LeaseGuard(renew=lambda: None, lease_timeout=30),
+    )
+    return restore_host(ctx, store.get_notification(n.id), store.get_host("h1")), n.id
+
+
+def test_policy_from_payload_then_options(store: Store) -> None:
+    plain = store.create_notification("COMPUTE_HOST", "h1", STARTED, dedup_interval=0)
+    asked = store.create_notification(
+        "COMPUTE_HOST", "h1", {**STARTED, "restore_policy": "Reserved"}, dedup_interval=0
+    )
+    assert asked.payload["restore_policy"] == "reserved"
+    assert requested_policy(plain, default="ordinary", on_started=True) == RestorePolicy.ORDINARY
+    assert requested_policy(plain, default="ordinary", on_started=False) is None
+    assert requested_policy(asked, default="ordinary", on_started=False) == RestorePolicy.RESERVED
+
+
+@pytest.mark.parametrize(
+    "payload,error",
+    [
+        ({"event": "STOPPED", "restore_policy": "ordinary"}, "only with event STARTED"),
+        ({"event": "STARTED", "restore_policy": "spare"}, "is not one of ordinary, reserved"),
+        ({"event": "STARTED", "restore_policy": 1}, "payload.restore_policy"),
+    ],
+)
+def test_restore_policy_payload_is_validated(payload: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        validation.prepare_notification("COMPUTE_HOST", "h1", payload, None, now=1.0)
+
+
+def test_refusals_name_what_blocks(store: Store) -> None:
+    assert refusal(store, NovaDouble(["completed", "error"]), "h1") is None  # type: ignore[arg-type]
+    reason = refusal(store, NovaDouble(["accepted", "pre-migrating", "done"]), "h1")  # type: ignore[arg-type]
+    assert reason == (
+        "Nova still has 2 unfinished evacuation(s) from h1 (accepted, pre-migrating); "
+        "try again when they are done"
+    )
+    reason = refusal(store, NovaDouble(["done", "completed"]), "h1")  # type: ignore[arg-type]
+    assert reason is not None and reason.startswith(
+        "nova-compute on h1 has not restarted yet: 1 evacuation(s) from it are 'done'"
+    )
+    # A STARTED notification is no recovery; a STOPPED one still open is.
+    store.create_notification("COMPUTE_HOST", "h1", STARTED, dedup_interval=0)
+    assert refusal(store, NovaDouble([]), "h1") is None  # type: ignore[arg-type]
+    stopped = store.create_notification(
+        "COMPUTE_HOST", "h1", {"event": "STOPPED"}, dedup_interval=0
+    )
+    reason = refusal(store, NovaDouble([]), "h1")  # type: ignore[arg-type]
+    assert reason is not None
+    assert f"a recovery of h1 is still open in rhworker: notification {stopped.id} (new)" in reason
+
+
+def test_ordinary_unforces_then_enables(store: Store) -> None:
+    nova = NovaDouble(["completed"])
+    result, _ = _restore(store, nova, STARTED)
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert nova.calls == ["forced_down=False", "enable"]
+    host = store.get_host("h1")
+    assert not host.on_maintenance and not host.reserved
+
+
+def test_reserved_disables_before_unforcing(store: Store) -> None:
+    nova = NovaDouble([])
+    result, nid = _restore(store, nova, {**STARTED, "restore_policy": "reserved"})
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    # Disabled (with the spare's reason) while still forced down: never enabled on the way.
+    assert nova.calls == ["disable", "forced_down=False"]
+    assert (
+        nova.service.disabled_reason == f"rhworker: reserved host, restored by notification {nid}"
+    )
+    assert store.get_host("h1").reserved is True
+
+
+def test_nova_refusing_force_up_is_a_refusal(store: Store, monkeypatch: Any) -> None:
+    nova = NovaDouble(["done"])
+    # Even past our own check (a migration Nova finishes in between), Nova's word wins.
+    monkeypatch.setattr("rhworker.recovery.host_restore.refusal", lambda *a: None)
+    result, _ = _restore(store, nova, STARTED)
+    assert result.status == NotificationStatus.ERROR
+    assert result.reason.startswith(
+        "restore refused: Nova refuses to force the compute service of h1 up: Unable"
+    )
+    assert store.get_host("h1").on_maintenance is True
+
+
+def test_compute_not_reporting_is_a_refusal(store: Store) -> None:
+    nova = NovaDouble([], compute_running=False)
+    result, nid = _restore(store, nova, STARTED)
+    assert result.status == NotificationStatus.ERROR
+    assert "Nova does not count the compute service of h1 as up (state down)" in result.reason
+    assert nova.calls == ["forced_down=False"]  # never enabled
+    steps = [s.name for s in store.get_notification(nid).progress.steps]
+    assert steps == ["gate", "force_up", "restore_refused"]
