@@ -173,3 +173,38 @@ def test_compute_not_reporting_is_a_refusal(store: Store) -> None:
     assert nova.calls == ["forced_down=False"]  # never enabled
     steps = [s.name for s in store.get_notification(nid).progress.steps]
     assert steps == ["gate", "force_up", "restore_refused"]
+
+
+def test_cli_enqueues_started_with_the_policy(tmp_path: Path, capsys: Any) -> None:
+    from rhworker.cli import EXIT_NOT_FOUND, EXIT_OK, main
+
+    def rh(*args: str) -> tuple[int, str, str]:
+        code = main(["--state-dir", str(tmp_path), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert rh("segment", "create", "seg1", "--recovery-method", "reserved_host")[0] == EXIT_OK
+    assert rh("host", "create", "h1", "--segment", "seg1", "--on-maintenance")[0] == EXIT_OK
+    code, out, _ = rh("host", "restore", "h1", "--no-wait")
+    assert code == EXIT_OK
+    store = from_url(f"sqlite:///{tmp_path}/rhworker.db")
+    n = store.get_notification(out.strip())
+    assert n.payload == {**STARTED, "restore_policy": "ordinary"}
+    assert [(s.name, s.message) for s in n.progress.steps] == [
+        ("control", "restore of h1 as ordinary host requested")
+    ]
+    # The same request again within the duplicate interval follows the first one.
+    code, out, _ = rh("host", "restore", "h1", "--no-wait")
+    assert code == EXIT_OK and out.splitlines() == [
+        f"same request as notification {n.id} (within 180 s): following it",
+        n.id,
+    ]
+    code, out, _ = rh("host", "restore", "h1", "--policy", "reserved", "--no-wait")
+    assert code == EXIT_OK
+    assert store.get_notification(out.strip()).payload["restore_policy"] == "reserved"
+    code, _, err = rh("host", "restore", "nowhere", "--no-wait")
+    assert code == EXIT_NOT_FOUND and "nowhere" in err
+    # No worker: the wait ends at the deadline with a hint.
+    code, _, err = rh("host", "restore", "h1", "--policy", "reserved", "--timeout", "0.3")
+    assert code == 1 and "is still new after 0.3 s (is a worker running?)" in err
+    store.close()
