@@ -120,6 +120,13 @@ def restore_host(ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryR
     if why_not is not None:
         ctx.step("restore_refused", why_not)
         return RecoveryResult(NotificationStatus.ERROR, f"restore refused: {why_not}")
+    late = open_recoveries(ctx.store, host.name)
+    if late:
+        # The host failed again while we restored its service: leave the inventory
+        # to that recovery (it fences the service again).
+        why_not = f"a recovery of {host.name} began meanwhile: notification {late[0].id}"
+        ctx.step("restore_refused", why_not)
+        return RecoveryResult(NotificationStatus.ERROR, f"restore refused: {why_not}")
     reserved = policy == RestorePolicy.RESERVED
     if host.on_maintenance or host.reserved != reserved:
         ctx.guard()

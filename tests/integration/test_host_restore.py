@@ -178,7 +178,10 @@ def test_started_with_restore_on_started_off_changes_nothing(make_deployment):
 
 @pytest.mark.parametrize("backend", ["embedded", "redis-redis"])
 def test_cli_host_restore_with_both_policies(make_deployment):
-    d, sim = _recovered(make_deployment)
+    # A slow retry: the refused request below must not come back while the test runs
+    # (a worker holding it could still act on Nova until its lease check sees the
+    # resolve).
+    d, sim = _recovered(make_deployment, worker={"retry_interval": 60, "retry_max_interval": 60})
     d.start_worker_process()
     # Before nova-compute restarts: refused, exit 5, with the reason.
     refused = cli(d, "host", "restore", "compute-1", "--timeout", "60")

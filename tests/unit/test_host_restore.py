@@ -208,3 +208,17 @@ def test_cli_enqueues_started_with_the_policy(tmp_path: Path, capsys: Any) -> No
     code, _, err = rh("host", "restore", "h1", "--policy", "reserved", "--timeout", "0.3")
     assert code == 1 and "is still new after 0.3 s (is a worker running?)" in err
     store.close()
+
+
+def test_failure_reported_during_the_restore_keeps_the_inventory(store: Store) -> None:
+    nova = NovaDouble([])
+
+    def enable_and_fail_again(host: str, **_: Any) -> None:
+        nova.calls.append("enable")
+        store.create_notification("COMPUTE_HOST", "h1", {"event": "STOPPED"}, dedup_interval=0)
+
+    nova.enable_service = enable_and_fail_again  # type: ignore[method-assign]
+    result, _ = _restore(store, nova, STARTED)
+    assert result.status == NotificationStatus.ERROR
+    assert "a recovery of h1 began meanwhile" in result.reason
+    assert store.get_host("h1").on_maintenance is True
