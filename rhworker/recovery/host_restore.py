@@ -5,6 +5,11 @@ restore HOST`` (which enqueues a STARTED notification carrying ``restore_policy`
 waits for it). Either way a worker runs it under the delivery's lease, like every
 other change it makes in Nova, and every change is a step of the notification.
 
+Only the latest notification about a host acts: a STARTED one that a later
+notification of the host (a new failure, another restore request) has overtaken
+finishes with nothing done — so a refused request retried later never undoes a newer
+one.
+
 Refused (status ``error``, retried after the back-off) while:
 
 * a recovery of the host is still open in rhworker (a STOPPED notification of it that
@@ -71,6 +76,24 @@ def open_recoveries(store: Store, hostname: str) -> list[Notification]:
     return found
 
 
+def superseded_by(store: Store, n: Notification) -> Notification | None:
+    """A later notification about the same host that makes ``n`` stale, or None.
+
+    Only the latest word about a host counts: a restore reported before the host
+    failed again, or before another restore request (perhaps with another policy),
+    must not act when it is retried. Ignored and failed notifications say nothing.
+    """
+    newest_first = store.list_notifications(
+        hostname=n.hostname, type=NotificationType.COMPUTE_HOST.value
+    )
+    for other in newest_first:
+        if other.id == n.id:
+            return None
+        if other.status not in (NotificationStatus.IGNORED, NotificationStatus.FAILED):
+            return other
+    return None
+
+
 def refusal(store: Store, compute: ComputeClient, hostname: str) -> str | None:
     """Why ``hostname`` cannot be restored now (rhworker's and Nova's view), or None."""
     running = open_recoveries(store, hostname)
@@ -112,6 +135,12 @@ def restore_host(ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryR
             f"('rhworker host restore {host.name}' brings it back)"
         )
         ctx.step("gate", reason)
+        return RecoveryResult(NotificationStatus.FINISHED, reason)
+    newer = superseded_by(ctx.store, n)
+    if newer is not None:
+        event = str(newer.payload.get("event", "")).upper() or "(none)"
+        reason = f"superseded by the later notification {newer.id} ({event}): nothing done"
+        ctx.step("gate", f"host {host.name} started; {reason}")
         return RecoveryResult(NotificationStatus.FINISHED, reason)
     ctx.step("gate", f"host {host.name} started; restoring it as {policy.value} host")
     why_not = refusal(ctx.store, ctx.compute, host.name)

@@ -178,9 +178,7 @@ def test_started_with_restore_on_started_off_changes_nothing(make_deployment):
 
 @pytest.mark.parametrize("backend", ["embedded", "redis-redis"])
 def test_cli_host_restore_with_both_policies(make_deployment):
-    # A slow retry: the refused request below must not come back while the test runs
-    # (a worker holding it could still act on Nova until its lease check sees the
-    # resolve).
+    # A slow retry: the refused request comes back only when the test asks for it.
     d, sim = _recovered(make_deployment, worker={"retry_interval": 60, "retry_max_interval": 60})
     d.start_worker_process()
     # Before nova-compute restarts: refused, exit 5, with the reason.
@@ -189,7 +187,7 @@ def test_cli_host_restore_with_both_policies(make_deployment):
     assert "nova-compute on compute-1 has not restarted yet" in refused.stderr
     assert "rhworker retries notification" in refused.stderr
     first = refused.stderr.split("(notification ")[1].split(")")[0]
-    d.store.resolve(first, reason="test: asked again below")
+    assert d.store.get_notification(first).status == S.ERROR
 
     sim.revive_host("compute-1")
     done = cli(d, "host", "restore", "compute-1", "--policy", "reserved", "--timeout", "60")
@@ -208,6 +206,16 @@ def test_cli_host_restore_with_both_policies(make_deployment):
         "force_up",
         "inventory",
     ]
+    assert _service(sim, "compute-1")["status"] == "disabled"
+    assert d.store.get_host("compute-1").reserved is True
+
+    # The refused request (configured policy: ordinary), retried now, is stale.
+    assert cli(d, "notification", "retry", first).returncode == 0
+    (stale,) = d.wait_terminal([first])
+    assert stale.status == S.FINISHED
+    assert stale.progress.reason == (
+        f"superseded by the later notification {nid} (STARTED): nothing done"
+    )
     assert _service(sim, "compute-1")["status"] == "disabled"
     assert d.store.get_host("compute-1").reserved is True
 

@@ -12,7 +12,7 @@ import pytest
 from rhworker import validation
 from rhworker.compute.base import Migration, Service
 from rhworker.errors import ComputeBadRequest, ValidationError
-from rhworker.models import Host, NotificationStatus, Segment
+from rhworker.models import Delivery, Host, NotificationStatus, Segment
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.host_restore import RestorePolicy, refusal, requested_policy, restore_host
 from rhworker.store import Store, from_url
@@ -74,7 +74,12 @@ def _restore(store: Store, nova: NovaDouble, payload: dict[str, Any], **options:
     n = store.create_notification("COMPUTE_HOST", "h1", payload, dedup_interval=0)
     delivery = store.consume("w1")
     assert delivery is not None and delivery.notification_id == n.id
-    ctx = RecoveryContext(
+    ctx = _context(store, nova, delivery, **options)
+    return restore_host(ctx, store.get_notification(n.id), store.get_host("h1")), n.id
+
+
+def _context(store: Store, nova: NovaDouble, delivery: Delivery, **options: Any) -> Any:
+    return RecoveryContext(
         store=store,
         coordinator=None,  # type: ignore[arg-type]  # a restore takes no lock
         compute=nova,  # type: ignore[arg-type]
@@ -83,7 +88,6 @@ def _restore(store: Store, nova: NovaDouble, payload: dict[str, Any], **options:
         options=HostFailureOptions(**options),
         lease=LeaseGuard(renew=lambda: None, lease_timeout=30),
     )
-    return restore_host(ctx, store.get_notification(n.id), store.get_host("h1")), n.id
 
 
 def test_policy_from_payload_then_options(store: Store) -> None:
@@ -222,3 +226,19 @@ def test_failure_reported_during_the_restore_keeps_the_inventory(store: Store) -
     assert result.status == NotificationStatus.ERROR
     assert "a recovery of h1 began meanwhile" in result.reason
     assert store.get_host("h1").on_maintenance is True
+
+
+def test_a_later_notification_supersedes_a_restore(store: Store) -> None:
+    older = store.create_notification("COMPUTE_HOST", "h1", STARTED, dedup_interval=0)
+    held = store.consume("w1")  # e.g. a worker that stalls before acting on it
+    assert held is not None and held.notification_id == older.id
+    nova = NovaDouble([])
+    # A later restore request with another policy: the older one must not undo it.
+    result, newer = _restore(store, nova, {**STARTED, "restore_policy": "reserved"})
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    calls = list(nova.calls)
+    ctx = _context(store, nova, held)
+    stale = restore_host(ctx, store.get_notification(older.id), store.get_host("h1"))
+    assert stale.status == NotificationStatus.FINISHED
+    assert stale.reason == f"superseded by the later notification {newer} (STARTED): nothing done"
+    assert nova.calls == calls and store.get_host("h1").reserved is True
