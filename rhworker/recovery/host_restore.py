@@ -157,7 +157,8 @@ def restore_host(ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryR
         ctx.step("restore_refused", why_not)
         return RecoveryResult(NotificationStatus.ERROR, f"restore refused: {why_not}")
     reserved = policy == RestorePolicy.RESERVED
-    if host.on_maintenance or host.reserved != reserved:
+    now = ctx.store.get_host(host.name)
+    if now.on_maintenance or now.reserved != reserved:
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=False, reserved=reserved)
     ctx.step(
