@@ -31,6 +31,7 @@ import signal
 import sys
 import time
 import traceback
+from typing import Any
 from unittest import mock
 
 os.environ.pop("OS_TEST_TIMEOUT", None)
@@ -38,14 +39,18 @@ os.environ["OS_STDOUT_CAPTURE"] = "0"
 os.environ["OS_STDERR_CAPTURE"] = "0"
 
 # Importing the functional package applies eventlet monkey patching, as in Nova's tests.
+# isort: off
 from nova.tests import functional  # noqa: E402,F401
 
+# isort: on
 import eventlet  # noqa: E402
 import eventlet.wsgi  # noqa: E402
 from nova import context as nova_context  # noqa: E402
-from nova import objects  # noqa: E402
-from nova import servicegroup  # noqa: E402
-from nova import test  # noqa: E402
+from nova import (
+    objects,  # noqa: E402
+    servicegroup,  # noqa: E402
+    test,  # noqa: E402
+)
 from nova.api.openstack import common as api_common  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
@@ -57,7 +62,7 @@ PREFIX = "/_rhworker/"
 IMAGE = nova_fixtures.GlanceFixture.image1["id"]
 DEFAULT_VCPUS = 16
 DEFAULT_MEMORY_MB = 32768
-DEFAULT_FLAVORS = [
+DEFAULT_FLAVORS: list[dict[str, Any]] = [
     {"name": "tiny", "vcpus": 1, "ram": 512, "disk": 1},
     {"name": "small", "vcpus": 1, "ram": 2048, "disk": 20},
     {"name": "medium", "vcpus": 2, "ram": 4096, "disk": 40},
@@ -162,7 +167,7 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
         self._build_aggregates(spec, hosts)
         flavors = spec.get("flavors") or ([] if self.flavor_ids else DEFAULT_FLAVORS)
         for f in flavors:
-            body = {
+            body: dict[str, Any] = {
                 "name": str(f["name"]),
                 "vcpus": int(f.get("vcpus", 1)),
                 "ram": int(f.get("ram", 512)),
@@ -199,10 +204,10 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             for host in members.get(name, []):
                 self.api.add_host_to_aggregate(made["id"], host)
 
-    def _build_servers(self, spec: dict, hosts: list) -> list[dict]:
+    def _server_items(self, spec: dict, hosts: list) -> list[dict]:
+        """The servers of a spec, one item per server (``count`` expanded)."""
         items = []
         per_host = int(spec.get("servers_per_host", 0))
-        default_flavor = next(iter(self.flavor_ids))
         for h in hosts:
             if not h.get("reserved"):
                 for i in range(per_host):
@@ -218,8 +223,12 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             base = str(s.get("name", f"{s.get('host')}-vm"))
             for i in range(count):
                 items.append({**s, "name": base if count == 1 else f"{base}-{i + 1}"})
+        return items
+
+    def _build_servers(self, spec: dict, hosts: list) -> list[dict]:
+        default_flavor = next(iter(self.flavor_ids))
         made = []
-        for item in items:
+        for item in self._server_items(spec, hosts):
             flavor = str(item.get("flavor") or default_flavor)
             if flavor not in self.flavor_ids:
                 raise ControlError(400, f"server {item['name']}: unknown flavor {flavor}")
@@ -352,7 +361,7 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
 
     def services(self) -> list[dict]:
         with self._cell_context() as cctx:
-            found = objects.ServiceList.get_by_binary(cctx, "nova-compute")
+            found = objects.ServiceList.get_by_binary(cctx, "nova-compute", include_disabled=True)
             return [
                 {
                     "id": s.uuid,

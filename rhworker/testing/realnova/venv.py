@@ -106,8 +106,16 @@ def ensure_venv(path: Path | None = None, *, timeout: float = BUILD_TIMEOUT) -> 
             _run([sys.executable, "-m", "venv", str(tmp)], log, timeout)
             py = str(venv_python(tmp))
             _run(
-                [py, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                 "-r", str(REQUIREMENTS)],
+                [
+                    py,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-r",
+                    str(REQUIREMENTS),
+                ],
                 log,
                 max(1.0, deadline - time.monotonic()),
             )
