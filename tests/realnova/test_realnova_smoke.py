@@ -65,3 +65,68 @@ def test_crash_evacuate_restart(realnova: Any) -> None:
         # The other servers stayed on the failed host, untouched.
         still = {s["name"]: s["host"] for s in cloud.servers()}
         assert still["vm-2"] == "compute-1" and still["vm-other"] == "compute-2"
+
+
+def test_heartbeat_timeout_and_slow_spawn(realnova: Any) -> None:
+    """Without a force-down Nova counts a crashed host down after service_down_time;
+    a slow spawn shows the evacuation's last task state, ``rebuild_spawning``."""
+    spec = {
+        "segments": [
+            {
+                "name": "seg1",
+                "hosts": [
+                    {"name": "compute-1", "vcpus": 4, "memory_mb": 8192},
+                    {"name": "spare-1", "vcpus": 4, "memory_mb": 8192},
+                ],
+            }
+        ],
+        "flavors": [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}],
+        "servers": [{"name": "vm", "host": "compute-1", "flavor": "small"}],
+    }
+    with realnova(spec, service_down_time=6, report_interval=1) as cloud:
+        conn = sdk_connection(cloud)
+        (vm,) = [s["id"] for s in cloud.servers()]
+        # The spec's host size (hypervisors show it up to microversion 2.87).
+        old = sdk_connection(cloud, microversion="2.87")
+        hypervisors = {h.name: h for h in old.compute.hypervisors(details=True)}
+        assert (hypervisors["compute-1"].vcpus, hypervisors["compute-1"].memory_size) == (4, 8192)
+
+        cloud.crash_host("compute-1")
+
+        def down() -> bool:
+            return any(s["host"] == "compute-1" and s["state"] == "down" for s in cloud.services())
+
+        wait_until(down, timeout=15, interval=0.2)
+        assert not {s["host"]: s for s in cloud.services()}["compute-1"]["forced_down"]
+
+        cloud.set_spawn_delay(2.0)
+        conn.compute.evacuate_server(vm, host="spare-1")
+        seen: set[str] = set()
+
+        def spawning() -> bool:
+            state = cloud.servers()[0]["task_state"]
+            seen.add(state)
+            return state == "rebuild_spawning"
+
+        try:
+            wait_until(spawning, timeout=15, interval=0.05)
+        except AssertionError:
+            raise AssertionError(
+                f"never rebuild_spawning: saw {seen}, {cloud.servers()}, {cloud.migrations()}"
+            ) from None
+        # The host changes only at the end of the evacuation.
+        server = conn.compute.get_server(vm)
+        assert server.task_state == "rebuild_spawning"
+        assert server.compute_host == "compute-1"
+        migration = _migration(cloud, vm)
+        assert migration is not None and migration["status"] == "pre-migrating"
+
+        wait_until(
+            lambda: (
+                cloud.servers()[0]["host"] == "spare-1" and not cloud.servers()[0]["task_state"]
+            ),
+            timeout=15,
+            interval=0.1,
+        )
+        assert cloud.servers()[0]["status"] == "ACTIVE"
+        assert (_migration(cloud, vm) or {}).get("status") == "done"

@@ -33,8 +33,9 @@ class RealNovaError(RhworkerError):
 class RealNovaCloud:
     """Real Nova with one fake nova-compute per host of ``spec``, on 127.0.0.1.
 
-    Options: ``service_down_time`` (s, Nova's default 60), ``report_interval`` (s,
-    10), ``rpc_timeout`` (s, 60: how long an RPC call to a dead compute blocks),
+    Options: ``service_down_time`` (s, Nova's default 60; at least 6, because a
+    service's first heartbeat comes 5 s after it starts), ``report_interval`` (s, 10),
+    ``rpc_timeout`` (s, 60: how long an RPC call to a dead compute blocks),
     ``spawn_delay`` (s, 0), ``log_level`` (the child's stderr log, WARNING),
     ``startup_timeout`` (s, 120).
     """
@@ -52,6 +53,11 @@ class RealNovaCloud:
         log_level: str = "WARNING",
         startup_timeout: float = 120.0,
     ) -> None:
+        if service_down_time < 6 or report_interval >= service_down_time:
+            raise ValueError(
+                "service_down_time must be at least 6 s and above report_interval "
+                "(Nova's first heartbeat comes 5 s after a service starts)"
+            )
         self.spec = spec
         self.options = {
             "--service-down-time": str(int(service_down_time)),
