@@ -39,15 +39,3 @@ def test_a_half_built_venv_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path
     (path / venv.MARKER).write_text(venv.requirements_hash())
     assert venv.is_built(path)
     assert venv.realnova_available(build=False) is None
-
-
-def test_a_failed_build_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    path = tmp_path / "venv"
-    bad = tmp_path / "requirements.txt"
-    bad.write_text("this-package-does-not-exist-rhworker==0.0.0\n")
-    monkeypatch.setattr(venv, "REQUIREMENTS", bad)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")  # fail fast, offline
-    with pytest.raises(venv.VenvError):
-        venv.ensure_venv(path, timeout=120)
-    assert not path.exists()
-    assert [p.name for p in tmp_path.iterdir() if ".build-" in p.name] == []
