@@ -27,6 +27,8 @@ def test_crash_evacuate_restart(realnova: Any) -> None:
         by_name = {s["name"]: s for s in cloud.servers()}
         assert by_name["vm-off"]["status"] == "SHUTOFF"
         assert by_name["vm-1"]["metadata"] == {"HA_Enabled": "True"}
+        (agg,) = conn.compute.aggregates()
+        assert (agg.name, sorted(agg.hosts)) == ("agg1", ["compute-1", "compute-2", "spare-1"])
         services = {s["host"]: s for s in cloud.services()}
         assert services["spare-1"]["status"] == "disabled"
         assert services["compute-1"]["state"] == "up"

@@ -483,6 +483,9 @@ def main() -> int:
     port = sock.getsockname()[1]
     ready = {"port": port, "startup_s": round(time.monotonic() - start, 2), **built}
     print(f"{READY} {json.dumps(ready)}", flush=True)
+    # Nobody reads stdout after this line: anything printed later goes to the log, so
+    # a full pipe can never block Nova.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     eventlet.wsgi.server(sock, App(nova), log_output=False, debug=False)
     return 0
 
