@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rhworker.errors import RhworkerError
+from rhworker.testing.cloud import CloudUnderTest
 from rhworker.testing.realnova import venv
 
 SERVER = Path(__file__).with_name("server.py")
@@ -214,3 +215,8 @@ class RealNovaCloud:
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")
             raise RealNovaError(f"{method} {path}: {e.code} {detail}") from e
+
+
+def _conforms(cloud: RealNovaCloud) -> CloudUnderTest:
+    """Type-checked only: RealNovaCloud implements the CloudUnderTest protocol."""
+    return cloud
