@@ -58,10 +58,20 @@ def test_crash_evacuate_restart(realnova: Any) -> None:
         assert (migration["source_compute"], migration["dest_compute"]) == ("compute-1", "spare-1")
         assert migration["status"] == "done"
 
+        # Nova refuses to force the host back up while an evacuation from it is `done`.
+        with pytest.raises(Exception, match="evacuat"):
+            conn.compute.update_service_forced_down(None, "compute-1", "nova-compute", forced=False)
+
         cloud.restart_host("compute-1")
         wait_until(
             lambda: (_migration(cloud, vm) or {}).get("status") == "completed",
             timeout=30,
+            interval=0.1,
+        )
+        conn.compute.update_service_forced_down(None, "compute-1", "nova-compute", forced=False)
+        wait_until(
+            lambda: {s["host"]: s["state"] for s in cloud.services()}["compute-1"] == "up",
+            timeout=15,
             interval=0.1,
         )
         # The other servers stayed on the failed host, untouched.
