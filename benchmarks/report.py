@@ -410,7 +410,7 @@ def _sections(results: dict[str, Any]) -> list[str]:
         else:
             rows = [
                 [
-                    r["who"],
+                    r["who"] + (f" ({r['threads']} threads)" if "threads" in r else ""),
                     r["servers"],
                     r.get("intervals", ""),
                     r["all_active_s"],
