@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -27,6 +28,7 @@ from rhworker.errors import (
     ValidationError,
 )
 from rhworker.logs import setup_logging
+from rhworker.masking import mask_text
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # an operation failed
@@ -34,6 +36,22 @@ EXIT_USAGE = 2  # bad arguments or input (argparse uses 2 as well)
 EXIT_DUPLICATE = 3  # notification refused as a duplicate
 EXIT_NOT_FOUND = 4  # the named object does not exist
 EXIT_CONFLICT = 5  # already exists / in another state
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_PIPE_CLOSED = 141  # the reader of our output went away (128 + SIGPIPE), e.g. `| head`
+
+# The table printed by ``rhworker --help`` (the README has the same one).
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK:<4} success (demo/verify: the invariants hold)
+  {EXIT_ERROR:<4} the operation failed (store, locks, Nova, configuration; demo/verify:
+       an invariant is violated or work did not end in time; pool: a worker kept
+       failing at start and the pool gave up)
+  {EXIT_USAGE:<4} bad arguments or invalid input (argparse uses 2 as well)
+  {EXIT_DUPLICATE:<4} notify: refused as a duplicate of a recent notification
+  {EXIT_NOT_FOUND:<4} the named object (segment, host, notification) does not exist
+  {EXIT_CONFLICT:<4} already exists, or in a state that does not allow it
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)
+  {EXIT_PIPE_CLOSED:<4} the output was closed early (e.g. piped into head); nothing else is wrong
+"""
 
 LOG = logging.getLogger(__name__)
 
@@ -42,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rhworker",
         description="Distributed host-failure recovery workers for OpenStack.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rhworker {rhworker.__version__}")
     parser.add_argument(
@@ -104,26 +124,43 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(debug=args.debug, fmt=args.log_format)
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _pipe_closed()
     except DuplicateNotification as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_DUPLICATE
+        code = _error(e, EXIT_DUPLICATE)
     except NotFound as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_NOT_FOUND
+        code = _error(e, EXIT_NOT_FOUND)
     except (AlreadyExists, Conflict) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_CONFLICT
+        code = _error(e, EXIT_CONFLICT)
     except ValidationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = _error(e, EXIT_USAGE)
     except (RhworkerError, cfg.Error) as e:
         LOG.debug("command failed", exc_info=True)
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_ERROR
+        code = _error(e, EXIT_ERROR)
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     return int(code or 0)
 
 
+def _error(error: BaseException, code: int) -> int:
+    """One line on stderr, credentials in any URL it names masked."""
+    print(f"error: {mask_text(str(error))}", file=sys.stderr)
+    return code
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``| head``): end quietly. As the Python documentation
+    advises, point stdout at devnull so the interpreter's final flush cannot raise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (tests capture it)
+        pass
+    return EXIT_PIPE_CLOSED
+
+
 def run() -> None:
+    # Files rhworker creates (SQLite database, lock files, logs) are for its own user.
+    os.umask(0o077)
     sys.exit(main())

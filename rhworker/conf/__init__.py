@@ -17,11 +17,22 @@ from rhworker.conf import (
     metrics,
     notification,
     paths,
+    pool,
     store,
     worker,
 )
 
-MODULES = (paths, coordination, store, worker, host_failure, compute, notification, metrics)
+MODULES = (
+    paths,
+    coordination,
+    store,
+    worker,
+    host_failure,
+    compute,
+    notification,
+    metrics,
+    pool,
+)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

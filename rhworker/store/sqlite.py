@@ -70,7 +70,8 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         if "synchronous" in options:
             kwargs["synchronous"] = options["synchronous"][0]
         try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+            _create_private(path)
         except OSError as e:
             raise StoreUnavailable(f"cannot create the directory of {path}: {e}") from e
         return cls(path, **kwargs)
@@ -383,3 +384,13 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         with self._tx(immediate=False) as conn:
             row = conn.execute("SELECT claim_epoch FROM hosts WHERE name = ?", (host,)).fetchone()
         return row is not None and row[0] is not None and row[0] == epoch
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), whatever the umask;
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
