@@ -27,7 +27,7 @@ from rhworker.errors import (
     RhworkerError,
     ValidationError,
 )
-from rhworker.logs import setup_logging
+from rhworker.logs import setup_from_conf, setup_logging
 from rhworker.masking import mask_text
 
 EXIT_OK = 0
@@ -108,7 +108,7 @@ def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
 
         if os.path.exists("/etc/rhworker/rhworker.conf"):
             files = ["/etc/rhworker/rhworker.conf"]
-    return rconf.load(
+    conf = rconf.load(
         config_files=files,
         overrides={
             "DEFAULT": {"state_dir": getattr(args, "state_dir", None)},
@@ -116,6 +116,10 @@ def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
             "coordination": {"backend_url": getattr(args, "coordination_url", None)},
         },
     )
+    setup_from_conf(
+        conf, debug=getattr(args, "debug", False), fmt=getattr(args, "log_format", "text")
+    )
+    return conf
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import os
 
 from oslo_config import cfg
 
+from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
@@ -38,6 +39,7 @@ MODULES = (
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     for module in MODULES:
         module.register_opts(conf)
+    logs.register_opts(conf)  # oslo.log's [DEFAULT] options (its own generator namespace)
     return conf
 
 
