@@ -65,7 +65,14 @@ def mask_text(text: str) -> str:
     """``text`` with every URL in it masked by :func:`mask_url`."""
     if "://" not in text:
         return text
-    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+    return _URL_IN_TEXT.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    # Punctuation that ends a sentence is not part of the URL before it.
+    url = match.group(0)
+    stripped = url.rstrip(".,;:!?")
+    return mask_url(stripped) + url[len(stripped) :]
 
 
 class MaskingFilter(logging.Filter):

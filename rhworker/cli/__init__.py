@@ -167,4 +167,13 @@ def _pipe_closed() -> int:
 def run() -> None:
     # Files rhworker creates (SQLite database, lock files, logs) are for its own user.
     os.umask(0o077)
-    sys.exit(main())
+    code: int | str | None
+    try:
+        try:
+            code = main()
+        except SystemExit as e:  # argparse: --help, --version, usage errors
+            code = e.code
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _pipe_closed()
+    sys.exit(code)
