@@ -23,6 +23,7 @@ from oslo_config import cfg
 from oslo_log import formatters
 from oslo_log import log as oslo_log
 
+from rhworker.errors import ConfigError
 from rhworker.masking import MaskingFilter
 
 # Attributes of a LogRecord that are not user-supplied ``extra`` fields.
@@ -90,7 +91,11 @@ def setup_from_conf(conf: cfg.ConfigOpts, *, debug: bool = False, fmt: str = "te
     if fmt == "json":
         conf.set_override("use_json", True)
     # (oslo.log also logs uncaught exceptions from here on, through the filters below.)
-    oslo_log.setup(conf, "rhworker", rhworker.__version__)
+    try:
+        oslo_log.setup(conf, "rhworker", rhworker.__version__)
+    except (OSError, RuntimeError, ValueError, oslo_log.LogConfigError) as e:
+        # An unwritable log_file, no journald bindings, a broken log_config_append …
+        raise ConfigError(f"logging: {e}") from e
     _install_filters(logging.getLogger())
 
 
