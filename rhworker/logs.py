@@ -62,7 +62,8 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     oslo_log.register_options(conf)
     conf.set_default("use_stderr", True)
     levels = list(oslo_log.get_default_log_levels())
-    levels += [f"{name}=WARN" for name in QUIET_LIBRARIES]
+    named = {level.partition("=")[0] for level in levels}
+    levels += [f"{name}=WARN" for name in QUIET_LIBRARIES if name not in named]
     conf.set_default("default_log_levels", levels)
 
 

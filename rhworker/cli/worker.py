@@ -100,6 +100,8 @@ def _worker(args: argparse.Namespace) -> int:
         conf.set_override("concurrency", args.concurrency, group="worker")
     if args.metrics_port is not None:
         conf.set_override("port", args.metrics_port, group="metrics")
+    # Every option at DEBUG; secret ones (URLs, passwords) print as ****.
+    conf.log_opt_values(LOG, logging.DEBUG)
     worker = build_worker(conf)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -117,7 +118,10 @@ def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Pa
         run("inventory", "load", str(inventory))
         sim.kill_host("compute-1")
         nid = run("notify", "compute-1").stdout.strip().split()[-1]
-        run("--debug", "worker", "--burst")
+        burst = run("--debug", "worker", "--burst")
+        # The option dump at DEBUG shows the secret=True options as ****.
+        assert re.search(r"store\.url\s+= \*\*\*\*", burst.stderr), burst.stderr[-2000:]
+        assert re.search(r"coordination\.backend_url\s+= \*\*\*\*", burst.stderr)
         run("--debug", "--log-format", "json", "status")
         status = json.loads(run("status", "--json").stdout)
         assert status is not None
