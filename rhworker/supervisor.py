@@ -139,11 +139,13 @@ class Supervisor:
         else:
             slot.quick_failures = 0
         if slot.quick_failures >= self.policy.max_quick_failures:
-            raise GaveUp(
+            gave_up = GaveUp(
                 f"worker {slot.index} exited {slot.quick_failures} times in a row within "
                 f"{self.policy.quick_failure_time:g}s of its start (last exit code {code}); "
                 "the pool gives up. Run `rhworker worker` alone to see why it cannot start"
             )
+            LOG.error("%s", gave_up)  # for a log file too; the CLI prints it on stderr
+            raise gave_up
         delay = self.policy.delay(slot.quick_failures)
         slot.next_start = now + delay
         LOG.warning(
