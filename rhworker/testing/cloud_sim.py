@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from rhworker.errors import RhworkerError
 from rhworker.sim import Simulator
 from rhworker.sim.model import iso
 from rhworker.sim.state import Options
@@ -51,7 +52,10 @@ class SimCloud:
         self.sim.revive_host(host)
 
     def set_spawn_delay(self, seconds: float) -> None:
-        self.hold_task_state("rebuild_spawning", seconds)
+        """Slow the spawn; a simulator without per-phase timings slows the whole
+        rebuild instead (it then shows ``rebuilding`` all along)."""
+        option = self.phase_option("rebuild_spawning") or self.phase_option("rebuilding")
+        self._set(option, seconds)
 
     def phase_option(self, task_state: str) -> str | None:
         """The simulator option that times ``task_state``, or None if it never shows."""
@@ -65,12 +69,19 @@ class SimCloud:
     def hold_task_state(self, task_state: str, seconds: float) -> None:
         """Evacuations stay ``seconds`` in ``task_state`` (0: back to the default).
 
-        On a simulator without per-phase timings only ``rebuilding`` can be held (the
-        whole rebuild); the other states fall back to timing the whole rebuild, which
-        never shows them — a scenario waiting for them then times out, as it should.
-        """
-        option = self.phase_option(task_state) or self.phase_option("rebuilding")
-        assert option is not None, "the simulator has no rebuild timing option"
+        Raises if this simulator never shows ``task_state`` (one that times the whole
+        rebuild with one option shows only ``rebuilding``)."""
+        option = self.phase_option(task_state)
+        if option is None:
+            raise RhworkerError(
+                f"this simulator cannot hold an evacuation in {task_state}: it has none of "
+                f"the options {', '.join(PHASE_OPTIONS.get(task_state, ()))}"
+            )
+        self._set(option, seconds)
+
+    def _set(self, option: str | None, seconds: float) -> None:
+        if option is None:
+            raise RhworkerError("this simulator has no rebuild timing option")
         value = seconds if seconds > 0 else self._defaults[option]
         self.sim.set_options(**{option: value})
 
