@@ -62,16 +62,18 @@ def _wait_taken_over(scn: Scenario, nid: str, by: subprocess.Popen) -> None:
 
 
 def _check_evacuated_once(scn: Scenario, nid: str, names: list[str]) -> None:
-    [n] = scn.deployment.notifications([nid])
-    assert n.status == NotificationStatus.FINISHED, n.progress.reason
-    assert [c.host for c in n.progress.claims] == ["spare-1"]
+    """Nova's view first (where the servers are, how often each was evacuated),
+    then the notification."""
+    assert scn.check({"compute-1"}) == []
     servers = scn.by_name()
+    per_server = scn.evacuations_per_server()
+    assert {name: per_server[servers[name]["id"]] for name in names} == dict.fromkeys(names, 1)
     assert {name: (servers[name]["host"], servers[name]["status"]) for name in names} == {
         name: ("spare-1", "ACTIVE") for name in names
     }
-    per_server = scn.evacuations_per_server()
-    assert {name: per_server[servers[name]["id"]] for name in names} == dict.fromkeys(names, 1)
-    assert scn.check({"compute-1"}) == []
+    [n] = scn.deployment.notifications([nid])
+    assert n.status == NotificationStatus.FINISHED, n.progress.reason
+    assert [c.host for c in n.progress.claims] == ["spare-1"]
 
 
 @pytest.mark.parametrize("state", REBUILD_TASK_STATES)
