@@ -26,8 +26,8 @@ REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_sp
 # A simulator that times the whole rebuild with one option shows only ``rebuilding``.
 PHASE_OPTIONS: dict[str, tuple[str, ...]] = {
     "rebuilding": ("rebuilding_time", "evacuation_time"),
-    "rebuild_block_device_mapping": ("block_device_mapping_time", "rebuild_bdm_time"),
-    "rebuild_spawning": ("spawn_time", "spawning_time", "rebuild_spawning_time"),
+    "rebuild_block_device_mapping": ("block_device_mapping_time",),
+    "rebuild_spawning": ("spawning_time",),
 }
 
 
