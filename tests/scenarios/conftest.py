@@ -40,11 +40,12 @@ TIMEOUT = {"sim": 30.0, "realnova": 60.0}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "realnova: runs against real Nova (rhworker.testing.realnova); skipped without it, "
-        "required when CI=true once the module exists",
-    )
+    if not any(str(line).startswith("realnova:") for line in config.getini("markers")):
+        config.addinivalue_line(
+            "markers",
+            "realnova: runs against real Nova (rhworker.testing.realnova); skipped without "
+            "it, required when CI=true once the module exists",
+        )
 
 
 def _realnova() -> ModuleType:
