@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from rhworker.testing.cloud import CloudUnderTest
-from rhworker.testing.cloud_sim import running_sim_cloud
+from rhworker.testing.cloud_sim import SimCloud, running_sim_cloud
 from rhworker.testing.deployment import Deployment
 from tests.conftest import require
 from tests.scenarios.harness import Scenario
@@ -76,6 +76,17 @@ def _realnova() -> ModuleType:
 )
 def cloud_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def cloud_type(cloud_kind: str) -> type:
+    """The class of the clouds ``cloud_factory`` builds (to ask what it can do first)."""
+    if cloud_kind == "sim":
+        return SimCloud
+    cls = getattr(_realnova(), "RealNovaCloud", None)
+    if not isinstance(cls, type):
+        require(f"{REALNOVA_MODULE} has no RealNovaCloud class")
+    return cls
 
 
 @pytest.fixture

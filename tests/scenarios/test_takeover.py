@@ -22,6 +22,7 @@ from tests.scenarios.harness import (
     cloud_spec,
     hold_task_state,
     kill,
+    skip_unless_holdable,
 )
 
 pytestmark = pytest.mark.integration
@@ -86,8 +87,9 @@ def _check_evacuated_once(scn: Scenario, nid: str, names: list[str]) -> None:
     ],
 )
 def test_sigkill_while_rebuilding_is_resumed_without_a_second_evacuate(
-    make_scenario, cloud_kind, backend, state
+    make_scenario, cloud_type, cloud_kind, backend, state
 ):
+    skip_unless_holdable(cloud_type, state)
     scn = make_scenario(cloud_spec(failing=1, spares=2), options=OPTIONS)
     hold_task_state(scn.cloud, state, HOLD[cloud_kind])
     nid, names, owner, other = _start(scn)
