@@ -146,7 +146,12 @@ def make_scenario(
     ) -> Scenario:
         cloud = cloud_factory(spec, **(cloud_options or {}))
         store_url, coordination_url = _urls(request, backend)
-        groups: dict[str, dict[str, Any]] = {"host_failure": dict(HOST_FAILURE[cloud_kind])}
+        groups: dict[str, dict[str, Any]] = {
+            "host_failure": dict(HOST_FAILURE[cloud_kind]),
+            # Locks of its own: a worker SIGKILLed by an earlier test keeps its
+            # ZooKeeper locks until its session times out.
+            "coordination": {"lock_prefix": f"s{uuid.uuid4().hex[:8]}"},
+        }
         for group, values in (options or {}).items():
             groups.setdefault(group, {}).update(values)
         deployment = Deployment(
