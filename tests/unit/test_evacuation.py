@@ -374,3 +374,20 @@ def test_adapter_reads_every_rebuild_state_as_accepted(task_state: str) -> None:
     now = dataclasses.replace(before, task_state=task_state, status="REBUILD")
     assert openstack.evacuate_accepted(before, now, SPARE)
     assert set(openstack._EVACUATE_TASK_STATES) == set(REBUILD_TASK_STATES)
+
+
+def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
+    from rhworker.cli.notification import _print_moves
+
+    _print_moves(
+        [
+            Move("n1", "i-1", "vm1", FAILED_HOST, state=MoveState.GONE, message="deleted"),
+            Move(
+                "n1", "i-2", "vm2", FAILED_HOST, SPARE, MoveState.ONGOING, locked_by_rhworker=True
+            ),
+        ]
+    )
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("i-")}
+    assert " gone " in rows["i-1"] and "deleted" in rows["i-1"]
+    assert "[server locked by rhworker]" in rows["i-2"]
