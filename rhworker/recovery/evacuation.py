@@ -9,9 +9,11 @@ can run it again:
   ``rebuild_spawning``, or status ``REBUILD``) is only watched, never evacuated again;
 - a resumed move also asks Nova's migration records before posting: an evacuation
   from the failed host still in progress (even with the task state already cleared,
-  as Nova does before it moves the host) is only waited for; one ``done`` to another
-  host is waited for until the server settles there; only one that ended in
-  ``error``/``failed`` lets it evacuate again, on a fresh read of the server;
+  as Nova does before it moves the host) is only waited for; after one that ended,
+  the server is read again: ``done`` (Nova moves the host first) shows it on its new
+  host, where the move waits for it to settle; one that ended in ``error``/``failed``
+  (or a ``done`` of older history, the server still on the failed host) lets it
+  evacuate again;
 - a server deleted meanwhile (404) ends its move as ``gone``, not failed.
 
 Locks: rhworker locks a server only if nobody had, records that on the move
@@ -42,6 +44,12 @@ EVACUABLE_VM_STATES = frozenset({"active", "stopped", "error"})
 SETTLED_STATUSES = frozenset({"ACTIVE", "SHUTOFF", "ERROR"})
 # Move states of a move that ran before (its evacuate may have been posted).
 STARTED_STATES = frozenset({MoveState.ONGOING, MoveState.FAILED})
+
+
+def _age_key(migration: Migration) -> tuple[str, int]:
+    """Sort key, oldest first: Nova's created_at, then its numeric id."""
+    number = int(migration.id) if migration.id.isdigit() else -1
+    return migration.created_at or "", number
 
 
 class MoveFailed(Exception):
@@ -110,7 +118,8 @@ class Evacuation:
                 self._leave_locked(e)
                 raise
             if unlock_failed:
-                self.move.message = unlock_failed
+                message = self.move.message
+                self.move.message = f"{message}; {unlock_failed}" if message else unlock_failed
             self.ctx.store.upsert_move(self.move, token=self.ctx.token)
 
     def _move(self, resumed: bool) -> tuple[MoveState, str, str | None]:
@@ -197,33 +206,36 @@ class Evacuation:
             return None
         if not resumed:
             return server
-        migrations = [
+        migrations = self._migrations()
+        running = [m for m in migrations if m.in_progress]
+        if running:
+            self._waiting(f"its evacuation (migration {running[0].id}) is {running[0].status}")
+            self._aim(running[0])
+            return None
+        if not migrations:
+            return server
+        # Nova's last evacuation of it from the failed host ended. ``done`` moved the
+        # host first (Nova's order), so a fresh read shows the server there; if it is
+        # still on the failed host, that record is older history. error/failed: none
+        # of them moved it. Either way: decide again on a fresh read.
+        newest = migrations[0]
+        server = self._read()
+        if is_rebuilding(server) or self._moved_away(server):
+            if newest.status in MIGRATION_DONE:
+                self._waiting(f"Nova evacuated it to {server.host} (migration {newest.id})")
+            return None
+        return server
+
+    def _migrations(self) -> list[Migration]:
+        """Nova's evacuations of this server from the failed host, newest first."""
+        found = [
             m
             for m in self.compute.list_migrations(
                 instance_id=self.move.instance_id, migration_type="evacuation"
             )
             if m.source_host == self.failed_host
         ]
-        running = [m for m in migrations if m.in_progress]
-        if running:
-            self._waiting(f"its evacuation (migration {running[0].id}) is {running[0].status}")
-            self._aim(running[0])
-            return None
-        if migrations:
-            newest = migrations[0]
-            if (
-                newest.status in MIGRATION_DONE
-                and newest.dest_host
-                and newest.dest_host != self.failed_host
-            ):
-                self._waiting(f"Nova evacuated it to {newest.dest_host} (migration {newest.id})")
-                self._aim(newest)
-                return None
-            # Ended without a move (error/failed): evacuate again, on a fresh read.
-            server = self._read()
-            if is_rebuilding(server) or self._moved_away(server):
-                return None
-        return server
+        return sorted(found, key=_age_key, reverse=True)
 
     def _aim(self, migration: Migration) -> None:
         if migration.dest_host:
@@ -282,19 +294,15 @@ class Evacuation:
     def _ended_without_move(self) -> bool:
         """For a server that was in ERROR before and still is on the failed host (its
         status says nothing): Nova's newest evacuation of it ended in error/failed."""
-        migrations = [
-            m
-            for m in self.compute.list_migrations(
-                instance_id=self.move.instance_id, migration_type="evacuation"
-            )
-            if m.source_host == self.failed_host
-        ]
+        migrations = self._migrations()
         if not migrations:
             return False
         newest = migrations[0]
         return not newest.in_progress and newest.status not in MIGRATION_DONE
 
     def _restore_power_state(self, server: Server) -> None:
+        if server.task_state is not None:
+            return  # a power action already under way (e.g. ours, before a takeover)
         original = (self.move.original_status or "").upper()
         if original == "SHUTOFF" and server.status == "ACTIVE":
             self.ctx.guard()

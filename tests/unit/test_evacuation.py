@@ -176,6 +176,19 @@ def test_resume_after_done_migration_waits_for_the_server_there(env: Env) -> Non
     assert env.compute.calls_of("evacuate_server") == []
 
 
+def test_resume_with_only_an_old_done_migration_evacuates(env: Env) -> None:
+    # Older history: evacuated c1 -> spare-2 long ago, moved back since; now c1 failed
+    # again and this move's first attempt died before posting its evacuate.
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.add_migration("vm-1", FAILED_HOST, "spare-2", "completed")
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0)
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert [c.args for c in env.compute.calls_of("evacuate_server")] == [("vm-1", SPARE)]
+
+
 def test_resume_after_errored_migration_evacuates_again(env: Env) -> None:
     # The first attempt's evacuation ended "No valid host": ERROR on the source.
     env.compute.add_server("vm-1", FAILED_HOST, status="ERROR")
