@@ -129,6 +129,11 @@ def server_show(ctx: Ctx, server_id: str) -> Result:
         return 200, {"server": views.server(ctx.cloud, s, ctx.caller, ctx.mv, ctx.base)}
 
 
+def server_delete(ctx: Ctx, server_id: str) -> Result:
+    ctx.cloud.delete_server(ctx.caller, server_id)
+    return 204, None
+
+
 def server_action(ctx: Ctx, server_id: str) -> Result:
     body = ctx.json()
     if len(body) != 1:
@@ -319,6 +324,7 @@ RULES: list[tuple[str, list[str], Handler, dict[str, Any]]] = [
     ("/v2.1/servers", ["GET"], servers_index, {}),
     ("/v2.1/servers/detail", ["GET"], servers_detail, {}),
     ("/v2.1/servers/<server_id>", ["GET"], server_show, {}),
+    ("/v2.1/servers/<server_id>", ["DELETE"], server_delete, {}),
     ("/v2.1/servers/<server_id>/action", ["POST"], server_action, {}),
     ("/v2.1/servers/<server_id>/metadata", ["GET"], metadata_show, {}),
     ("/v2.1/servers/<server_id>/metadata", ["POST", "PUT"], metadata_update, {}),

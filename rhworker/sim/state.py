@@ -295,6 +295,7 @@ class Cloud:
             server.locked_by = "admin" if caller.is_admin else "owner"
             server.locked_reason = reason
             server.updated = self.wall()
+            self.event("server_locked", server=server.id, by=server.locked_by)
 
     def unlock_server(self, caller: Caller, server_id: str) -> None:
         with self.lock:
@@ -307,6 +308,16 @@ class Cloud:
             server.locked = False
             server.locked_by = server.locked_reason = None
             server.updated = self.wall()
+            self.event("server_unlocked", server=server.id, admin=caller.is_admin)
+
+    def delete_server(self, caller: Caller, server_id: str) -> None:
+        """``DELETE /servers/{id}``. A server on a down compute is deleted at once (Nova's
+        local delete); an evacuation of it still in flight then ends ``failed``."""
+        with self.lock:
+            server = self.server(caller, server_id)
+            self.check_lock(caller, server)
+            del self.servers[server.id]
+            self.event("server_deleted", server=server.id, host=server.host)
 
     def stop_server(self, caller: Caller, server_id: str) -> None:
         with self.lock:
