@@ -136,9 +136,7 @@ def test_concurrent_evacuations_slow_each_other_down() -> None:
 
 
 def test_frequent_polling_slows_evacuations_down() -> None:
-    with running_simulator(
-        CLOUD, evacuation_time=0.5, shared_capacity=1, request_cost=0.05
-    ) as sim:
+    with running_simulator(CLOUD, evacuation_time=0.5, shared_capacity=1, request_cost=0.05) as sim:
         conn = sdk_connection(sim)
         _fence(conn, sim, "compute-1")
         servers = sorted(
