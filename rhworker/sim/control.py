@@ -120,6 +120,7 @@ def snapshot(cloud: Cloud) -> dict[str, Any]:
             "migrations": [dataclasses.asdict(m) for m in cloud.migrations],
             "aggregates": [dataclasses.asdict(a) for a in cloud.aggregates.values()],
             "events": [dict(e) for e in cloud.events],
+            "capacity": {"jobs": cloud.capacity.load(), "rate": cloud.capacity.rate()},
             "violations": [dict(v) for v in cloud.violations],
             "faults": {
                 "requests": cloud.request_faults.list(),

@@ -18,14 +18,15 @@ project's 2-core test machine; DESIGN §7):
   in the shares of :data:`PHASE_SHARES` unless set one by one. The total is measured,
   the split is not (it was not observable per phase with the fake driver): it gives
   each task state a window long enough to be seen by polling.
-- ``shared_capacity`` 1.5: ten evacuations posted at once took 4.7 s to all ACTIVE
-  against 0.7 s for one (10 x 0.7 / 4.7 ~ 1.5 evacuations' worth of work at once);
-  two concurrent host failures took 2.1x one (a saturated capacity gives ~2x).
-- ``write_request_cost`` 0.2 s: 10 evacuates + 3 service updates took 2.9 s to post
-  (0.22 s a call, with the evacuations it started running alongside).
-- ``request_cost`` 0.02 s: a read. Not measured on its own; chosen so that frequent
-  polling adds load (real Nova got slower with more threads and faster polling:
-  6.4 s -> 12.1 s, while the simulator without a cost got 3.3x faster).
+- ``shared_capacity`` 2.0, ``write_request_cost`` 0.1 s, ``request_cost`` 0.02 s:
+  calibrated together by replaying, against the simulator, what was measured on real
+  Nova with a plain openstacksdk script (one failed host with 10 servers: force it down,
+  post 10 evacuates, poll until all ACTIVE): the simulator takes 2.9 s to post (real
+  Nova: 10 evacuates + 3 service updates took 2.9 s) and 4.5 s to all ACTIVE (real:
+  4.7 s); two failed hosts of 3 servers each take 2.0x one (real Nova: two concurrent
+  failures took 2.1x one). The read cost is not measured on its own; it makes
+  frequent polling add load, as on real Nova (more threads and faster polling made a
+  recovery slower, 6.4 s -> 12.1 s, where the cost-free simulator got 3.3x faster).
 
 Tests (``rhworker.testing.sim_fixture.DEFAULT_TEST_OPTIONS``) turn costs and the
 capacity limit off and use short phases.
@@ -63,16 +64,15 @@ from rhworker.sim.model import (
     new_uuid,
     not_found,
 )
-from rhworker.sim.timers import Timers
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
 DEFAULT_EVACUATION_TIME = 0.7  # seconds from an accepted evacuate to the rebuilt server
 DEFAULT_DISABLE_RPC_DELAY = 60.0  # Nova's rpc_response_timeout
-DEFAULT_SHARED_CAPACITY = 1.5  # jobs Nova runs at full speed at once (0: unlimited)
+DEFAULT_SHARED_CAPACITY = 2.0  # jobs Nova runs at full speed at once (0: unlimited)
 DEFAULT_REQUEST_COST = 0.02  # seconds of work per read API call
-DEFAULT_WRITE_REQUEST_COST = 0.2  # seconds of work per POST/PUT/DELETE API call
+DEFAULT_WRITE_REQUEST_COST = 0.1  # seconds of work per POST/PUT/DELETE API call
 CONTROLLER_HOST = "controller"  # runs nova-scheduler and nova-conductor, always up
 IN_FLIGHT = ("accepted", "pre-migrating")
 #: the task states of a running evacuation, in Nova's order
@@ -133,7 +133,6 @@ class Cloud:
         self.clock = clock
         self.wall = wall
         self.lock = threading.RLock()
-        self.timers = Timers(clock)
         self.capacity = SharedCapacity(lambda: self.options.shared_capacity, clock)
         self.request_faults = RequestFaults()
         self.stopping = threading.Event()
@@ -166,7 +165,6 @@ class Cloud:
         with self.lock:
             self._clear()
             self._spec = spec
-            self.timers.clear()
             self.capacity.clear()
             self.request_faults.clear()
             now = self.wall()
@@ -234,7 +232,6 @@ class Cloud:
 
     def close(self) -> None:
         self.stopping.set()
-        self.timers.stop()
         self.capacity.stop()
 
     # --- records ---------------------------------------------------------------------
