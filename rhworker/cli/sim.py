@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_EVACUATION_TIME,
         metavar="S",
-        help=f"seconds an accepted evacuation takes (default {DEFAULT_EVACUATION_TIME})",
+        help="seconds one evacuation alone takes, split into the phases below "
+        f"(default {DEFAULT_EVACUATION_TIME}, measured on real Nova with fake computes)",
     )
     for name, what in _PHASES.items():
         serve.add_argument(
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=None,
             metavar="S",
             help=f"seconds of the evacuation phase {what} "
-            f"(default {PHASE_SHARES[name]:.0%} of --evacuation-time)",
+            f"(default {PHASE_SHARES[name]:.2f} x --evacuation-time)",
         )
     serve.add_argument(
         "--shared-capacity",

@@ -4,6 +4,8 @@ through openstacksdk over HTTP)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -90,6 +92,15 @@ def test_defaults_are_the_measured_ones() -> None:
         ["sim", "serve", "--spawning-time", "30", "--shared-capacity", "0", "--request-cost", "0"]
     )
     assert (args.spawning_time, args.schedule_time, args.shared_capacity) == (30.0, None, 0.0)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "rhworker", "sim", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for option in ("--spawning-time", "--shared-capacity", "--write-request-cost"):
+        assert option in help_text
 
 
 def test_each_request_pays_its_cost() -> None:
