@@ -109,11 +109,12 @@ class Scenario:
         *,
         expected: dict[str, str] | None = None,
         left_behind: set[str] | frozenset[str] = frozenset(),
+        reserved: set[str] | None = None,
     ) -> list[str]:
-        """The outside checker, plus what the simulator itself saw go wrong."""
-        found = check_cloud(
-            self.cloud, failed, self.reserved, expected=expected, left_behind=left_behind
-        )
+        """The outside checker, plus what the simulator itself saw go wrong.
+        ``reserved``: the spares of this failure (default: the spec's)."""
+        spares = self.reserved if reserved is None else reserved
+        found = check_cloud(self.cloud, failed, spares, expected=expected, left_behind=left_behind)
         violations = getattr(self.cloud, "violations", None)
         if violations is not None:
             found += [f"simulator: {v.get('message') or v}" for v in violations()]
