@@ -134,6 +134,11 @@ class SimCloud:
             for h in self.sim.state()["hosts"]
         ]
 
+    def events(self) -> list[dict[str, Any]]:
+        """Everything the simulator did or was asked to change, in order (locks,
+        evacuation phases, service changes...)."""
+        return list(self.sim.state()["events"])
+
     def violations(self) -> list[dict[str, Any]]:
         """What the simulator itself saw go wrong (e.g. a server evacuated twice)."""
         return list(self.sim.state()["violations"])

@@ -129,6 +129,8 @@ def test_sigstop_past_the_lease_mid_evacuation(make_scenario, cloud_kind, backen
         _wait_taken_over(scn, nid, other)
         scn.wait_terminal([nid])
         servers, migrations = scn.cloud.servers(), scn.cloud.migrations()
+        events = getattr(scn.cloud, "events", None)  # the simulator logs every change
+        seen = len(events()) if events else 0
         notification = scn.deployment.store.get_notification(nid)
         moves = scn.deployment.store.list_moves(nid)
     finally:
@@ -141,6 +143,8 @@ def test_sigstop_past_the_lease_mid_evacuation(make_scenario, cloud_kind, backen
     # The resumed worker changed nothing, in Nova or in the store.
     assert scn.cloud.servers() == servers
     assert scn.cloud.migrations() == migrations
+    if events:
+        assert events()[seen:] == []  # not even an unlock
     after = scn.deployment.store.get_notification(nid)
     assert (after.status, after.attempts, after.progress) == (
         notification.status,

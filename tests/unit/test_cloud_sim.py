@@ -60,6 +60,9 @@ def test_crash_evacuate_and_restart(cloud: SimCloud) -> None:
     cloud.restart_host("compute-1")
     assert cloud.migrations()[0]["status"] == "completed"
     assert {s["host"]: s["crashed"] for s in cloud.services()}["compute-1"] is False
+    kinds = [e["event"] for e in cloud.events()]
+    assert {"host_killed", "evacuation_done", "host_revived"} <= set(kinds)
+    assert kinds.index("host_killed") < kinds.index("evacuation_done")
     assert cloud.violations() == []
 
 
