@@ -13,9 +13,9 @@ import yaml
 from rhworker.cli import (
     EXIT_CONFLICT,
     EXIT_DUPLICATE,
+    EXIT_NO_STORE,
     EXIT_NOT_FOUND,
     EXIT_OK,
-    EXIT_NO_STORE,
     EXIT_USAGE,
     main,
 )
