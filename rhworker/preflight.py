@@ -371,10 +371,10 @@ def _ask_nova(conf: cfg.ConfigOpts, conn: Any, pinned: str) -> tuple[str, Any, A
     except sdk_exc.ConfigException as e:
         # openstacksdk refuses to build the compute proxy when the pinned version is
         # above the maximum of the version document it discovered.
-        found = re.search(r"maximum of ([0-9.]+)", str(e))
+        found = re.search(r"maximum of ([0-9]+\.[0-9]+)", str(e))
         if found is None:
             raise ConfigError(f"[compute] {_short(e)}") from e
-        raise ConfigError(_too_high(pinned, found.group(1), _endpoint_of(conf))) from e
+        raise ConfigError(_too_high(pinned, found.group(1), _endpoint_of(conf, conn))) from e
     return endpoint, version_doc, services
 
 
@@ -423,8 +423,15 @@ def _too_high(pinned: str, highest: str, endpoint: str) -> str:
     )
 
 
-def _endpoint_of(conf: cfg.ConfigOpts) -> str:
-    return str(conf.compute.endpoint_override or conf.compute.cloud or "the catalog's endpoint")
+def _endpoint_of(conf: cfg.ConfigOpts, conn: Any) -> str:
+    """The compute endpoint, for messages: the override, else the catalog's."""
+    if conf.compute.endpoint_override:
+        return str(conf.compute.endpoint_override)
+    with contextlib.suppress(Exception):
+        found = conn.endpoint_for("compute")
+        if found:
+            return str(found)
+    return "the catalog's compute endpoint"
 
 
 def _short(e: BaseException) -> str:
