@@ -231,3 +231,37 @@ def test_default_state_dir_is_created_with_its_parents(
     other.mkdir()
     monkeypatch.chdir(other)  # the same store from any directory
     assert main(["segment", "show", "s1"]) == 0
+
+
+# --- compute settings (no Nova needed to find them missing) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "compute, message",
+    [
+        (
+            {},
+            "[compute] is not configured: set cloud = NAME (a clouds.yaml entry) or "
+            "auth_url, username, password and project_name",
+        ),
+        (
+            {"auth_url": "http://keystone:5000/v3", "username": "rh"},
+            "[compute] password, project_name unset (or set cloud = NAME)",
+        ),
+        (
+            {"auth_type": "none"},
+            "[compute] auth_type = none needs endpoint_override (the Nova …/v2.1 URL)",
+        ),
+    ],
+)
+def test_missing_compute_settings_are_one_line(compute: dict[str, str], message: str) -> None:
+    conf = rconf.load(overrides={"compute": compute})
+    result = preflight.run_checks(conf, create_store=True, checks=["compute"])
+    assert [r.line() for r in result] == [f"compute: FAILED: {message}"]
+
+
+def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    (tmp_path / "rhworker.db").write_bytes(b"not a database, just bytes " * 100)
+    conf = rconf.load(overrides={"DEFAULT": {"state_dir": str(tmp_path)}})
+    [result] = preflight.run_checks(conf, create_store=False, checks=["store"])
+    assert not result.ok and "file is not a database" in result.detail
