@@ -95,7 +95,11 @@ def probe_nova(conf: cfg.ConfigOpts) -> str:
     if missing:
         raise ConfigError(missing)
     pinned = check_microversion(conf.compute.microversion)
-    conn = build_connection(conf)
+    try:
+        conn = build_connection(conf)
+    except ConfigError as e:
+        text = _short(e)
+        raise ConfigError(text if text.startswith("[compute]") else f"[compute] {text}") from e
     try:
         endpoint, version_doc, services = _ask_nova(conf, conn, pinned)
     finally:

@@ -265,3 +265,15 @@ def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     conf = rconf.load(overrides={"DEFAULT": {"state_dir": str(tmp_path)}})
     [result] = preflight.run_checks(conf, create_store=False, checks=["store"])
     assert not result.ok and "file is not a database" in result.detail
+
+
+def test_unknown_cloud_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  prod:\n    auth_type: none\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    conf = rconf.load(overrides={"compute": {"cloud": "nosuch"}})
+    [result] = preflight.run_checks(conf, create_store=True, checks=["compute"])
+    assert result.line() == (
+        "compute: FAILED: [compute] cannot configure the compute connection: "
+        "Cloud nosuch was not found."
+    )
