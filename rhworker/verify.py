@@ -1,4 +1,4 @@
-"""The invariant checker (DESIGN §4): read the store and the simulator, list violations.
+"""The invariant checker (docs/design.md §4): read the store and the simulator, list violations.
 
 Used by the tests, the chaos suite, ``rhworker demo`` and ``rhworker verify``. It
 only reads. Each broken invariant becomes one :class:`Violation`:
@@ -81,7 +81,7 @@ def verify(
     accepted_ids: Iterable[str] | None = None,
     now: float | None = None,
 ) -> VerifyReport:
-    """Check every DESIGN §4 invariant against ``store`` and a simulator snapshot."""
+    """Check every docs/design.md §4 invariant against ``store`` and a simulator snapshot."""
     now = time.time() if now is None else now
     notifications = store.list_notifications()
     hosts = store.list_hosts()
