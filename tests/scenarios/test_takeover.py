@@ -77,15 +77,20 @@ def _check_evacuated_once(scn: Scenario, nid: str, names: list[str]) -> None:
     assert [c.host for c in n.progress.claims] == ["spare-1"]
 
 
-@pytest.mark.parametrize("state", REBUILD_TASK_STATES)
-@pytest.mark.parametrize(
-    "cloud_kind,backend",
-    [
-        ("sim", "embedded"),
-        ("sim", "redis-zookeeper"),
-        pytest.param("realnova", "embedded", marks=REALNOVA),
+# Real Nova's fake driver can only be slowed in its spawn: the other two states pass
+# too fast to hold there, so those combinations are not generated (rather than
+# skipped: under CI nothing here may skip).
+TAKEOVER_CASES = [
+    *[
+        ("sim", backend, state)
+        for backend in ("embedded", "redis-zookeeper")
+        for state in REBUILD_TASK_STATES
     ],
-)
+    pytest.param("realnova", "embedded", "rebuild_spawning", marks=REALNOVA),
+]
+
+
+@pytest.mark.parametrize("cloud_kind,backend,state", TAKEOVER_CASES)
 def test_sigkill_while_rebuilding_is_resumed_without_a_second_evacuate(
     make_scenario, cloud_type, cloud_kind, backend, state
 ):
