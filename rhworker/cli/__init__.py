@@ -22,6 +22,7 @@ from rhworker.errors import (
     AlreadyExists,
     Conflict,
     DuplicateNotification,
+    HostOnMaintenance,
     NotFound,
     RhworkerError,
     ValidationError,
@@ -34,6 +35,7 @@ EXIT_USAGE = 2  # bad arguments or input (argparse uses 2 as well)
 EXIT_DUPLICATE = 3  # notification refused as a duplicate
 EXIT_NOT_FOUND = 4  # the named object does not exist
 EXIT_CONFLICT = 5  # already exists / in another state
+EXIT_ON_MAINTENANCE = 6  # notification refused: its host is on maintenance
 
 LOG = logging.getLogger(__name__)
 
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     except DuplicateNotification as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_DUPLICATE
+    except HostOnMaintenance as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ON_MAINTENANCE
     except NotFound as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_NOT_FOUND

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -194,8 +195,8 @@ def test_intake_and_maintenance_never_both_win(store: Store) -> None:
     make_hosts(store, "seg", names)
     for name in names:
         report, change = _race(
-            lambda: store.create_notification("COMPUTE_HOST", name, dict(STOPPED)),
-            lambda: store.update_host_if_idle(name, on_maintenance=True),
+            partial(store.create_notification, "COMPUTE_HOST", name, dict(STOPPED)),
+            partial(store.update_host_if_idle, name, on_maintenance=True),
         )
         took = not isinstance(report, StoreError)
         changed = not isinstance(change, StoreError)
@@ -218,8 +219,8 @@ def test_claim_and_reserve_again_never_both_win(store: Store) -> None:
         delivery = store.consume("w")
         assert delivery is not None and delivery.notification_id == nid
         claim, change = _race(
-            lambda: store.claim_reserved_host(nid, spare, token=delivery.token),
-            lambda: store.update_host_if_idle(spare, reserved=True, position=999),
+            partial(store.claim_reserved_host, nid, spare, token=delivery.token),
+            partial(store.update_host_if_idle, spare, reserved=True, position=999),
         )
         assert not isinstance(claim, StoreError), claim
         host = store.get_host(spare)
