@@ -21,6 +21,14 @@ Facts this module relies on (tooz 9.1):
 The heartbeat is ours, not tooz's ``start_heart=True``: it beats every
 ``heartbeat_interval`` (or half the driver's own hint, when shorter), logs failures
 and keeps going.
+
+"Held by another worker" and "the lock service is unavailable" are two different
+answers (:meth:`Coordinator.ask_lock`): the first means skip the host, the second that
+nobody can be asked — recovery then goes on with the store's claim alone, which is
+what keeps a reserved host from being used twice (DESIGN §4). Unavailable is any
+backend error (tooz, kazoo, redis, OS) or no answer within ``call_timeout``; after
+one, the coordinator answers "unavailable" at once for ``unavailable_backoff``
+seconds instead of making every caller wait out the deadline again.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import os
 import random
 import re
 import socket
+import enum
 import threading
 import time
 import urllib.parse
@@ -58,6 +67,9 @@ T = TypeVar("T")
 DEFAULT_CALL_TIMEOUT = 10.0
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
+# Seconds during which, after a lock call found the backend unavailable, lock calls
+# answer "unavailable" at once instead of asking (and waiting call_timeout) again.
+DEFAULT_UNAVAILABLE_BACKOFF = 5.0
 # Every this many heartbeats, check that we are still in the group and join again if
 # not (a ZooKeeper session expired, or our Redis beat key lapsed during a pause).
 MEMBERSHIP_CHECK_BEATS = 5
@@ -135,6 +147,21 @@ class HeldLock:
     acquired_at: float = field(default_factory=time.monotonic)
 
 
+class LockState(str, enum.Enum):
+    """What :meth:`Coordinator.ask_lock` found."""
+
+    TAKEN = "taken"  # this coordinator now holds the lock
+    HELD = "held"  # another holder has it (or this coordinator already does)
+    UNAVAILABLE = "unavailable"  # the lock service could not be asked
+
+
+@dataclass(frozen=True)
+class LockAnswer:
+    state: LockState
+    lock: HeldLock | None = None
+    reason: str = ""
+
+
 class Coordinator:
     """One tooz coordinator for one worker process; every call has a deadline."""
 
@@ -148,11 +175,19 @@ class Coordinator:
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         heartbeat: bool = True,
+        unavailable_backoff: float = DEFAULT_UNAVAILABLE_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``heartbeat=False`` starts without the heartbeat thread (tests use it to
         let a Redis lock expire)."""
         if call_timeout <= 0 or heartbeat_interval <= 0:
             raise ConfigError("call_timeout and heartbeat_interval must be positive")
+        if unavailable_backoff < 0:
+            raise ConfigError("unavailable_backoff must not be negative")
+        self.unavailable_backoff = unavailable_backoff
+        self._clock = clock
+        # (monotonic time until which lock calls answer "unavailable", why)
+        self._down: tuple[float, str] | None = None
         self.url = url
         self.member_id = member_id
         self.group = group
@@ -288,14 +323,55 @@ class Coordinator:
         quietly(lock.release, f"release {name!r}")
         return None
 
+    def ask_lock(self, host: str) -> LockAnswer:
+        """:meth:`try_lock` that tells "held by another" from "cannot ask" and never
+        raises: TAKEN (with the lock), HELD, or UNAVAILABLE with the reason — a
+        backend error or no answer within ``call_timeout``, or an earlier such answer
+        less than ``unavailable_backoff`` seconds ago (then nothing is asked)."""
+        down = self.unavailable()
+        if down is not None:
+            return LockAnswer(LockState.UNAVAILABLE, reason=down)
+        try:
+            lock = self.try_lock(host)
+        except CoordinationError as e:
+            self._mark_down(str(e))
+            return LockAnswer(LockState.UNAVAILABLE, reason=str(e))
+        self._down = None
+        if lock is None:
+            return LockAnswer(LockState.HELD)
+        return LockAnswer(LockState.TAKEN, lock=lock)
+
+    def unavailable(self) -> str | None:
+        """Why the lock service is taken as unavailable right now, or None."""
+        down = self._down
+        if down is None or self._clock() >= down[0]:
+            return None
+        return down[1]
+
+    def _mark_down(self, reason: str) -> None:
+        LOG.warning(
+            "coordinator %s: lock service unavailable (%s); not asked again for %gs",
+            self.member_id,
+            reason,
+            self.unavailable_backoff,
+        )
+        self._down = (self._clock() + self.unavailable_backoff, reason)
+
     def still_owner(self, lock: HeldLock) -> bool:
         """True only if the backend confirms this coordinator still holds ``lock``.
         False on any error or timeout, and for a lock already released. When the
         backend says the lock is lost, it is forgotten (and its remains cleaned up),
-        so that :meth:`try_lock` may take the host again."""
+        so that :meth:`try_lock` may take the host again. While the lock service is
+        taken as unavailable (:meth:`unavailable`), False at once: the lock is
+        forgotten and its release left to run in the background."""
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
+        down = self.unavailable()
+        if down is not None:
+            LOG.warning("cannot confirm lock %r (lock service unavailable): %s", lock.name, down)
+            self._forget(lock, wait_release=False)
+            return False
 
         def check() -> bool:
             try:
@@ -308,6 +384,8 @@ class Coordinator:
             owned = self._call(check, f"is_still_owner {lock.name!r}")
         except CoordinationError as e:
             LOG.warning("cannot confirm lock %r, assuming it lost: %s", lock.name, e)
+            self._mark_down(str(e))
+            self._forget(lock, wait_release=False)
             return False
         if not owned:
             LOG.warning("lock %r was lost (expired or session ended)", lock.name)
@@ -320,14 +398,21 @@ class Coordinator:
         if not self._forget(lock):
             LOG.debug("lock %r is not held by %s: nothing to release", lock.name, self.member_id)
 
-    def _forget(self, lock: HeldLock) -> bool:
+    def _forget(self, lock: HeldLock, *, wait_release: bool = True) -> bool:
         """Drop ``lock`` from the held ones and release it in the backend (which, for
         a lost lock, only clears this client's state: tooz never deletes a lock that
-        another holder owns). False if it was not held."""
+        another holder owns). False if it was not held. ``wait_release=False`` hands
+        the release to a call thread without waiting for it (the backend is down: it
+        may answer late, or the lock expires with the session)."""
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
             del self._held[lock.host]
+            runner = self._runner
+        if not wait_release:
+            if runner is not None:
+                runner.submit(lambda: quietly(lock.tooz_lock.release, f"release {lock.name!r}"))
+            return True
         try:
             if not self._call(lock.tooz_lock.release, f"release {lock.name!r}"):
                 LOG.info("lock %r was no longer held when released", lock.name)
