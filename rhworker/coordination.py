@@ -33,12 +33,12 @@ seconds instead of making every caller wait out the deadline again.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import random
 import re
 import socket
-import enum
 import threading
 import time
 import urllib.parse
