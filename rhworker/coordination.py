@@ -25,10 +25,11 @@ and keeps going.
 "Held by another worker" and "the lock service is unavailable" are two different
 answers (:meth:`Coordinator.ask_lock`): the first means skip the host, the second that
 nobody can be asked — recovery then goes on with the store's claim alone, which is
-what keeps a reserved host from being used twice (DESIGN §4). Unavailable is any
-backend error (tooz, kazoo, redis, OS) or no answer within ``call_timeout``; after
-one, the coordinator answers "unavailable" at once for ``unavailable_backoff``
-seconds instead of making every caller wait out the deadline again.
+what keeps a reserved host from being used twice (DESIGN §4). Unavailable is a
+backend error or no answer within ``call_timeout``. After a timeout or an outage
+error (connection lost, session expired, refused), every call fails at once for
+``unavailable_backoff`` seconds instead of making each caller (each reserved host of
+each recovery, the worker's membership updates) wait out the deadline again.
 """
 
 from __future__ import annotations
@@ -51,8 +52,12 @@ from typing import Any, TypeVar
 import tooz
 import tooz.coordination
 import tooz.locking
+from kazoo.exceptions import ConnectionClosedError as KazooConnectionClosed
+from kazoo.exceptions import ConnectionLoss as KazooConnectionLoss
 from kazoo.exceptions import KazooException
+from kazoo.exceptions import SessionExpiredError as KazooSessionExpired
 from kazoo.handlers.threading import KazooTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -67,8 +72,8 @@ T = TypeVar("T")
 DEFAULT_CALL_TIMEOUT = 10.0
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
-# Seconds during which, after a lock call found the backend unavailable, lock calls
-# answer "unavailable" at once instead of asking (and waiting call_timeout) again.
+# Seconds during which, after a call found the backend out of reach, calls fail at
+# once instead of asking (and waiting call_timeout) again.
 DEFAULT_UNAVAILABLE_BACKOFF = 5.0
 # Every this many heartbeats, check that we are still in the group and join again if
 # not (a ZooKeeper session expired, or our Redis beat key lapsed during a pause).
@@ -90,6 +95,16 @@ _BACKEND_TIMEOUTS: tuple[type[BaseException], ...] = (
     KazooTimeoutError,
     RedisTimeoutError,
     TimeoutError,
+)
+
+# Backend errors that mean the service is out of reach (not a refusal of one call).
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    tooz.coordination.ToozConnectionError,
+    KazooConnectionLoss,
+    KazooSessionExpired,
+    KazooConnectionClosed,
+    RedisConnectionError,
+    OSError,
 )
 
 _UNSAFE_MEMBER_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -218,6 +233,7 @@ class Coordinator:
             lock_prefix=opts.lock_prefix,
             call_timeout=opts.call_timeout,
             heartbeat_interval=opts.heartbeat_interval,
+            unavailable_backoff=opts.unavailable_backoff,
         )
 
     def __repr__(self) -> str:
@@ -328,15 +344,10 @@ class Coordinator:
         raises: TAKEN (with the lock), HELD, or UNAVAILABLE with the reason — a
         backend error or no answer within ``call_timeout``, or an earlier such answer
         less than ``unavailable_backoff`` seconds ago (then nothing is asked)."""
-        down = self.unavailable()
-        if down is not None:
-            return LockAnswer(LockState.UNAVAILABLE, reason=down)
         try:
             lock = self.try_lock(host)
         except CoordinationError as e:
-            self._mark_down(str(e))
             return LockAnswer(LockState.UNAVAILABLE, reason=str(e))
-        self._down = None
         if lock is None:
             return LockAnswer(LockState.HELD)
         return LockAnswer(LockState.TAKEN, lock=lock)
@@ -349,7 +360,9 @@ class Coordinator:
         return down[1]
 
     def _mark_down(self, reason: str) -> None:
-        LOG.warning(
+        """Answer "unavailable" without asking for ``unavailable_backoff`` seconds."""
+        log = LOG.warning if self.unavailable() is None else LOG.debug
+        log(
             "coordinator %s: lock service unavailable (%s); not asked again for %gs",
             self.member_id,
             reason,
@@ -367,11 +380,6 @@ class Coordinator:
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
-        down = self.unavailable()
-        if down is not None:
-            LOG.warning("cannot confirm lock %r (lock service unavailable): %s", lock.name, down)
-            self._forget(lock, wait_release=False)
-            return False
 
         def check() -> bool:
             try:
@@ -384,7 +392,6 @@ class Coordinator:
             owned = self._call(check, f"is_still_owner {lock.name!r}")
         except CoordinationError as e:
             LOG.warning("cannot confirm lock %r, assuming it lost: %s", lock.name, e)
-            self._mark_down(str(e))
             self._forget(lock, wait_release=False)
             return False
         if not owned:
@@ -409,7 +416,7 @@ class Coordinator:
                 return False
             del self._held[lock.host]
             runner = self._runner
-        if not wait_release:
+        if not wait_release or self.unavailable() is not None:
             if runner is not None:
                 runner.submit(lambda: quietly(lock.tooz_lock.release, f"release {lock.name!r}"))
             return True
@@ -557,6 +564,9 @@ class Coordinator:
         runner = self._runner
         if runner is None:
             raise CoordinationError(f"{self!r} is not started")
+        down = self.unavailable()
+        if down is not None:
+            raise CoordinationError(f"{what}: not asked, lock service unavailable: {down}")
         on_late = None
         future = runner.submit(fn)
         if on_late_result is not None:
@@ -564,17 +574,28 @@ class Coordinator:
         return self._wait(future, what, on_late)
 
     def _wait(self, future: Future[T], what: str, on_late: Callable[[], None] | None = None) -> T:
+        """The call's result within ``call_timeout``. A timeout or an outage error
+        starts the back-off (:meth:`unavailable`); an answer ends it."""
         done, _ = wait([future], timeout=self.call_timeout)
         if not done:
             if not future.cancel() and on_late is not None:
                 future.add_done_callback(lambda f: after_late(f, on_late, what))
-            raise CoordinationTimeout(f"{what}: no answer within {self.call_timeout:g}s")
+            message = f"{what}: no answer within {self.call_timeout:g}s"
+            self._mark_down(message)
+            raise CoordinationTimeout(message)
         try:
-            return future.result()
+            result = future.result()
         except _BACKEND_TIMEOUTS as e:
-            raise CoordinationTimeout(f"{what}: backend timed out: {e}") from e
+            message = f"{what}: backend timed out: {e}"
+            self._mark_down(message)
+            raise CoordinationTimeout(message) from e
         except _BACKEND_ERRORS as e:
-            raise CoordinationError(f"{what} failed: {e}") from e
+            message = f"{what} failed: {e}"
+            if isinstance(e, _OUTAGE_ERRORS):
+                self._mark_down(message)
+            raise CoordinationError(message) from e
+        self._down = None
+        return result
 
     def _bounded_quietly(self, runner: CallRunner, fn: Callable[[], Any], what: str) -> None:
         future = runner.submit(lambda: quietly(fn, what))

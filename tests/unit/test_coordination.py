@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from rhworker import conf as rconf
 from rhworker.coordination import (
+    DEFAULT_UNAVAILABLE_BACKOFF,
     Coordinator,
     LockAnswer,
     LockState,
@@ -269,3 +270,30 @@ def test_still_owner_while_unavailable_is_false_at_once_and_forgets(
         assert owner.checks == 1  # not asked
         assert coordinator.held_locks() == []
         assert owner.released.wait(10), "the release was not handed to a call thread"
+
+
+def test_a_refused_call_is_unavailable_for_that_host_but_starts_no_back_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id())
+    with coordinator:
+        broken = _BrokenBackend(tooz.ToozError("lock name refused"))
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", broken.get_lock)
+        assert coordinator.ask_lock("c1").state is LockState.UNAVAILABLE
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c2").state is LockState.UNAVAILABLE
+        assert broken.calls == 2  # asked each time
+
+
+def test_every_call_fails_at_once_during_the_back_off(tmp_path: Path):
+    clock = _Clock()
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), clock=clock)
+    with coordinator:
+        coordinator.join({"in_hand": []})
+        coordinator._mark_down("zk gone")
+        with pytest.raises(CoordinationError, match="not asked, lock service unavailable: zk"):
+            coordinator.update_capabilities({"in_hand": ["n1"]})
+        with pytest.raises(CoordinationError, match="not asked"):
+            coordinator.members()
+        clock.now += DEFAULT_UNAVAILABLE_BACKOFF
+        assert coordinator.member_id in coordinator.members()
