@@ -16,7 +16,9 @@ Facts this module relies on (tooz 9.1):
 - membership expiry: Redis ``membership_timeout`` (URL option, defaults to
   ``timeout``), ZooKeeper session ``timeout`` (ephemeral znodes), file ``timeout``
   (a member file's mtime older than it is ignored);
-- the file driver lacks ``update_capabilities``.
+- the file driver lacks ``update_capabilities``;
+- the ZooKeeper driver keeps its ``KazooClient`` in ``_coord``: its connection-state
+  listener tells at once when the connection is suspended or the session lost.
 
 The heartbeat is ours, not tooz's ``start_heart=True``: it beats every
 ``heartbeat_interval`` (or half the driver's own hint, when shorter), logs failures
@@ -29,7 +31,9 @@ what keeps a reserved host from being used twice (DESIGN §4). Unavailable is a
 backend error or no answer within ``call_timeout``. After a timeout or an outage
 error (connection lost, session expired, refused), every call fails at once for
 ``unavailable_backoff`` seconds instead of making each caller (each reserved host of
-each recovery, the worker's membership updates) wait out the deadline again.
+each recovery, the worker's membership updates) wait out the deadline again. With
+ZooKeeper, the client's own connection state says it even sooner: while it is not
+connected, calls fail at once, without a first deadline to wait out.
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ from typing import Any, TypeVar
 import tooz
 import tooz.coordination
 import tooz.locking
+from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionClosedError as KazooConnectionClosed
 from kazoo.exceptions import ConnectionLoss as KazooConnectionLoss
 from kazoo.exceptions import KazooException
 from kazoo.exceptions import SessionExpiredError as KazooSessionExpired
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import KazooState
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -203,6 +209,8 @@ class Coordinator:
         self._clock = clock
         # (monotonic time until which lock calls answer "unavailable", why)
         self._down: tuple[float, str] | None = None
+        # why the ZooKeeper client is not connected (its state listener), or None
+        self._session_down: str | None = None
         self.url = url
         self.member_id = member_id
         self.group = group
@@ -263,6 +271,10 @@ class Coordinator:
             runner.shutdown()
             raise
         self._stopping = threading.Event()  # a fresh one: an old heart may still be stuck
+        self._session_down = None
+        client = getattr(driver, "_coord", None)
+        if isinstance(client, KazooClient):
+            client.add_listener(self._on_session_state)
         with self._mutex:
             self._driver, self._runner = driver, runner
         if self._heartbeat_enabled:
@@ -354,10 +366,22 @@ class Coordinator:
 
     def unavailable(self) -> str | None:
         """Why the lock service is taken as unavailable right now, or None."""
+        if self._session_down is not None:
+            return self._session_down
         down = self._down
         if down is None or self._clock() >= down[0]:
             return None
         return down[1]
+
+    def _on_session_state(self, state: str) -> None:
+        """Kazoo's connection-state listener (runs in its thread: no calls here)."""
+        if state == KazooState.CONNECTED:
+            if self._session_down is not None:
+                LOG.info("coordinator %s: ZooKeeper connection back", self.member_id)
+            self._session_down = None
+            return
+        self._session_down = f"ZooKeeper connection {str(state).lower()}"
+        LOG.warning("coordinator %s: %s", self.member_id, self._session_down)
 
     def _mark_down(self, reason: str) -> None:
         """Answer "unavailable" without asking for ``unavailable_backoff`` seconds."""

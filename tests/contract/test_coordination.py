@@ -310,6 +310,8 @@ def test_zookeeper_still_owner_turns_false_after_session_expiry(
         assert held.tooz_lock.acquired is True  # kazoo does not tell the holder either
         assert not holder.still_owner(held)
         wait_for(lambda: other.try_lock("compute-1") is not None, EXPIRY_DEADLINE, "lock to free")
+        # Until kazoo has a new session, the holder answers "unavailable" at once.
+        wait_for(lambda: holder.unavailable() is None, EXPIRY_DEADLINE, "a new session")
         assert holder.try_lock("compute-1") is None
 
 

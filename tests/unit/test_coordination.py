@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import tooz.coordination
 from kazoo.exceptions import ConnectionLoss as KazooConnectionLoss
+from kazoo.protocol.states import KazooState
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from rhworker import conf as rconf
@@ -297,3 +298,20 @@ def test_every_call_fails_at_once_during_the_back_off(tmp_path: Path):
             coordinator.members()
         clock.now += DEFAULT_UNAVAILABLE_BACKOFF
         assert coordinator.member_id in coordinator.members()
+
+
+def test_a_suspended_zookeeper_connection_is_unavailable_until_connected(tmp_path: Path):
+    """Kazoo's state listener: no deadline to wait out while it is not connected."""
+    clock = _Clock()
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), clock=clock)
+    with coordinator:
+        coordinator._on_session_state(KazooState.SUSPENDED)
+        answer = coordinator.ask_lock("c1")
+        assert answer.state is LockState.UNAVAILABLE
+        assert "ZooKeeper connection suspended" in answer.reason
+        clock.now += 3600  # not a back-off: lasts as long as the connection is down
+        coordinator._on_session_state(KazooState.LOST)
+        assert coordinator.unavailable() == "ZooKeeper connection lost"
+        coordinator._on_session_state(KazooState.CONNECTED)
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c1").state is LockState.TAKEN
