@@ -6,15 +6,26 @@ does the same, per host: a host is *in use* while a notification about it is ``n
 ``running`` or ``error`` (to be retried), or while it holds the claim of such a
 notification (a reserved host taken for a recovery). Each backend checks and writes
 in one transaction / one script; this module only words the errors, the same for all.
+
+One exception to the maintenance refusal: a COMPUTE_HOST notification with event
+``STARTED`` is the host coming back (a monitor's report, or ``rhworker host restore``)
+and is how a failed host — on maintenance since its recovery — is taken back; it is
+accepted.
 """
 
 from __future__ import annotations
 
 from rhworker.errors import HostOnMaintenance, InUse
-from rhworker.models import NotificationStatus
+from rhworker.models import Notification, NotificationStatus, NotificationType
 
 # Statuses of a notification whose recovery has not ended.
 ACTIVE_STATUSES = tuple(s.value for s in NotificationStatus if not s.terminal)
+
+
+def refused_on_maintenance(n: Notification) -> bool:
+    """Whether intake refuses ``n`` (validated) when its host is on maintenance: every
+    notification but a COMPUTE_HOST one saying the host STARTED again."""
+    return not (n.type is NotificationType.COMPUTE_HOST and n.payload.get("event") == "STARTED")
 
 
 def on_maintenance(hostname: str, type: str) -> HostOnMaintenance:

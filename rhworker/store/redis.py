@@ -232,6 +232,7 @@ class RedisStore(RedisGuards, Store):
                 rec.flt(at - dedup_interval),
                 fingerprint,
                 int(max(dedup_interval, 0)) + 60,
+                "1" if inuse.refused_on_maintenance(n) else "0",
             )
         except DuplicateNotification as e:
             if e.existing_id == n.id:  # a retried call (after a timeout) found its own write

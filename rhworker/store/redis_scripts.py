@@ -93,7 +93,8 @@ end
 """
 
 # ARGV: P, id, type, hostname, payload, generated_time, now, dedup_interval,
-#       dedup_threshold, fingerprint, dedup_ttl  (ARGV[8] is informative)
+#       dedup_threshold, fingerprint, dedup_ttl, refuse_on_maintenance ('1'/'0')
+#       (ARGV[8] is informative)
 INTAKE = (
     COMMON
     + r"""
@@ -104,7 +105,7 @@ if redis.call('EXISTS', P .. ':host:' .. hostname) == 0 then
 end
 local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', ARGV[9], 'LIMIT', 0, 1)
 if #hit > 0 then return fail('DUPLICATE', hit[1]) end
-if redis.call('HGET', P .. ':host:' .. hostname, 'on_maintenance') == '1' then
+if ARGV[12] == '1' and redis.call('HGET', P .. ':host:' .. hostname, 'on_maintenance') == '1' then
   return fail('ON_MAINTENANCE', hostname)
 end
 ensure_group()

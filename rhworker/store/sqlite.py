@@ -275,7 +275,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                     f"{duplicate[0]}",
                     existing_id=duplicate[0],
                 )
-            if host.on_maintenance:
+            if host.on_maintenance and inuse.refused_on_maintenance(notification):
                 raise inuse.on_maintenance(notification.hostname, notification.type.value)
             conn.execute(
                 "INSERT INTO notifications (id, type, hostname, payload, dedup_key, "
