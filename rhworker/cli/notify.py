@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Report a failure. Exit 0 and print the id when accepted; 3 when it "
         "duplicates a recent notification; 4 when the host is not in the inventory; "
         "6 when the host is on maintenance (refused, as Masakari does: a host being "
-        "recovered, or not yet put back in service; only --event STARTED, the host "
-        "coming back, is taken); 2 for invalid input.",
+        "recovered, or not yet put back in service; --event STARTED, the host coming "
+        "back, is taken, and so is a report after it); 2 for invalid input.",
     )
     p.add_argument("hostname", metavar="HOST")
     p.add_argument("--type", default="COMPUTE_HOST", help="COMPUTE_HOST (default), VM, PROCESS")

@@ -160,10 +160,10 @@ class Store(abc.ABC):
         ``DuplicateNotification`` (carrying the existing id) when a notification with
         the same type, hostname and payload was created within ``dedup_interval``
         seconds, whatever its status, and ``HostOnMaintenance`` when the host is on
-        maintenance (as Masakari refuses it) — except a COMPUTE_HOST ``STARTED``, the
-        host coming back (see :mod:`rhworker.store.inuse`). Duplicates are checked
-        first, so that a retried intake finds its own write even after a worker
-        marked the host.
+        maintenance (as Masakari refuses it) — except while the host is coming back: a
+        COMPUTE_HOST ``STARTED``, or anything after one (see :mod:`rhworker.store.inuse`).
+        Duplicates are checked first, so that a retried intake finds its own write
+        even after a worker marked the host.
         """
 
     @abc.abstractmethod

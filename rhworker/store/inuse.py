@@ -7,10 +7,12 @@ does the same, per host: a host is *in use* while a notification about it is ``n
 notification (a reserved host taken for a recovery). Each backend checks and writes
 in one transaction / one script; this module only words the errors, the same for all.
 
-One exception to the maintenance refusal: a COMPUTE_HOST notification with event
-``STARTED`` is the host coming back (a monitor's report, or ``rhworker host restore``)
-and is how a failed host — on maintenance since its recovery — is taken back; it is
-accepted.
+Two exceptions to the maintenance refusal, both about a host coming back: a
+COMPUTE_HOST notification with event ``STARTED`` (a monitor's report, or ``rhworker
+host restore``) is how a failed host — on maintenance since its recovery — is taken
+back, so it is accepted; and once it is the host's latest notification, the host is
+being restored, so a new failure of it is accepted too (refusing it would lose it:
+the restore then puts the host back in service).
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from rhworker.models import Notification, NotificationStatus, NotificationType
 ACTIVE_STATUSES = tuple(s.value for s in NotificationStatus if not s.terminal)
 
 
+def is_return(type: str, payload: dict) -> bool:
+    """A COMPUTE_HOST notification saying the host STARTED again (validated payload)."""
+    return type == NotificationType.COMPUTE_HOST.value and payload.get("event") == "STARTED"
+
+
 def refused_on_maintenance(n: Notification) -> bool:
-    """Whether intake refuses ``n`` (validated) when its host is on maintenance: every
-    notification but a COMPUTE_HOST one saying the host STARTED again."""
-    return not (n.type is NotificationType.COMPUTE_HOST and n.payload.get("event") == "STARTED")
+    """Whether intake refuses ``n`` (validated) when its host is on maintenance and its
+    latest notification is not a return (:func:`is_return`)."""
+    return not is_return(n.type.value, n.payload)
 
 
 def on_maintenance(hostname: str, type: str) -> HostOnMaintenance:
@@ -33,7 +40,7 @@ def on_maintenance(hostname: str, type: str) -> HostOnMaintenance:
     return HostOnMaintenance(
         f"notification received from host {hostname} of type '{type}' is ignored as the "
         "host is already under maintenance; clear it with "
-        f"'rhworker host update {hostname} --on-maintenance no' once it is repaired"
+        f"'rhworker host restore {hostname}' once it is repaired"
     )
 
 

@@ -106,7 +106,18 @@ end
 local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', ARGV[9], 'LIMIT', 0, 1)
 if #hit > 0 then return fail('DUPLICATE', hit[1]) end
 if ARGV[12] == '1' and redis.call('HGET', P .. ':host:' .. hostname, 'on_maintenance') == '1' then
-  return fail('ON_MAINTENANCE', hostname)
+  -- taken only while the host is coming back: its latest notification a STARTED one
+  local latest, latest_seq = nil, -1
+  for _, other in ipairs(redis.call('ZRANGE', P .. ':hostnotifs:' .. hostname, 0, -1)) do
+    local seq = tonumber(redis.call('HGET', nkey(other), 'seq') or '-1')
+    if seq > latest_seq then latest, latest_seq = other, seq end
+  end
+  local back = false
+  if latest then
+    local f = redis.call('HMGET', nkey(latest), 'type', 'payload')
+    back = f[1] == 'COMPUTE_HOST' and cjson.decode(f[2]).event == 'STARTED'
+  end
+  if not back then return fail('ON_MAINTENANCE', hostname) end
 end
 ensure_group()
 local seq = redis.call('INCR', P .. ':notif_seq')

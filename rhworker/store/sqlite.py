@@ -275,7 +275,11 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                     f"{duplicate[0]}",
                     existing_id=duplicate[0],
                 )
-            if host.on_maintenance and inuse.refused_on_maintenance(notification):
+            if (
+                host.on_maintenance
+                and inuse.refused_on_maintenance(notification)
+                and not guards.coming_back(conn, notification.hostname)
+            ):
                 raise inuse.on_maintenance(notification.hostname, notification.type.value)
             conn.execute(
                 "INSERT INTO notifications (id, type, hostname, payload, dedup_key, "

@@ -4,9 +4,10 @@ answer still holds when the caller writes."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
-from rhworker.store.inuse import ACTIVE_STATUSES, about, holding, in_use
+from rhworker.store.inuse import ACTIVE_STATUSES, about, holding, in_use, is_return
 
 _MARKS = ", ".join("?" for _ in ACTIVE_STATUSES)
 # (host, notification, status, why) for the hosts selected by {where}: notifications
@@ -35,4 +36,13 @@ def refuse_if_in_use(conn: sqlite3.Connection, kind: str, name: str, action: str
         raise in_use(kind, name, action, detail)
 
 
-__all__ = ["refuse_if_in_use"]
+def coming_back(conn: sqlite3.Connection, hostname: str) -> bool:
+    """Whether the host's latest notification says it STARTED again (a restore)."""
+    row = conn.execute(
+        "SELECT type, payload FROM notifications WHERE hostname = ? ORDER BY seq DESC LIMIT 1",
+        (hostname,),
+    ).fetchone()
+    return row is not None and is_return(row[0], json.loads(row[1]))
+
+
+__all__ = ["coming_back", "refuse_if_in_use"]

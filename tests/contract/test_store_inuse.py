@@ -61,12 +61,18 @@ def test_intake_refuses_a_host_on_maintenance(inventory: Store) -> None:
     with pytest.raises(HostOnMaintenance):
         store.create_notification("PROCESS", "c1", {"event": "STOPPED", "process_name": "n"})
     assert store.list_notifications(hostname="c1") == []
-    # The host coming back is how it leaves maintenance: a STARTED report is taken.
+    # The host coming back is how it leaves maintenance: a STARTED report is taken ...
     back = store.create_notification("COMPUTE_HOST", "c1", {"event": "started"})
     assert store.get_notification(back.id).payload["event"] == "STARTED"
+    # ... and while it is the latest, a new failure is not lost;
+    again = store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED))
+    assert store.get_notification(again.id).status is S.NEW
+    # after which reports are refused again until the host is back.
+    with pytest.raises(HostOnMaintenance):
+        store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED), dedup_interval=0)
     # Out of maintenance, the same report is taken.
     store.update_host("c1", on_maintenance=False)
-    accepted = store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED))
+    accepted = store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED), dedup_interval=0)
     assert store.get_notification(accepted.id).status is S.NEW
 
 

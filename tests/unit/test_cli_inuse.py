@@ -55,7 +55,7 @@ def test_notify_refuses_a_host_on_maintenance_with_exit_6(rh):
     assert code == EXIT_ON_MAINTENANCE == 6
     assert out == ""
     assert "compute-1 of type 'COMPUTE_HOST' is ignored as the host is already under" in err
-    assert "--on-maintenance no" in err
+    assert "rhworker host restore compute-1" in err
     assert json.loads(rh("notification", "list", "--json")[1]) == []
     assert rh("host", "update", "compute-1", "--on-maintenance", "no")[0] == EXIT_OK
     assert rh("notify", "compute-1")[0] == EXIT_OK
