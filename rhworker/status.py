@@ -317,6 +317,7 @@ def _ago(at: float, started: float | None) -> str:
 # Steps that say what happened to a reserved host (rhworker.recovery.targets).
 TRY_OUTCOMES = {
     "lock_skipped": "skipped: locked by another worker",
+    "lock_unavailable": "lock service unavailable: tried on its claim alone",
     "claim_lost": "skipped: claim lost to another notification",
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",

@@ -121,6 +121,26 @@ class Store(abc.ABC):
         """Spares of a segment still usable: reserved, not on maintenance, in order."""
         return self.list_hosts(segment=segment, reserved=True, on_maintenance=False)
 
+    # -- operator changes, refused while a recovery uses the host (Masakari's 409) ----
+    # A host is *in use* while a notification about it is new, running or error (to be
+    # retried), or while it holds the claim of such a notification. The check and the
+    # write are one transaction / one script: no recovery can start in between.
+    @abc.abstractmethod
+    def update_host_if_idle(self, name: str, **changes: Any) -> Host:
+        """:meth:`update_host`, or ``InUse`` while the host is in use."""
+
+    @abc.abstractmethod
+    def delete_host_if_idle(self, name: str) -> None:
+        """:meth:`delete_host`, or ``InUse`` while the host is in use."""
+
+    @abc.abstractmethod
+    def update_segment_if_idle(self, name: str, **changes: Any) -> Segment:
+        """:meth:`update_segment`, or ``InUse`` while one of its hosts is in use."""
+
+    @abc.abstractmethod
+    def delete_segment_if_idle(self, name: str) -> None:
+        """:meth:`delete_segment`, or ``InUse`` while one of its hosts is in use."""
+
     # -- notifications ----------------------------------------------------------------
     @abc.abstractmethod
     def create_notification(
@@ -136,10 +156,14 @@ class Store(abc.ABC):
         """Validate, refuse duplicates, store and enqueue — atomically.
 
         ``ValidationError`` for malformed input (see ``rhworker.validation``),
-        ``NotFound`` for a host that is not in the inventory, and
+        ``NotFound`` for a host that is not in the inventory,
         ``DuplicateNotification`` (carrying the existing id) when a notification with
         the same type, hostname and payload was created within ``dedup_interval``
-        seconds, whatever its status.
+        seconds, whatever its status, and ``HostOnMaintenance`` when the host is on
+        maintenance (as Masakari refuses it) — except while the host is coming back: a
+        COMPUTE_HOST ``STARTED``, or anything after one (see :mod:`rhworker.store.inuse`).
+        Duplicates are checked first, so that a retried intake finds its own write
+        even after a worker marked the host.
         """
 
     @abc.abstractmethod

@@ -28,7 +28,7 @@ from typing import Any, cast
 import redis
 
 from rhworker import codec, validation
-from rhworker.errors import DuplicateNotification, NotFound, StoreError
+from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound, StoreError
 from rhworker.models import (
     Claim,
     Delivery,
@@ -41,7 +41,7 @@ from rhworker.models import (
     Segment,
     Step,
 )
-from rhworker.store import redis_controls, redis_stats
+from rhworker.store import inuse, redis_controls, redis_guards, redis_stats
 from rhworker.store import redis_records as rec
 from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
@@ -51,6 +51,7 @@ from rhworker.store.base import (
     now_or,
 )
 from rhworker.store.redis_conn import DEFAULT_PREFIX, check_version, connect, translated
+from rhworker.store.redis_guards import RedisGuards
 from rhworker.store.redis_scripts import SCRIPTS
 
 LOG = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ PAUSE_RECHECK = 5.0
 LIST_CHUNK = 200
 
 
-class RedisStore(Store):
+class RedisStore(RedisGuards, Store):
     """Store on one Redis database (``redis://[:password@]host:port/db?prefix=NAME``)."""
 
     def __init__(
@@ -79,7 +80,7 @@ class RedisStore(Store):
         self._closed = False
         self._scripts = {
             name: client.register_script(src)
-            for name, src in {**SCRIPTS, **redis_controls.SCRIPTS}.items()
+            for name, src in {**SCRIPTS, **redis_controls.SCRIPTS, **redis_guards.SCRIPTS}.items()
         }
 
     @classmethod
@@ -231,6 +232,7 @@ class RedisStore(Store):
                 rec.flt(at - dedup_interval),
                 fingerprint,
                 int(max(dedup_interval, 0)) + 60,
+                "1" if inuse.refused_on_maintenance(n) else "0",
             )
         except DuplicateNotification as e:
             if e.existing_id == n.id:  # a retried call (after a timeout) found its own write
@@ -240,6 +242,8 @@ class RedisStore(Store):
                 f"within {dedup_interval:g} s: {e.existing_id}",
                 existing_id=e.existing_id,
             ) from e
+        except HostOnMaintenance as e:
+            raise inuse.on_maintenance(n.hostname, n.type.value) from e
         return n
 
     def _fetch(self, ids: list[str]) -> list[Notification | None]:

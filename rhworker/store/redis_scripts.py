@@ -18,6 +18,8 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 ``P:claims:ID``       list    claim JSON ``{"host":…, "epoch":…}``, in order
 ``P:moves:ID``        hash    instance id → move JSON
 ``P:moveorder:ID``    list    instance ids in creation order
+``P:hostnotifs:HOST`` zset    ids of the notifications about HOST, score = created_at
+                              (read by :mod:`rhworker.store.redis_guards`)
 ``P:dedup:SHA``       zset    ids of notifications with that (type, host, payload)
                               fingerprint, score = created_at; TTL ≈ the interval
 ``P:stream``          stream  one entry (field ``nid``) per pending hand-out
@@ -91,7 +93,8 @@ end
 """
 
 # ARGV: P, id, type, hostname, payload, generated_time, now, dedup_interval,
-#       dedup_threshold, fingerprint, dedup_ttl  (ARGV[8] is informative)
+#       dedup_threshold, fingerprint, dedup_ttl, refuse_on_maintenance ('1'/'0')
+#       (ARGV[8] is informative)
 INTAKE = (
     COMMON
     + r"""
@@ -102,6 +105,20 @@ if redis.call('EXISTS', P .. ':host:' .. hostname) == 0 then
 end
 local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', ARGV[9], 'LIMIT', 0, 1)
 if #hit > 0 then return fail('DUPLICATE', hit[1]) end
+if ARGV[12] == '1' and redis.call('HGET', P .. ':host:' .. hostname, 'on_maintenance') == '1' then
+  -- taken only while the host is coming back: its latest notification a STARTED one
+  local latest, latest_seq = nil, -1
+  for _, other in ipairs(redis.call('ZRANGE', P .. ':hostnotifs:' .. hostname, 0, -1)) do
+    local seq = tonumber(redis.call('HGET', nkey(other), 'seq') or '-1')
+    if seq > latest_seq then latest, latest_seq = other, seq end
+  end
+  local back = false
+  if latest then
+    local f = redis.call('HMGET', nkey(latest), 'type', 'payload')
+    back = f[1] == 'COMPUTE_HOST' and cjson.decode(f[2]).event == 'STARTED'
+  end
+  if not back then return fail('ON_MAINTENANCE', hostname) end
+end
 ensure_group()
 local seq = redis.call('INCR', P .. ':notif_seq')
 local entry = redis.call('XADD', STREAM, '*', 'nid', id)
@@ -110,6 +127,7 @@ redis.call('HSET', nkey(id), 'id', id, 'type', ARGV[3], 'hostname', hostname,
   'updated_at', now, 'attempts', 0, 'lease_owner', '', 'lease_until', '', 'lease_token', 0,
   'next_attempt_at', '', 'reason', '', 'entry', entry, 'seq', seq)
 redis.call('ZADD', P .. ':notifs', now, string.format('%012d', seq) .. ':' .. id)
+redis.call('ZADD', P .. ':hostnotifs:' .. hostname, now, id)
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. ARGV[9])
 redis.call('ZADD', dk, now, id)
 redis.call('EXPIRE', dk, ARGV[11])

@@ -37,6 +37,8 @@ from rhworker.models import (
     Segment,
     Step,
 )
+from rhworker.store import inuse
+from rhworker.store import sqlite_guards as guards
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store, now_or
 from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
@@ -133,21 +135,40 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
     def update_segment(self, name: str, **changes: Any) -> Segment:
         clean = validation.validate_changes("segment", changes)
         with self._tx() as conn:
+            return self._write_segment(conn, name, clean)
+
+    def update_segment_if_idle(self, name: str, **changes: Any) -> Segment:
+        clean = validation.validate_changes("segment", changes)
+        with self._tx() as conn:
             self._segment(conn, name)
-            for field, value in clean.items():
-                value = value.value if field == "recovery_method" else value
-                value = int(value) if isinstance(value, bool) else value
-                conn.execute(f"UPDATE segments SET {field} = ? WHERE name = ?", (value, name))
-            return self._segment(conn, name)
+            guards.refuse_if_in_use(conn, "segment", name, "updated")
+            return self._write_segment(conn, name, clean)
+
+    def _write_segment(self, conn: sqlite3.Connection, name: str, clean: dict) -> Segment:
+        self._segment(conn, name)
+        for field, value in clean.items():
+            value = value.value if field == "recovery_method" else value
+            value = int(value) if isinstance(value, bool) else value
+            conn.execute(f"UPDATE segments SET {field} = ? WHERE name = ?", (value, name))
+        return self._segment(conn, name)
 
     def delete_segment(self, name: str) -> None:
         with self._tx() as conn:
+            self._drop_segment(conn, name)
+
+    def delete_segment_if_idle(self, name: str) -> None:
+        with self._tx() as conn:
             self._segment(conn, name)
-            count = conn.execute("SELECT COUNT(*) FROM hosts WHERE segment = ?", (name,))
-            hosts = count.fetchone()[0]
-            if hosts:
-                raise Conflict(f"segment {name!r} still has {hosts} host(s)")
-            conn.execute("DELETE FROM segments WHERE name = ?", (name,))
+            guards.refuse_if_in_use(conn, "segment", name, "deleted")
+            self._drop_segment(conn, name)
+
+    def _drop_segment(self, conn: sqlite3.Connection, name: str) -> None:
+        self._segment(conn, name)
+        count = conn.execute("SELECT COUNT(*) FROM hosts WHERE segment = ?", (name,))
+        hosts = count.fetchone()[0]
+        if hosts:
+            raise Conflict(f"segment {name!r} still has {hosts} host(s)")
+        conn.execute("DELETE FROM segments WHERE name = ?", (name,))
 
     def list_segments(self) -> list[Segment]:
         with self._tx(immediate=False) as conn:
@@ -198,20 +219,36 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
     def update_host(self, name: str, **changes: Any) -> Host:
         clean = validation.validate_changes("host", changes)
         with self._tx() as conn:
+            return self._write_host(conn, name, clean)
+
+    def update_host_if_idle(self, name: str, **changes: Any) -> Host:
+        clean = validation.validate_changes("host", changes)
+        with self._tx() as conn:
             self._host(conn, name)
-            for field, value in clean.items():
-                value = int(value) if isinstance(value, bool) else value
-                conn.execute(f"UPDATE hosts SET {field} = ? WHERE name = ?", (value, name))
-            if clean.get("reserved") is True:
-                conn.execute(
-                    "UPDATE hosts SET claimed_by = NULL, claim_epoch = NULL WHERE name = ?",
-                    (name,),
-                )
-            return self._host(conn, name)
+            guards.refuse_if_in_use(conn, "host", name, "updated")
+            return self._write_host(conn, name, clean)
+
+    def _write_host(self, conn: sqlite3.Connection, name: str, clean: dict) -> Host:
+        self._host(conn, name)
+        for field, value in clean.items():
+            value = int(value) if isinstance(value, bool) else value
+            conn.execute(f"UPDATE hosts SET {field} = ? WHERE name = ?", (value, name))
+        if clean.get("reserved") is True:
+            conn.execute(
+                "UPDATE hosts SET claimed_by = NULL, claim_epoch = NULL WHERE name = ?",
+                (name,),
+            )
+        return self._host(conn, name)
 
     def delete_host(self, name: str) -> None:
         with self._tx() as conn:
             self._host(conn, name)
+            conn.execute("DELETE FROM hosts WHERE name = ?", (name,))
+
+    def delete_host_if_idle(self, name: str) -> None:
+        with self._tx() as conn:
+            self._host(conn, name)
+            guards.refuse_if_in_use(conn, "host", name, "deleted")
             conn.execute("DELETE FROM hosts WHERE name = ?", (name,))
 
     def list_hosts(
@@ -252,7 +289,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         )
         key = validation.dedup_key(notification.type, notification.hostname, notification.payload)
         with self._tx() as conn:
-            self._host(conn, notification.hostname)
+            host = self._host(conn, notification.hostname)
             duplicate = conn.execute(
                 "SELECT id FROM notifications WHERE dedup_key = ? AND created_at >= ? "
                 "ORDER BY seq DESC LIMIT 1",
@@ -265,6 +302,12 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                     f"{duplicate[0]}",
                     existing_id=duplicate[0],
                 )
+            if (
+                host.on_maintenance
+                and inuse.refused_on_maintenance(notification)
+                and not guards.coming_back(conn, notification.hostname)
+            ):
+                raise inuse.on_maintenance(notification.hostname, notification.type.value)
             conn.execute(
                 "INSERT INTO notifications (id, type, hostname, payload, dedup_key, "
                 "generated_time, status, created_at, updated_at) "

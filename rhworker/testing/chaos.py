@@ -7,8 +7,9 @@ One run (``run_chaos(ChaosConfig(seed=N))``):
    processes with short leases and lock timeouts;
 2. the storm: kill hosts of several segments and report them, spread over the storm
    window, while a seeded schedule injects faults (see :mod:`chaos_faults`): SIGKILL
-   and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, simulator 5xx and
-   latency, evacuation failures, a reserved host losing capacity;
+   and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, ZooKeeper stopped for
+   a while (locks down), simulator 5xx and latency, evacuation failures, a reserved
+   host losing capacity;
 3. clear the faults, resume paused workers, wait until every notification is
    terminal (with a deadline), and run :func:`rhworker.verify.verify`.
 
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rhworker.errors import DuplicateNotification, StoreError
+from rhworker.recovery.targets import LOCK_UNAVAILABLE
 from rhworker.testing.chaos_faults import FaultInjector, Schedule
 from rhworker.testing.deployment import Deployment
 from rhworker.testing.servers import RedisServer, ZooKeeperServer
@@ -103,6 +105,8 @@ class ChaosReport:
     wall_time: float
     timeline: list[str]
     state_dir: str
+    # reserved hosts tried on their claim alone because the lock service was down
+    lock_unavailable: int = 0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +124,7 @@ class ChaosReport:
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"    {count} x {reason}")
         lines.append(f"  finished after more than one delivery: {self.retried}")
+        lines.append(f"  reserved hosts tried without their lock: {self.lock_unavailable}")
         lines.append(f"  all terminal: {self.all_terminal}")
         lines.append("  " + self.verify.summary().replace("\n", "\n  "))
         return "\n".join(lines)
@@ -308,6 +313,9 @@ def _storm(
         wall_time=time.monotonic() - started,
         timeline=injector.timeline,
         state_dir=deployment.state_dir,
+        lock_unavailable=sum(
+            s.name == LOCK_UNAVAILABLE for n in notifications for s in n.progress.steps
+        ),
     )
 
 

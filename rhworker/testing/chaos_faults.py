@@ -26,11 +26,17 @@ FAULT_KINDS = (
     "worker_pause",
     "redis_restart",
     "zookeeper_restart",
+    "locks_down",
     "sim_errors",
     "sim_latency",
     "fail_evacuation",
     "lose_capacity",
 )
+# Kinds that act on the ZooKeeper lock service: only for seeds that lock with it (with
+# Redis locks the lock service is the store's server too).
+ZOOKEEPER_KINDS = frozenset({"zookeeper_restart", "locks_down"})
+# Seconds the lock service stays stopped in a locks_down fault.
+LOCKS_DOWN_SECONDS = (6.0, 12.0)
 # Paths hit by the injected 5xx answers (regular expressions on the request path).
 ERROR_PATHS = ("/servers", "/os-services", "/servers/[^/]+/action")
 
@@ -117,11 +123,19 @@ class FaultInjector:
         self.timeline: list[str] = []
         self.paused: set[int] = set()
         self._failing_servers: set[str] = set()
+        self.locks_are_down = False
+        self._locks_back_at = 0.0
 
     def available_kinds(self) -> list[str]:
-        return [k for k in FAULT_KINDS if k != "zookeeper_restart" or self.zookeeper is not None]
+        return [k for k in FAULT_KINDS if k not in ZOOKEEPER_KINDS or self.zookeeper is not None]
 
     def inject(self, kind: str) -> None:
+        if kind in ZOOKEEPER_KINDS and self.locks_are_down:
+            # ZooKeeper is stopped by a locks_down fault: act once it is back.
+            at = self._locks_back_at + 0.5
+            self.schedule.add(at, f"{kind} (postponed)", lambda: self.inject(kind))
+            self.timeline.append(f"{self.clock():7.2f} {kind}: postponed to {at:.2f}s")
+            return
         try:
             detail = getattr(self, kind)()
         except Exception:
@@ -174,6 +188,7 @@ class FaultInjector:
     def resume_all(self) -> None:
         for pid in list(self.paused):
             self.cont(pid)
+        self.locks_up()
 
     # -- servers -------------------------------------------------------------------------------
     def redis_restart(self) -> str:
@@ -187,6 +202,26 @@ class FaultInjector:
         started = time.monotonic()
         self.zookeeper.restart(timeout=90)
         return f"ZooKeeper killed and restarted in {time.monotonic() - started:.1f}s"
+
+    def locks_down(self) -> str | None:
+        """Stop ZooKeeper for a while: workers must go on with the store's claims
+        alone (and say so in the histories); it comes back on its own schedule."""
+        if self.zookeeper is None:
+            return None
+        lasting = self.rng.uniform(*LOCKS_DOWN_SECONDS)
+        self.zookeeper.kill()
+        self.locks_are_down = True
+        self._locks_back_at = self.clock() + lasting
+        self.schedule.add(self._locks_back_at, "ZooKeeper back", self.locks_up)
+        return f"ZooKeeper stopped for {lasting:.1f}s (lock service down)"
+
+    def locks_up(self) -> None:
+        if self.zookeeper is None or not self.locks_are_down:
+            return
+        started = time.monotonic()
+        self.zookeeper.start(timeout=90)
+        self.locks_are_down = False
+        self._note(f"ZooKeeper started again in {time.monotonic() - started:.1f}s")
 
     # -- simulator -----------------------------------------------------------------------------
     def sim_errors(self) -> str:
