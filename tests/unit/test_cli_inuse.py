@@ -49,7 +49,7 @@ def _store(tmp_path: pathlib.Path):
     return from_url(f"sqlite:///{tmp_path}/rhworker.db")
 
 
-def test_notify_refuses_a_host_on_maintenance_with_exit_6(rh):
+def test_notify_refuses_a_host_on_maintenance_with_exit_8(rh):
     assert rh("host", "update", "compute-1", "--on-maintenance", "yes")[0] == EXIT_OK
     code, out, err = rh("notify", "compute-1")
     assert code == EXIT_ON_MAINTENANCE == 8
@@ -61,10 +61,10 @@ def test_notify_refuses_a_host_on_maintenance_with_exit_6(rh):
     assert rh("notify", "compute-1")[0] == EXIT_OK
 
 
-def test_notify_help_documents_exit_6(capsys):
+def test_notify_help_documents_exit_8(capsys):
     with pytest.raises(SystemExit):
         main(["notify", "--help"])
-    assert "6 when the host is on maintenance" in " ".join(capsys.readouterr().out.split())
+    assert "8 when the host is on maintenance" in " ".join(capsys.readouterr().out.split())
 
 
 def test_changes_of_a_host_under_recovery_are_refused_with_exit_5(rh, tmp_path):
