@@ -90,6 +90,7 @@ class _InHand:
     guard: LeaseGuard
     started: float = dataclasses.field(default_factory=time.monotonic)
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    renewer: threading.Thread | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -215,9 +216,10 @@ class Worker:
                 f"handed out again to this worker (token {delivery.token}); "
                 f"the newer hand-out goes on"
             )
-        threading.Thread(
+        item.renewer = threading.Thread(
             target=self._renew_loop, args=(item,), name=f"renew-{nid}", daemon=True
-        ).start()
+        )
+        item.renewer.start()
         pool.submit(self._process, item, [old.done for old in older])
 
     def _process(self, item: _InHand, previous: list[threading.Event] | None = None) -> None:
@@ -470,6 +472,10 @@ class Worker:
             except RhworkerError as e:
                 LOG.warning("could not give back %s: %s", item.delivery.notification_id, e)
         pool.shutdown(wait=True, cancel_futures=True)
+        with self._changed:
+            renewers = [i.renewer for i in self._in_hand.values() if i.renewer is not None]
+        for renewer in renewers:  # each ends after its current renewal
+            renewer.join(timeout=max(self.options.lease_timeout, 1.0))
         try:
             self.coordinator.leave()
         except RhworkerError as e:

@@ -15,9 +15,8 @@ before each attempt, each attempt's HTTP timeout is cut to what is left of the l
 minus its margin, and back-offs end at once when the lease is lost (DESIGN §4,
 "Fencing reaches Nova"). The per-attempt timeout is set on the connection's
 keystoneauth session, which every request of this client reads when it is sent: a
-client serves one call at a time (the worker's ``PooledCompute``
-PooledCompute` lends each call its own). requests applies the timeout to connecting
-and to each read of the answer. It bounds how long the worker waits, not what Nova
+client serves one call at a time (the worker's ``PooledCompute`` lends each call its
+own). requests applies the timeout to connecting and to each read of the answer. It bounds how long the worker waits, not what Nova
 does with a request it already received: the fence's margin is there for that.
 
 Each request names its worker in the User-Agent (``rhworker/<worker id>``, through
@@ -372,9 +371,7 @@ class OpenStackCompute:
         )
 
     def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
-        self._call(
-            f"lock server {server_id}", lambda: self._compute.lock_server(server_id), fence
-        )
+        self._call(f"lock server {server_id}", lambda: self._compute.lock_server(server_id), fence)
 
     def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
         self._call(
@@ -507,9 +504,7 @@ class OpenStackCompute:
     ) -> None:
         what = f"add {host} to aggregate {aggregate_id}"
         try:
-            self._call(
-                what, lambda: self._compute.add_host_to_aggregate(aggregate_id, host), fence
-            )
+            self._call(what, lambda: self._compute.add_host_to_aggregate(aggregate_id, host), fence)
         except ComputeBadRequest as e:
             # 409: already a member (perhaps by an earlier attempt): that is the goal.
             if status_of(e) != 409:

@@ -206,27 +206,51 @@ class LeaseGuard:
         if self._lost is not None:
             raise self._cancelled()
         # Keep a margin: act only while comfortably inside the lease.
-        if self.remaining() > self._lease_timeout / 3:
+        left = self.remaining()
+        if left > self._lease_timeout / 3:
             return
         started = self._monotonic()
-        try:
-            self._renew()
-        except LeaseLost as e:
-            self.lost(f"lease lost: {e}")
-            raise self._cancelled() from e
-        except RhworkerError as e:
-            # The store did not answer: what is left of the lease still counts, but
-            # no more than that.
-            left = self.remaining()
-            if left <= self.margin:
-                self.lost(
-                    f"cannot prove ownership: the store did not answer ({e}) and only "
-                    f"{left:.2f}s of the lease is known to be left"
-                )
-                raise self._cancelled() from e
-            LOG.warning("renewal failed (%s); %.2fs of the lease left", e, left)
+        # Wait for the store no longer than the lease is known to last (at least one
+        # margin): a store that hangs must not keep a worker believing it owns.
+        error = self._renew_within(max(left - self.margin, self.margin))
+        if error is None:
+            self.renewed(started)
             return
-        self.renewed(started)
+        if isinstance(error, LeaseLost):
+            self.lost(f"lease lost: {error}")
+            raise self._cancelled() from error
+        if not isinstance(error, (RhworkerError, TimeoutError)):
+            raise error
+        # The store did not answer: what is left of the lease still counts, but no
+        # more than that.
+        left = self.remaining()
+        if left <= self.margin:
+            self.lost(
+                f"cannot prove ownership: the store did not answer ({error}) and only "
+                f"{left:.2f}s of the lease is known to be left"
+            )
+            raise self._cancelled() from error
+        LOG.warning("renewal failed (%s); %.2fs of the lease left", error, left)
+
+    def _renew_within(self, seconds: float) -> BaseException | None:
+        """Renew, waiting at most ``seconds``: None when renewed, else the error
+        (``TimeoutError`` when the store did not answer in time)."""
+        outcome: list[BaseException | None] = []
+        answered = threading.Event()
+
+        def renew() -> None:
+            try:
+                self._renew()
+                outcome.append(None)
+            except BaseException as e:
+                outcome.append(e)
+            finally:
+                answered.set()
+
+        threading.Thread(target=renew, name="lease-check", daemon=True).start()
+        if not answered.wait(seconds):
+            return TimeoutError(f"no answer from the store within {seconds:.2f}s")
+        return outcome[0]
 
     def window(self) -> float:
         """Prove ownership and return the seconds one call may still take: what is
