@@ -16,8 +16,9 @@ minus its margin, and back-offs end at once when the lease is lost (DESIGN §4,
 "Fencing reaches Nova"). The per-attempt timeout is set on the connection's
 keystoneauth session, which every request of this client reads when it is sent: a
 client serves one call at a time (the worker's ``PooledCompute`` lends each call its
-own). requests applies the timeout to connecting and to each read of the answer. It bounds how long the worker waits, not what Nova
-does with a request it already received: the fence's margin is there for that.
+own). requests applies the timeout to connecting and to each read of the answer. It
+bounds how long the worker waits, not what Nova does with a request it already
+received: the fence's margin is there for that.
 
 Each request names its worker in the User-Agent (``rhworker/<worker id>``, through
 openstacksdk's ``app_name``/``app_version``), so Nova's logs — and the simulator's
