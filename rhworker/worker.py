@@ -236,6 +236,10 @@ class Worker:
             LOG.warning("notification %s: %s; leaving it to its new owner", nid, e)
             self._note_fenced(delivery, str(e))
         except Exception as e:
+            if guard.is_lost:  # e.g. a store call failed after the fence had stopped us
+                LOG.warning("notification %s: %s (%s); leaving it", nid, guard.reason, e)
+                self._note_fenced(delivery, guard.reason or str(e))
+                return
             LOG.exception("notification %s: unexpected failure", nid)
             try:
                 self._conclude(
