@@ -86,9 +86,7 @@ def test_per_request_timeout_is_cut_to_the_lease(sim: Simulator) -> None:
     """Nova is slow (5 s per answer, an injected latency); the lease has 1.5 s left:
     the fenced attempt gives up after what is left of the lease, not 5 s later."""
     lease = 1.5
-    compute = adapter_for(
-        sim, worker_id=WORKER, conf={"retry_deadline": 0.0, "api_timeout": 30.0}
-    )
+    compute = adapter_for(sim, worker_id=WORKER, conf={"retry_deadline": 0.0, "api_timeout": 30.0})
     sid = _server_id(sim)
     guard = LeaseGuard(_unreachable, lease_timeout=lease)
     sim.inject(type="latency", seconds=5.0, method="POST", path="/action$")
