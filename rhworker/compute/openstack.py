@@ -107,6 +107,10 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "compute_api_version": check_microversion(group.microversion),
         "api_timeout": group.api_timeout,
+        # Every retry is ours, where the lease is checked before each attempt (the
+        # fence): never keystoneauth's, which a clouds.yaml could otherwise turn on.
+        "compute_connect_retries": 0,
+        "compute_status_code_retries": 0,
     }
     if group.region_name:
         kwargs["region_name"] = group.region_name

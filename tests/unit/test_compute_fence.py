@@ -326,3 +326,18 @@ def test_real_guard_bounds_a_503_storm_by_the_lease() -> None:
     for at, timeout in sent:
         assert at + timeout <= lease_end - guard.margin + 0.01
     assert time.monotonic() < lease_end + 0.5
+
+
+def test_keystoneauth_never_retries_behind_the_fence() -> None:
+    from oslo_config import cfg
+
+    from rhworker.compute.openstack import connection_kwargs
+    from rhworker.conf import compute as compute_conf
+
+    conf = cfg.ConfigOpts()
+    conf.register_opts(compute_conf.OPTS, group="compute")
+    conf(args=[])
+    conf.set_override("auth_type", "none", group="compute")
+    kwargs = connection_kwargs(conf)
+    assert kwargs["compute_connect_retries"] == 0
+    assert kwargs["compute_status_code_retries"] == 0
