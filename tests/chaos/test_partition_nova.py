@@ -115,6 +115,15 @@ def test_stale_worker_makes_no_nova_change_after_the_takeover(
                 for method in ("POST", "PUT", "DELETE")
             ]
             assert storm
+            stormed_at = time.time()
+            healthy.wait_for(
+                lambda: any(
+                    r["status"] == 503
+                    for r in sim.requests(worker=stale, since=stormed_at, changes=True)
+                ),
+                30,
+                "the stale-to-be worker to be in its retry loop (a change answered 503)",
+            )
             cut_at = time.time()
             proxy.cut()
             healthy.start_worker_process()
