@@ -324,8 +324,10 @@ def test_real_guard_bounds_a_503_storm_by_the_lease() -> None:
         compute.lock_server("s1", fence=guard)
     assert len(sent) > 3
     for at, timeout in sent:
-        assert at + timeout <= lease_end - guard.margin + 0.01
-    assert time.monotonic() < lease_end + 0.5
+        # each attempt may last only until the lease end minus the margin (give or
+        # take the instant between the check and the send)
+        assert at + timeout <= lease_end - guard.margin + 0.1
+    assert time.monotonic() < lease_end + 2.0  # not the 60 s retry deadline
 
 
 def test_keystoneauth_never_retries_behind_the_fence() -> None:

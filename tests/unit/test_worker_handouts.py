@@ -28,7 +28,7 @@ from rhworker.store import from_url
 from rhworker.store.base import Store
 from rhworker.worker import Worker, WorkerOptions
 
-LEASE = 0.6
+LEASE = 1.0
 Key = tuple[str, int]
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
 
