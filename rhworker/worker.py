@@ -168,6 +168,7 @@ class Worker:
                 if len(self._in_hand) >= self.options.concurrency:
                     self._changed.wait(self.options.poll_interval)
                     continue
+            asked = time.monotonic()  # the lease is known from here, not from the answer
             try:
                 delivery = self.store.consume(
                     self.worker_id,
@@ -188,9 +189,11 @@ class Worker:
                     if burst:
                         self._changed.wait(self.options.poll_interval)
                 continue
-            self._take(pool, delivery)
+            self._take(pool, delivery, asked)
 
-    def _take(self, pool: ThreadPoolExecutor, delivery: Delivery) -> None:
+    def _take(
+        self, pool: ThreadPoolExecutor, delivery: Delivery, asked: float | None = None
+    ) -> None:
         """Put a hand-out in hand: its own guard and renewer; an older hand-out of the
         same notification still in hand is cancelled, and this one starts only once
         that one has stopped (never two at once)."""
@@ -198,6 +201,7 @@ class Worker:
         guard = LeaseGuard(
             renew=functools.partial(self._renew_one, delivery),
             lease_timeout=self.options.lease_timeout,
+            start=asked,
         )
         item = _InHand(delivery, guard)
         with self._changed:

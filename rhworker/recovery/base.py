@@ -158,13 +158,16 @@ class LeaseGuard:
         lease_timeout: float,
         monotonic: Callable[[], float] = time.monotonic,
         margin: float | None = None,
+        start: float | None = None,
     ) -> None:
+        """``start``: when (monotonic) the hand-out was asked for — the lease is known
+        from then, not from when the answer came back (default: now)."""
         self._renew = renew
         self._lease_timeout = lease_timeout
         self._monotonic = monotonic
         self.margin = lease_timeout * FENCE_MARGIN_FRACTION if margin is None else margin
         self._lock = threading.Lock()
-        self._valid_until = monotonic() + lease_timeout
+        self._valid_until = (monotonic() if start is None else start) + lease_timeout
         self._lost: str | None = None
         self._lost_event = threading.Event()
 

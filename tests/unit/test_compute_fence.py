@@ -343,3 +343,11 @@ def test_keystoneauth_never_retries_behind_the_fence() -> None:
     kwargs = connection_kwargs(conf)
     assert kwargs["compute_connect_retries"] == 0
     assert kwargs["compute_status_code_retries"] == 0
+
+
+def test_lease_is_known_from_when_the_hand_out_was_asked_for() -> None:
+    mono = Mono()
+    asked = mono.now
+    mono.now += 2.0  # the store's answer took 2 s to come back
+    guard = LeaseGuard(lambda: None, lease_timeout=30.0, monotonic=mono, start=asked)
+    assert guard.remaining() == pytest.approx(28.0)
