@@ -62,11 +62,11 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     member_id = member_id or new_member_id()
     store = configured_store(conf, create=True)
     coordinator = Coordinator.from_conf(conf, member_id)
-    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf))
+    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
     return Worker(
         store=store,
         coordinator=coordinator,
-        compute=compute,  # type: ignore[arg-type]
+        compute=compute,
         driver=load_driver(conf.host_failure.driver),
         worker_id=member_id,
         options=WorkerOptions.from_conf(conf),

@@ -16,7 +16,11 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rhworker.store.base import Store
+    from rhworker.testing.chaos_partition import NovaPartition
 
 LOG = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ FAULT_KINDS = (
     "sim_latency",
     "fail_evacuation",
     "lose_capacity",
+    "nova_partition",
 )
 # Kinds that act on the ZooKeeper lock service: only for seeds that lock with it (with
 # Redis locks the lock service is the store's server too).
@@ -107,7 +112,11 @@ class FaultInjector:
         servers_of_failures: list[str],
         spares: list[str],
         clock: Callable[[], float],
+        partition: NovaPartition | None = None,
+        store: Store | None = None,
     ) -> None:
+        self.partition = partition
+        self.store = store  # reached directly (not through the partition's proxy)
         self.rng = rng
         self.schedule = schedule
         self.sim = sim
@@ -127,7 +136,12 @@ class FaultInjector:
         self._locks_back_at = 0.0
 
     def available_kinds(self) -> list[str]:
-        return [k for k in FAULT_KINDS if k not in ZOOKEEPER_KINDS or self.zookeeper is not None]
+        return [
+            k
+            for k in FAULT_KINDS
+            if (k not in ZOOKEEPER_KINDS or self.zookeeper is not None)
+            and (k != "nova_partition" or self.partition is not None)
+        ]
 
     def inject(self, kind: str) -> None:
         if kind in ZOOKEEPER_KINDS and self.locks_are_down:
@@ -189,6 +203,44 @@ class FaultInjector:
         for pid in list(self.paused):
             self.cont(pid)
         self.locks_up()
+        self.heal_partition()
+
+    # -- the Nova-reaching partition (see chaos_partition) ------------------------------------
+    def nova_partition(self) -> str | None:
+        """Armed now; the cut comes when the worker holds a delivery and is changing
+        something in Nova (within 20 s), so that it loses the store mid-work."""
+        if self.partition is None or self.partition.busy:
+            return None
+        self._try_partition(self.clock() + 20.0)
+        pid = self.partition.worker.pid if self.partition.worker else "?"
+        return f"armed: cut worker pid {pid} from the store when it next acts on Nova"
+
+    def _try_partition(self, deadline: float) -> None:
+        partition = self.partition
+        if partition is None or partition.busy:
+            return
+        acting = partition.acting(self.sim, self.store) if self.store is not None else False
+        if not acting and self.clock() < deadline:
+            self.schedule.add(
+                self.clock() + 0.2, "arm the partition", lambda: self._try_partition(deadline)
+            )
+            return
+        # Nova answers 503 first, so that the worker is in its retry loops when, a
+        # moment later, it loses the store.
+        partition.storm(self.sim)
+        self.schedule.add(self.clock() + 0.5, "cut the partition", partition.cut)
+        self.schedule.add(
+            self.clock() + 0.5 + self.pause_seconds, "heal the partition", self.heal_partition
+        )
+        self._note(
+            f"partition: Nova answering 503 to changes, store cut in 0.5s for "
+            f"{self.pause_seconds:.1f}s ({'while' if acting else 'although not'} acting)"
+        )
+
+    def heal_partition(self) -> None:
+        if self.partition is not None and self.partition.is_cut:
+            self.partition.heal()
+            self._note("partition healed")
 
     # -- servers -------------------------------------------------------------------------------
     def redis_restart(self) -> str:

@@ -29,6 +29,8 @@ def test_chaos_storm_keeps_the_invariants(seed: int) -> None:
         require(str(e))
     print("\n" + report.summary())
     assert report.verify.violations == [], report.summary()
+    # a worker cut from the store sent no Nova change past its lease (the fence)
+    assert report.fence_violations == [], report.summary()
     assert report.all_terminal, report.summary()
     statuses = report.statuses
     assert sum(statuses.values()) == config.failures
