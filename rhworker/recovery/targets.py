@@ -30,8 +30,11 @@ class ReservedHostTarget:
         """Before each evacuate: our claim still stands (fencing) and, where we hold
         it, our lock; a lost lock is re-taken if free, since the claim decides."""
         self.ctx.guard()
-        if not self.ctx.store.check_claim(self.host, self.epoch):
-            raise RecoveryError(f"claim on {self.host} (epoch {self.epoch}) is no longer current")
+        holder = self.ctx.delivery.notification_id
+        if not self.ctx.store.check_claim(self.host, self.epoch, holder):
+            raise RecoveryError(
+                f"claim on {self.host} by {holder} (epoch {self.epoch}) is no longer current"
+            )
         if self.lock is not None and not _still_owner(self.ctx, self.lock):
             LOG.warning("lock on %s lost; the claim (epoch %s) still holds", self.host, self.epoch)
             self.lock = _try_lock(self.ctx, self.host)
@@ -78,7 +81,7 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
     """A claim recorded by an earlier attempt (maybe another worker's) that is still
     current: resume on the same reserved host."""
     for claim in reversed(n.progress.claims):
-        if ctx.store.check_claim(claim.host, claim.epoch):
+        if ctx.store.check_claim(claim.host, claim.epoch, n.id):
             lock = _try_lock(ctx, claim.host)
             ctx.step(
                 "resumed",

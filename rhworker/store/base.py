@@ -14,9 +14,14 @@ Semantics every backend must keep (DESIGN §4, §5):
   :class:`~rhworker.errors.LeaseLost` once another consumer has taken the notification
   over. A lease that expires without a takeover still lets its owner write.
 * **Claims** are one compare-and-set: reserved → not reserved, ``claimed_by``,
-  ``claim_epoch`` from a counter that only grows, and the claim recorded in the
+  ``claim_epoch`` that only grows — even across lost writes: the largest of the last
+  epoch + 1 and the store's clock in microseconds — and the claim recorded in the
   notification's progress, all at once. A claim by the same notification is
-  idempotent (returns the existing claim).
+  idempotent (returns the existing claim). A claim is checked by holder *and* epoch
+  (:meth:`Store.check_claim`), never by epoch alone.
+* **One clock.** Leases, retry due times and the duplicate window are judged by one
+  clock per store: the Redis server's ``TIME`` for Redis, the machine's clock for
+  SQLite (one machine). ``now=`` lets tests move it per call.
 * Backend exceptions never escape: they become :class:`~rhworker.errors.StoreError`
   subclasses (``StoreUnavailable`` for connection problems).
 """
@@ -199,8 +204,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def check_claim(self, host: str, epoch: int) -> bool:
-        """True while ``epoch`` is the host's current claim epoch (fencing check)."""
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
+        """Fencing check: True while ``host`` is claimed by notification ``holder`` at
+        exactly ``epoch``. Both are compared: after a store lost writes, another
+        notification could hold the host again, and only the holder tells them apart."""
 
     # -- delivery queue ---------------------------------------------------------------
     @abc.abstractmethod
@@ -284,6 +291,18 @@ class Store(abc.ABC):
         """Operator close: status ``failed`` with ``reason``, never handed out again;
         the lease token is bumped so a worker still holding it gets ``LeaseLost`` at its
         next write. ``Conflict`` for ``finished``/``ignored``; ``NotFound``."""
+
+    # -- clock ------------------------------------------------------------------------
+    def now(self) -> float:
+        """The store's clock (UTC epoch seconds): the one leases, retry due times and
+        the duplicate window are judged by. The machine's clock by default; the Redis
+        store reads the server's."""
+        return time.time()
+
+    def durability_warnings(self) -> list[str]:
+        """What this store's configuration risks losing on a crash (empty: nothing
+        known). Checked once by workers at start-up (``[store] redis_durability``)."""
+        return []
 
     # -- read models ------------------------------------------------------------------
     @abc.abstractmethod

@@ -9,9 +9,12 @@ them on ``NOSCRIPT``.
 Queue: intake ``XADD``s one entry per notification; a hand-out takes, oldest
 notification first, either a never-delivered entry (``XREADGROUP >``) or a pending one
 whose lease expired or whose retry is due (``XCLAIM`` to the new worker). Leases are
-judged by the notification's ``lease_until`` (the caller's clock, mirrored in the
-``P:leases`` zset), not by the entry's idle time, so that ``now=`` works and renewals
-(``XCLAIM`` by the owner, which also resets the idle time) and takeovers agree. A retry
+judged by the notification's ``lease_until`` (mirrored in the ``P:leases`` zset), not by
+the entry's idle time, so that ``now=`` works and renewals (``XCLAIM`` by the owner,
+which also resets the idle time) and takeovers agree. Every such time is on the Redis
+server's clock (``TIME`` inside the scripts), never the caller's: workers with skewed
+clocks agree on leases, retry due times and the duplicate window. ``now=`` (tests)
+overrides it per call. A retry
 keeps its entry pending (never lost, never doubled) until it is due; ack and dead letter
 ``XACK`` + ``XDEL`` it. Notification records are kept forever (history).
 """
@@ -64,6 +67,11 @@ HANDOUT_BATCH = 50
 PAUSE_RECHECK = 5.0
 # Notifications read per round trip while listing.
 LIST_CHUNK = 200
+
+
+def _at(now: float | None) -> str:
+    """A script's time argument: '' (the server's clock) unless a test moves time."""
+    return "" if now is None else rec.flt(now)
 
 
 class RedisStore(Store):
@@ -219,16 +227,16 @@ class RedisStore(Store):
         n = validation.prepare_notification(type, hostname, payload, generated_time, now=at)
         fingerprint = validation.dedup_key(n.type, n.hostname, n.payload)
         try:
-            self._run(
+            _, created = self._run(
                 "intake",
                 n.id,
                 n.type.value,
                 n.hostname,
                 json.dumps(n.payload, sort_keys=True),
                 rec.flt(n.generated_time),
-                rec.flt(at),
+                _at(now),
                 rec.flt(dedup_interval),
-                rec.flt(at - dedup_interval),
+                "",
                 fingerprint,
                 int(max(dedup_interval, 0)) + 60,
             )
@@ -240,6 +248,7 @@ class RedisStore(Store):
                 f"within {dedup_interval:g} s: {e.existing_id}",
                 existing_id=e.existing_id,
             ) from e
+        n.created_at = n.updated_at = float(created)
         return n
 
     def _fetch(self, ids: list[str]) -> list[Notification | None]:
@@ -326,7 +335,7 @@ class RedisStore(Store):
             notification_id,
             "" if token is None else str(token),
             new.value,
-            rec.flt(now_or(now)),
+            _at(now),
             "0" if reason is None else "1",
             reason or "",
             *allowed,
@@ -364,9 +373,11 @@ class RedisStore(Store):
         epoch = self._run("claim", notification_id, host, str(token))
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
 
-    def check_claim(self, host: str, epoch: int) -> bool:
-        current = self._read(lambda p: p.hget(self.key("host", host), "claim_epoch"))[0]
-        return bool(current) and int(current) == epoch
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
+        holder_now, epoch_now = self._read(
+            lambda p: p.hmget(self.key("host", host), "claimed_by", "claim_epoch")
+        )[0]
+        return bool(epoch_now) and int(epoch_now) == epoch and holder_now == holder
 
     # -- delivery queue ---------------------------------------------------------------
     def consume(
@@ -380,13 +391,11 @@ class RedisStore(Store):
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
-            at = now_or(now)
-            until = at + lease_timeout
             result = self._run(
                 "consume",
                 worker_id,
-                rec.flt(at),
-                rec.flt(until),
+                _at(now),
+                rec.flt(lease_timeout),
                 int(max_attempts),
                 HANDOUT_BATCH,
                 rec.flt(PAUSE_RECHECK),
@@ -404,7 +413,8 @@ class RedisStore(Store):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:], at)))
+            at = float(result[4])  # the server's clock (or now=)
+            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:4], at)))
 
     @staticmethod
     def _due_in(times: list[str], at: float) -> list[float]:
@@ -420,13 +430,15 @@ class RedisStore(Store):
     def renew(
         self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
     ) -> Delivery:
-        until = now_or(now) + lease_timeout
-        self._run(
-            "renew",
-            delivery.notification_id,
-            str(delivery.token),
-            delivery.worker_id,
-            rec.flt(until),
+        until = float(
+            self._run(
+                "renew",
+                delivery.notification_id,
+                str(delivery.token),
+                delivery.worker_id,
+                rec.flt(lease_timeout),
+                _at(now),
+            )
         )
         return Delivery(
             notification_id=delivery.notification_id,
@@ -438,18 +450,17 @@ class RedisStore(Store):
         )
 
     def ack(self, delivery: Delivery) -> None:
-        self._run("ack", delivery.notification_id, str(delivery.token), rec.flt(time.time()))
+        self._run("ack", delivery.notification_id, str(delivery.token), "")
 
     def retry_later(
         self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
     ) -> None:
-        at = now_or(now)
         self._run(
             "retry_later",
             delivery.notification_id,
             str(delivery.token),
-            rec.flt(at),
-            rec.flt(at + delay),
+            _at(now),
+            rec.flt(delay),
             reason or "",
         )
 
@@ -458,7 +469,7 @@ class RedisStore(Store):
             "dead_letter",
             delivery.notification_id,
             str(delivery.token),
-            rec.flt(now_or(now)),
+            _at(now),
             reason,
         )
 
@@ -472,7 +483,8 @@ class RedisStore(Store):
         reason: str = "",
         now: float | None = None,
     ) -> None:
-        self._run("set_pause", *redis_controls.pause_args(segment, paused, by, reason, now_or(now)))
+        args = redis_controls.pause_args(segment, paused, by, reason, now_or(now), now)
+        self._run("set_pause", *args)
 
     def pauses(self) -> dict[str | None, PauseInfo]:
         raw = self._read(lambda p: p.hgetall(self.key("pauses")))[0]
@@ -481,16 +493,23 @@ class RedisStore(Store):
     def requeue(
         self, notification_id: str, *, reason: str = "", now: float | None = None
     ) -> Notification:
-        self._run("requeue", notification_id, rec.flt(now_or(now)), reason)
+        self._run("requeue", notification_id, _at(now), reason)
         return self.get_notification(notification_id)
 
     def resolve(
         self, notification_id: str, *, reason: str, now: float | None = None
     ) -> Notification:
-        self._run("resolve", notification_id, rec.flt(now_or(now)), reason)
+        self._run("resolve", notification_id, _at(now), reason)
         return self.get_notification(notification_id)
 
     # -- read models ------------------------------------------------------------------
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
+        at = self.now() if now is None else now
         with self._translated():
-            return redis_stats.queue_stats(self._redis, self.key, now_or(now))
+            return redis_stats.queue_stats(self._redis, self.key, at)
+
+    def now(self) -> float:
+        """The Redis server's clock: the one leases and due times are judged by."""
+        with self._translated():
+            seconds, micros = cast(tuple[int, int], self._redis.time())
+        return seconds + micros / 1e6

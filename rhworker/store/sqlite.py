@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -364,10 +365,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 if spare.claimed_by is not None:
                     why = f"claimed by {spare.claimed_by}"
                 raise ClaimLost(f"reserved host {host} cannot be claimed: {why}")
-            conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'claim_epoch'")
-            epoch = conn.execute(
-                "SELECT value FROM counters WHERE name = 'claim_epoch'"
-            ).fetchone()[0]
+            epoch = self._next_epoch(conn)
             conn.execute(
                 "UPDATE hosts SET reserved = 0, claimed_by = ?, claim_epoch = ? WHERE name = ?",
                 (notification_id, epoch, host),
@@ -379,7 +377,25 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
 
-    def check_claim(self, host: str, epoch: int) -> bool:
+    @staticmethod
+    def _next_epoch(conn: sqlite3.Connection) -> int:
+        """The next claim epoch, inside the claim's transaction: the largest of the
+        last one + 1 and the machine's clock in microseconds. The counter alone would
+        go backwards if the file lost its last commits (a power cut with
+        ``synchronous=normal``, a disk that lies about fsync, an older copy restored);
+        the clock has moved on since (docs/safety.md, "Claims and epochs")."""
+        last = conn.execute("SELECT value FROM counters WHERE name = 'claim_epoch'").fetchone()
+        epoch = max((last[0] if last else 0) + 1, int(time.time() * 1_000_000))
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES ('claim_epoch', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (epoch,),
+        )
+        return epoch
+
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
         with self._tx(immediate=False) as conn:
-            row = conn.execute("SELECT claim_epoch FROM hosts WHERE name = ?", (host,)).fetchone()
-        return row is not None and row[0] is not None and row[0] == epoch
+            row = conn.execute(
+                "SELECT claimed_by, claim_epoch FROM hosts WHERE name = ?", (host,)
+            ).fetchone()
+        return row is not None and row[1] is not None and row[1] == epoch and row[0] == holder
