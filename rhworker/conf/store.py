@@ -9,6 +9,17 @@ OPTS: list[cfg.Opt] = [
         "?prefix=NAME (many machines; rediss:// for TLS). Empty: "
         "sqlite:///<state_dir>/rhworker.db.",
     ),
+    cfg.StrOpt(
+        "redis_durability",
+        default="warn",
+        choices=["warn", "refuse"],
+        help="What a worker does at start-up when the Redis store may lose acknowledged "
+        "writes on a crash (no AOF, appendfsync everysec/no, replicas without "
+        "min-replicas-to-write, an evicting maxmemory-policy): 'warn' logs each risk "
+        "and runs, 'refuse' exits with the list. Claims stay safe either way (claims "
+        "are checked by holder and epoch, epochs follow the server's clock); what a "
+        "lost write costs is redoing work. See docs/safety.md.",
+    ),
 ]
 
 

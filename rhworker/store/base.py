@@ -29,10 +29,13 @@ Semantics every backend must keep (DESIGN §4, §5):
 from __future__ import annotations
 
 import abc
+import dataclasses
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from rhworker.errors import ConfigError, StoreError
 from rhworker.models import (
     Claim,
     Delivery,
@@ -46,12 +49,47 @@ from rhworker.models import (
     Step,
 )
 
+LOG = logging.getLogger(__name__)
+
 # Masakari's default: the same failure reported again within 180 s is a duplicate.
 DEFAULT_DUPLICATE_INTERVAL = 180.0
 # How long a delivery stays with a worker that stops renewing it.
 DEFAULT_LEASE_TIMEOUT = 30.0
 # Deliveries of one notification before it goes to the dead letters.
 DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class DurabilityRisk:
+    """One way the store's configuration can lose acknowledged writes."""
+
+    message: str
+    # False: the setting could not be read (e.g. CONFIG disabled on a managed Redis),
+    # so the risk is possible, not known. Only known risks are refused.
+    known: bool = True
+    # Whether ``[store] redis_durability = refuse`` refuses it (SQLite's are warnings).
+    refusable: bool = True
+
+
+def check_durability(store: Store, policy: str = "warn") -> list[DurabilityRisk]:
+    """Log each durability risk of ``store``; with ``policy="refuse"``, raise
+    :class:`ConfigError` listing the known ones instead (``[store] redis_durability``)."""
+    try:
+        risks = store.durability_risks()
+    except StoreError as e:
+        if policy == "refuse":
+            raise ConfigError(f"cannot check the store's durability: {e}") from e
+        LOG.warning("store durability not checked: %s", e)
+        return []
+    refused = [r for r in risks if r.known and r.refusable]
+    if policy == "refuse" and refused:
+        raise ConfigError(
+            "the store may lose acknowledged writes ([store] redis_durability = refuse): "
+            + "; ".join(r.message for r in refused)
+        )
+    for risk in risks:
+        LOG.warning("store durability: %s", risk.message)
+    return risks
 
 
 def now_or(now: float | None) -> float:
@@ -299,9 +337,9 @@ class Store(abc.ABC):
         store reads the server's."""
         return time.time()
 
-    def durability_warnings(self) -> list[str]:
+    def durability_risks(self) -> list[DurabilityRisk]:
         """What this store's configuration risks losing on a crash (empty: nothing
-        known). Checked once by workers at start-up (``[store] redis_durability``)."""
+        known). Checked once by workers at start-up (:func:`check_durability`)."""
         return []
 
     # -- read models ------------------------------------------------------------------

@@ -50,6 +50,7 @@ from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
+    DurabilityRisk,
     Store,
     now_or,
 )
@@ -67,6 +68,9 @@ HANDOUT_BATCH = 50
 PAUSE_RECHECK = 5.0
 # Notifications read per round trip while listing.
 LIST_CHUNK = 200
+# Milliseconds a claim waits for a replica to acknowledge it (WAIT) when the server
+# has replicas; past it the claim stands but a failover could lose it (logged).
+CLAIM_WAIT_MS = 1000
 
 
 def _at(now: float | None) -> str:
@@ -85,6 +89,8 @@ class RedisStore(Store):
         self._redis = client
         self._checked = False
         self._closed = False
+        # Replicas the server had at the durability check: claims WAIT for one.
+        self.replicas = 0
         self._scripts = {
             name: client.register_script(src)
             for name, src in {**SCRIPTS, **redis_controls.SCRIPTS}.items()
@@ -371,7 +377,24 @@ class RedisStore(Store):
         self, notification_id: str, host: str, *, token: int, now: float | None = None
     ) -> Claim:
         epoch = self._run("claim", notification_id, host, str(token))
+        if self.replicas:
+            self._wait_for_replica(host)
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
+
+    def _wait_for_replica(self, host: str) -> None:
+        """WAIT until a replica has the claim, so that a failover keeps it. Not a
+        guarantee (Redis replication is asynchronous; a replica can still be promoted
+        without it), hence only a warning when it does not come."""
+        with self._translated():
+            acked = int(cast(int, self._redis.execute_command("WAIT", 1, CLAIM_WAIT_MS)))
+        if acked < 1:
+            LOG.warning(
+                "redis store %s: no replica acknowledged the claim on %s within %d ms; a "
+                "failover now could lose it",
+                self.where,
+                host,
+                CLAIM_WAIT_MS,
+            )
 
     def check_claim(self, host: str, epoch: int, holder: str) -> bool:
         holder_now, epoch_now = self._read(
@@ -508,8 +531,90 @@ class RedisStore(Store):
         with self._translated():
             return redis_stats.queue_stats(self._redis, self.key, at)
 
+    def durability_risks(self) -> list[DurabilityRisk]:
+        """Read the server's persistence and replication settings (docs/safety.md).
+
+        ``CONFIG GET`` when allowed; where it is disabled (managed Redis, renamed
+        command, ACL), ``INFO`` tells whether AOF is on and how many replicas there
+        are but not ``appendfsync`` nor ``min-replicas-to-write``: those become
+        "unknown" risks (warned, never refused)."""
+        with self._translated():
+            info = cast(dict[str, Any], self._redis.info())
+            try:
+                config = cast(dict[str, str], self._redis.config_get("*"))
+            except redis.exceptions.RedisError as e:
+                LOG.info("redis store %s: CONFIG GET unavailable (%s); using INFO", self.where, e)
+                config = {}
+        self.replicas = int(info.get("connected_slaves", 0) or 0)
+        return durability_risks_of(config, info, self.where)
+
     def now(self) -> float:
         """The Redis server's clock: the one leases and due times are judged by."""
         with self._translated():
             seconds, micros = cast(tuple[int, int], self._redis.time())
         return seconds + micros / 1e6
+
+
+def durability_risks_of(
+    config: dict[str, str], info: dict[str, Any], where: str
+) -> list[DurabilityRisk]:
+    """The risks of a server from its ``CONFIG GET *`` (may be empty) and ``INFO``."""
+    risks: list[DurabilityRisk] = []
+    aof = config.get("appendonly", "yes" if info.get("aof_enabled") else "no")
+    if aof != "yes":
+        risks.append(
+            DurabilityRisk(
+                f"redis store {where}: appendonly is off; a crash loses every write since "
+                "the last RDB snapshot (set appendonly yes, appendfsync always)"
+            )
+        )
+    else:
+        fsync = config.get("appendfsync")
+        if fsync is None:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: appendfsync unknown (CONFIG GET disabled); "
+                    "with anything but 'always' a crash of the machine loses the last "
+                    "acknowledged writes",
+                    known=False,
+                )
+            )
+        elif fsync != "always":
+            lost = "about 1 s" if fsync == "everysec" else "up to 30 s"
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: appendfsync {fsync}; a crash of the machine loses "
+                    f"{lost} of acknowledged writes (claims, hand-outs, progress). Claims stay "
+                    "fenced by holder and epoch, but work may be redone (appendfsync always "
+                    "to avoid it)"
+                )
+            )
+    replicas = int(info.get("connected_slaves", 0) or 0)
+    if replicas:
+        min_replicas = config.get("min-replicas-to-write", config.get("min-slaves-to-write"))
+        if min_replicas is None:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: {replicas} replica(s), min-replicas-to-write "
+                    "unknown (CONFIG GET disabled); a failover may lose acknowledged writes",
+                    known=False,
+                )
+            )
+        elif int(min_replicas) < 1:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: {replicas} replica(s) but min-replicas-to-write "
+                    "0; a failover to a replica loses the writes it had not received (set "
+                    "min-replicas-to-write 1; claims also WAIT for a replica)"
+                )
+            )
+    policy = config.get("maxmemory-policy", str(info.get("maxmemory_policy", "noeviction")))
+    maxmemory = config.get("maxmemory", str(info.get("maxmemory", 0)))
+    if policy != "noeviction" and maxmemory not in ("0", ""):
+        risks.append(
+            DurabilityRisk(
+                f"redis store {where}: maxmemory-policy {policy}; evicted keys lose "
+                "notifications and claims (use noeviction)"
+            )
+        )
+    return risks

@@ -38,7 +38,7 @@ from rhworker.models import (
     Step,
 )
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store, now_or
+from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Store, now_or
 from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
@@ -75,6 +75,17 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         except OSError as e:
             raise StoreUnavailable(f"cannot create the directory of {path}: {e}") from e
         return cls(path, **kwargs)
+
+    def durability_risks(self) -> list[DurabilityRisk]:
+        if self.synchronous == "FULL":
+            return []
+        return [
+            DurabilityRisk(
+                f"sqlite store {self.path}: synchronous={self.synchronous.lower()}; a power "
+                "cut may lose the last commits (claims stay fenced: epochs follow the clock)",
+                refusable=False,
+            )
+        ]
 
     # -- inventory: segments -------------------------------------------------------
     def create_segment(self, segment: Segment) -> Segment:
