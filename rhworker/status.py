@@ -320,6 +320,7 @@ TRY_OUTCOMES = {
     "claim_lost": "skipped: claim lost to another notification",
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",
+    "spare_in_use": "skipped: Nova shows servers of another failed host on it",
 }
 
 

@@ -15,6 +15,7 @@ from rhworker.coordination import HeldLock
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
 from rhworker.models import Host, Notification
 from rhworker.recovery.base import RecoveryContext
+from rhworker.recovery.spares import serving_other_host
 
 LOG = logging.getLogger(__name__)
 
@@ -107,6 +108,16 @@ def claim_reserved_host(
             ctx.step("lock_skipped", f"{host.name} is locked by another worker", host=host.name)
             continue
         try:
+            other = serving_other_host(ctx, host.name, failed.name)
+            if other is not None:  # the store forgot a claim that Nova remembers
+                ctx.coordinator.release(lock)
+                ctx.step(
+                    "spare_in_use",
+                    f"{host.name} is reserved in the store but Nova shows servers evacuated "
+                    f"there from {other}; skipped (the store may have lost writes)",
+                    host=host.name,
+                )
+                continue
             ctx.guard()
             claim = ctx.store.claim_reserved_host(n.id, host.name, token=ctx.token)
         except ClaimLost as e:
