@@ -58,7 +58,7 @@ end
 ensure_group()
 release(id)
 redis.call('SREM', P .. ':held', id)
-redis.call('HINCRBY', nk, 'lease_token', 1)
+bump_token(nk)
 local entry = redis.call('XADD', STREAM, '*', 'nid', id)
 redis.call('HSET', nk, 'status', 'new', 'attempts', 0, 'entry', entry, 'next_attempt_at', '',
   'reason', reason, 'updated_at', now, 'dead_reason', '', 'dead_at', '')
@@ -80,7 +80,7 @@ if status == 'finished' or status == 'ignored' then
 end
 release(id)
 redis.call('SREM', P .. ':held', id)
-redis.call('HINCRBY', nk, 'lease_token', 1)
+bump_token(nk)
 redis.call('HSET', nk, 'status', 'failed', 'reason', reason, 'updated_at', now,
   'next_attempt_at', '')
 return 1

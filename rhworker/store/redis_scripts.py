@@ -69,15 +69,30 @@ local function server_now()
   return string.format('%s.%06d', t[1], tonumber(t[2]))
 end
 
+-- The next lease token of a notification: the largest of the current one + 1 and the
+-- server's clock in microseconds, so that a store that lost its last writes (and
+-- with them the last hand-out) never hands the same token out twice: a worker still
+-- holding the lost hand-out is fenced off by the new one (docs/safety.md).
+local function bump_token(nk)
+  local t = redis.call('TIME')
+  local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local current = tonumber(redis.call('HGET', nk, 'lease_token') or '') or 0
+  if current + 1 > token then token = current + 1 end
+  local text = string.format('%.0f', token)
+  redis.call('HSET', nk, 'lease_token', text)
+  return text
+end
+
 -- a time argument: '' = the server's clock, else the caller's (tests move time)
 local function now_arg(arg)
   if arg == nil or arg == '' then return server_now() end
   return arg
 end
 
--- seconds after a time, formatted as the store keeps times
+-- seconds after a time, formatted as the store keeps times (17 digits: exact, as
+-- Python's repr; rounding could put a due time after the instant it is due)
 local function later(at, seconds)
-  return string.format('%.6f', tonumber(at) + tonumber(seconds))
+  return string.format('%.17g', tonumber(at) + tonumber(seconds))
 end
 
 local function ensure_group()
@@ -199,7 +214,7 @@ local function handout(id, entry)
     redis.call('RPUSH', DEAD, id)
     return nil
   end
-  local token = redis.call('HINCRBY', nk, 'lease_token', 1)
+  local token = bump_token(nk)
   redis.call('HSET', nk, 'attempts', attempts, 'lease_owner', worker,
     'lease_until', lease_until, 'next_attempt_at', '')
   redis.call('ZADD', LEASES, lease_until, id)

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,7 +38,7 @@ from rhworker.models import (
 )
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Store, now_or
-from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
+from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, clock_micros
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
 
@@ -396,7 +395,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         ``synchronous=normal``, a disk that lies about fsync, an older copy restored);
         the clock has moved on since (docs/safety.md, "Claims and epochs")."""
         last = conn.execute("SELECT value FROM counters WHERE name = 'claim_epoch'").fetchone()
-        epoch = max((last[0] if last else 0) + 1, int(time.time() * 1_000_000))
+        epoch = max((last[0] if last else 0) + 1, clock_micros())
         conn.execute(
             "INSERT INTO counters (name, value) VALUES ('claim_epoch', ?) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
