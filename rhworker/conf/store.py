@@ -16,9 +16,10 @@ OPTS: list[cfg.Opt] = [
         help="What a worker does at start-up when the Redis store may lose acknowledged "
         "writes on a crash (no AOF, appendfsync everysec/no, replicas without "
         "min-replicas-to-write, an evicting maxmemory-policy): 'warn' logs each risk "
-        "and runs, 'refuse' exits with the list. Claims stay safe either way (claims "
-        "are checked by holder and epoch, epochs follow the server's clock); what a "
-        "lost write costs is redoing work. See docs/safety.md.",
+        "and runs, 'refuse' exits listing them (settings that cannot be read, e.g. "
+        "with CONFIG disabled, are only warned about). Lost writes never repeat a "
+        "claim epoch or lease token, and spares are checked against Nova before a "
+        "claim, but work is redone. See docs/safety.md.",
     ),
 ]
 
