@@ -264,6 +264,8 @@ def _storm(
         servers_of_failures=[sid for h in failing for sid in servers_of.get(h, [])],
         spares=list(spares),
         clock=clock,
+        store_url=deployment.store_url,
+        on_rollback=lambda: _report_again(deployment, sim, failing, accepted),
     )
     accepted: list[str] = []
     order = list(failing)
@@ -327,9 +329,25 @@ def _fail_and_record(deployment: Deployment, sim: Any, host: str, accepted: list
     accepted.append(_fail_host(deployment, sim, host))
 
 
+def _report_again(deployment: Deployment, sim: Any, failing: list[str], accepted: list[str]) -> str:
+    """After a store rollback: report every host that is down again, as a host
+    monitor keeps doing while a host stays down. A notification the store still has
+    is found by the duplicate window; a lost one is accepted anew and replaces it."""
+    down = {h["name"] for h in sim.state()["hosts"] if not h.get("alive")}
+    before = set(accepted)
+    accepted[:] = [_report(deployment, host) for host in failing if host in down]
+    lost = before - set(accepted)
+    return f"{len(lost)} notification(s) lost by the rollback reported again"
+
+
 def _fail_host(deployment: Deployment, sim: Any, host: str) -> str:
     """Kill the host in the simulator and report it, as a monitor would."""
     sim.kill_host(host)
+    return _report(deployment, host)
+
+
+def _report(deployment: Deployment, host: str) -> str:
+    """Report a failed host (retried through store outages)."""
     payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 
     def intake() -> str:

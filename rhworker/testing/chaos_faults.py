@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from rhworker.testing import rollback
+
 LOG = logging.getLogger(__name__)
 
 # Every kind the runner can inject; each seed gets each available kind at least once.
@@ -30,7 +32,10 @@ FAULT_KINDS = (
     "sim_latency",
     "fail_evacuation",
     "lose_capacity",
+    "store_rollback",
 )
+# Seconds of writes a store rollback loses (from its snapshot to its restore).
+ROLLBACK_SECONDS = (1.0, 4.0)
 # Paths hit by the injected 5xx answers (regular expressions on the request path).
 ERROR_PATHS = ("/servers", "/os-services", "/servers/[^/]+/action")
 
@@ -101,6 +106,8 @@ class FaultInjector:
         servers_of_failures: list[str],
         spares: list[str],
         clock: Callable[[], float],
+        store_url: str | None = None,
+        on_rollback: Callable[[], str] | None = None,
     ) -> None:
         self.rng = rng
         self.schedule = schedule
@@ -112,6 +119,8 @@ class FaultInjector:
         self.servers_of_failures = servers_of_failures
         self.spares = spares
         self.clock = clock
+        self.store_url = store_url
+        self.on_rollback = on_rollback
         self.events: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.timeline: list[str] = []
@@ -119,7 +128,12 @@ class FaultInjector:
         self._failing_servers: set[str] = set()
 
     def available_kinds(self) -> list[str]:
-        return [k for k in FAULT_KINDS if k != "zookeeper_restart" or self.zookeeper is not None]
+        return [
+            k
+            for k in FAULT_KINDS
+            if (k != "zookeeper_restart" or self.zookeeper is not None)
+            and (k != "store_rollback" or self.store_url is not None)
+        ]
 
     def inject(self, kind: str) -> None:
         try:
@@ -241,3 +255,42 @@ class FaultInjector:
     def _restore(self, host: str) -> None:
         self.sim.inject(type="lose_capacity", host=host, lost=False)
         self._note(f"capacity of {host} restored")
+
+    # -- the store loses writes ------------------------------------------------------------
+    def store_rollback(self) -> str | None:
+        """Snapshot the store now and put it back a few seconds later: the store loses
+        every write in between, as after a Redis crash with ``appendfsync everysec``
+        or a lagging replica promoted (docs/safety.md, "Claims and epochs")."""
+        if self.store_url is None:
+            return None
+        url = self.store_url
+        taken = _patiently(lambda: rollback.snapshot(url))
+        lag = self.rng.uniform(*ROLLBACK_SECONDS)
+        self.schedule.add(
+            self.clock() + lag, "restore snapshot", lambda: self._roll_back(taken, lag)
+        )
+        return f"store snapshot taken; restored in {lag:.1f}s (those writes are lost)"
+
+    def _roll_back(self, taken: rollback.Snapshot, lag: float) -> None:
+        try:
+            count = _patiently(taken.restore)
+        except Exception as e:  # recorded in the timeline, the run goes on
+            self._note(f"store rollback FAILED to restore: {e}")
+            return
+        finally:
+            taken.discard()
+        self._note(f"store rolled back {lag:.1f}s ({count} keys/pages restored)")
+        if self.on_rollback is not None:
+            self._note(self.on_rollback())
+
+
+def _patiently(call: Callable[[], Any], seconds: float = 15.0) -> Any:
+    """Call, retrying connection errors (Redis may be restarting) for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception:  # redis and sqlite errors alike; re-raised late
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
