@@ -291,7 +291,9 @@ def _storm(
     injector.resume_all()
     sim.clear_faults()
     all_terminal = _wait_quiet(deployment, accepted, config.quiescence_timeout)
-    report = _retrying(lambda: verify(deployment.store, sim.state(), accepted_ids=accepted))
+    report = _retrying(
+        lambda: verify(deployment.store, sim.state(), accepted_ids=accepted, spares=spares)
+    )
     notifications = _retrying(deployment.store.list_notifications)
     statuses = Counter(n.status.value for n in notifications)
     reasons = Counter(
