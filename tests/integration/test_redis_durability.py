@@ -179,3 +179,21 @@ def test_risks_from_config_and_info() -> None:
     assert [r.known for r in risks] == [False, False]
     [off] = durability_risks_of({}, {"aof_enabled": 0}, where)
     assert off.known and "appendonly is off" in off.message
+
+
+def test_an_evicted_epoch_key_does_not_repeat_an_epoch(redis_url: str) -> None:
+    store = from_url(f"{redis_url}/0?prefix=evict")
+    assert isinstance(store, RedisStore)
+    first = _claim(store)
+    raw = redis_py.Redis.from_url(redis_url)
+    assert raw.delete("evict:epoch") == 1  # evicted (or lost with the last writes)
+    raw.close()
+    store.update_host("r0", reserved=True)  # a spare again: its last epoch is cleared
+    store.create_host(Host(name="c2", segment="seg"))
+    n = store.create_notification("COMPUTE_HOST", "c2", dict(STOPPED))
+    d = store.consume("w2", lease_timeout=DEFAULT_LEASE_TIMEOUT)
+    assert d is not None and d.notification_id == n.id
+    second = store.claim_reserved_host(n.id, "r0", token=d.token).epoch
+    assert second > first  # an INCR from nothing would have said 1
+    assert store.check_claim("r0", second, n.id) and not store.check_claim("r0", first, n.id)
+    store.close()
