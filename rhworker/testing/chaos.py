@@ -8,7 +8,8 @@ One run (``run_chaos(ChaosConfig(seed=N))``):
 2. the storm: kill hosts of several segments and report them, spread over the storm
    window, while a seeded schedule injects faults (see :mod:`chaos_faults`): SIGKILL
    and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, simulator 5xx and
-   latency, evacuation failures, a reserved host losing capacity;
+   latency, evacuation failures, a reserved host losing capacity, store rollbacks
+   (the store loses a few seconds of writes; lost notifications are reported again);
 3. clear the faults, resume paused workers, wait until every notification is
    terminal (with a deadline), and run :func:`rhworker.verify.verify`.
 
