@@ -1,11 +1,13 @@
-"""rhworker benchmarks: RTO, floor, storm, takeover, backends, profile.
+"""rhworker benchmarks: RTO, floor, storm, takeover, backends, profile, real Nova.
 
     python -m benchmarks all [--quick] [--out docs/benchmarks.md] [--json docs/benchmarks.json]
-    python -m benchmarks rto|floor|storm|takeover|backends|profile [--quick] ...
+    python -m benchmarks rto|floor|storm|takeover|backends|profile|realnova [--quick] ...
     python -m benchmarks render --from-json docs/benchmarks.json --out docs/benchmarks.md
 
 ``--quick`` runs every scenario at tiny sizes (a harness check for CI, under a
-minute); the numbers it prints mean nothing.
+minute); the numbers it prints mean nothing. ``realnova`` (rhworker and a plain script
+on real Nova 34, needs the Nova virtualenv: ``python3 -m rhworker.testing.realnova.venv``)
+is not run with ``--quick``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import backends, profile, report, rto, storm, takeover
+from benchmarks import backends, profile, realnova, report, rto, storm, takeover
 from benchmarks.common import log_progress
 
 SCENARIOS: dict[str, Callable[[bool, dict[str, Any]], dict[str, Any]]] = {
@@ -30,6 +32,7 @@ SCENARIOS: dict[str, Callable[[bool, dict[str, Any]], dict[str, Any]]] = {
     "takeover": lambda quick, done: takeover.scenario(quick),
     "backends": lambda quick, done: backends.scenario(quick),
     "profile": lambda quick, done: profile.scenario(quick),
+    "realnova": lambda quick, done: realnova.scenario(quick),
 }
 
 NOTES = [
@@ -53,6 +56,12 @@ NOTES = [
     "Nova calls are counted by the simulator (a zero-latency request fault with a count). "
     "With 20 ms server polling most calls are polls; the shipped verify_interval (1 s) makes "
     "far fewer calls at the price of up to 1 s per evacuation round.",
+    "Real Nova: Nova 34's API, conductor, scheduler and Placement with fake-virt computes "
+    "in one process (`rhworker.testing.realnova`), a fresh cloud per run; one evacuation "
+    "takes ≈ 0.3–0.7 s there. The clock starts at the crash (the compute's heartbeat "
+    "stops); rhworker is notified at once and forces the host down; `all ACTIVE` is read "
+    "from Nova's database every 0.1 s for both sides. rhworker runs 3 evacuations at a "
+    "time (`host_failure_recovery_threads`), the plain script posts all at once.",
 ]
 
 # What the profile and the code showed when this harness was written (issue 8). Kept
@@ -112,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.out, report.markdown(saved, NOTES, FINDINGS))
         return 0
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    if args.quick and args.scenario == "all":
+        names = [n for n in names if n != "realnova"]
     started = time.monotonic()
     results: dict[str, Any] = {"quick": args.quick}
     for name in names:

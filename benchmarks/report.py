@@ -402,6 +402,46 @@ def _sections(results: dict[str, Any]) -> list[str]:
                 [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]],
             ),
         ]
+    if "realnova" in results:
+        out += ["", "## 7. Real Nova 34 (one failed host, rhworker and a plain script)", ""]
+        rn = results["realnova"]
+        if "skipped" in rn:
+            out.append(f"skipped ({rn['skipped']})")
+        else:
+            rows = [
+                [
+                    r["who"] + (f" ({r['threads']} threads)" if "threads" in r else ""),
+                    r["servers"],
+                    r.get("intervals", ""),
+                    r["all_active_s"],
+                    r.get("finished_s", r.get("script_done_s")),
+                    r.get("pickup_s", ""),
+                    r["migrations"],
+                    r["nova_startup_s"],
+                ]
+                for r in rn["runs"]
+            ]
+            sm = rn["summary"]
+            out += [
+                f"Median of {rn['repeats']} (shipped intervals): crash → all ACTIVE "
+                f"rhworker {sm['rhworker_all_active_s']} s (finished "
+                f"{sm['rhworker_finished_s']} s), plain script {sm['plain_all_active_s']} s; "
+                f"Nova ready in {sm['nova_startup_s']} s.",
+                "",
+                _table(
+                    [
+                        "who",
+                        "M",
+                        "intervals",
+                        "crash → all ACTIVE s",
+                        "crash → finished / script done s",
+                        "pickup s",
+                        "migrations",
+                        "Nova startup s",
+                    ],
+                    rows,
+                ),
+            ]
     return out
 
 

@@ -42,6 +42,9 @@ TYPE_RE = re.compile(r"^[a-zA-Z0-9]*$")
 EVENTS = ("STARTED", "STOPPED")
 HOST_STATUSES = ("NORMAL", "UNKNOWN")
 CLUSTER_STATUSES = ("ONLINE", "OFFLINE")
+# ``restore_policy``: rhworker's own key, set by ``rhworker host restore`` on a STARTED
+# notification (rhworker.recovery.host_restore); Masakari payloads never carry it.
+RESTORE_POLICIES = ("ordinary", "reserved")
 
 # Masakari's accepted spellings of booleans (parameter_types.boolean).
 _TRUE = {"true", "1", "on", "yes"}
@@ -183,7 +186,9 @@ def _check_payload_keys(payload: Any, allowed: tuple[str, ...], required: tuple[
 
 def _compute_host_payload(payload: Any) -> dict[str, str]:
     payload = _check_payload_keys(
-        payload, ("event", "host_status", "cluster_status"), required=("event",)
+        payload,
+        ("event", "host_status", "cluster_status", "restore_policy"),
+        required=("event",),
     )
     clean = {"event": check_enum("payload.event", payload["event"], EVENTS)}
     if "host_status" in payload:
@@ -194,6 +199,15 @@ def _compute_host_payload(payload: Any) -> dict[str, str]:
         clean["cluster_status"] = check_enum(
             "payload.cluster_status", payload["cluster_status"], CLUSTER_STATUSES
         )
+    if "restore_policy" in payload:
+        if clean["event"] != "STARTED":
+            raise ValidationError("payload.restore_policy: only with event STARTED")
+        policy = check_str("payload.restore_policy", payload["restore_policy"], min_len=1)
+        if policy.lower() not in RESTORE_POLICIES:
+            raise ValidationError(
+                f"payload.restore_policy: {policy!r} is not one of {', '.join(RESTORE_POLICIES)}"
+            )
+        clean["restore_policy"] = policy.lower()
     return clean
 
 

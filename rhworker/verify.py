@@ -10,7 +10,8 @@ only reads. Each broken invariant becomes one :class:`Violation`:
     or names a notification that does not exist;
 ``server_not_recovered``
     a server of a failed (and recovered) host is not ACTIVE/SHUTOFF on a live host,
-    and no move of it says why;
+    and no move of it says why (``skipped``, ``failed``, or ``gone``: deleted during
+    recovery);
 ``not_terminal``
     a notification is neither terminal nor held under a live lease;
 ``lost``
@@ -47,7 +48,7 @@ RUNNING_MIGRATION_STATUSES = frozenset(
     {"accepted", "pre-migrating", "migrating", "running", "queued"}
 )
 # Move states that explain why a server did not end on a live host (with a message).
-EXPLAINING_MOVE_STATES = frozenset({MoveState.SKIPPED, MoveState.FAILED})
+EXPLAINING_MOVE_STATES = frozenset({MoveState.SKIPPED, MoveState.FAILED, MoveState.GONE})
 
 
 @dataclasses.dataclass

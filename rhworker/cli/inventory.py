@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
+from rhworker import controls, validation
 from rhworker import inventory as inv
-from rhworker import validation
-from rhworker.cli import EXIT_OK, EXIT_USAGE
+from rhworker.cli import EXIT_CONFLICT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, load_conf
 from rhworker.cli._common import (
+    iso,
     open_store,
     print_fields,
     print_json,
     print_table,
     yes_no,
 )
-from rhworker.models import Host, RecoveryMethod, Segment
+from rhworker.errors import DuplicateNotification
+from rhworker.models import (
+    Host,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    RecoveryMethod,
+    Segment,
+)
+from rhworker.recovery.host_restore import PAYLOAD_POLICY, RestorePolicy
+from rhworker.store import Store
 
 METHODS = [m.value for m in RecoveryMethod]
 SEGMENT_HEADERS = ("NAME", "RECOVERY_METHOD", "ENABLED", "SERVICE_TYPE", "DESCRIPTION")
 HOST_HEADERS = ("NAME", "SEGMENT", "POS", "TYPE", "RESERVED", "MAINTENANCE", "CLAIMED_BY")
+# Seconds between reads of a restore's notification while ``host restore`` waits.
+RESTORE_POLL_INTERVAL = 0.2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -180,6 +194,29 @@ def _register_host(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.set_defaults(func=_host_delete)
 
+    p = cmds.add_parser(
+        "restore",
+        help="bring a failed host back (its compute service and the inventory)",
+        description="Enqueue a STARTED notification for HOST asking a worker to restore it: "
+        "un-force its nova-compute service once Nova allows it, enable it (ordinary) or "
+        "disable it as a spare (reserved), take the host off maintenance. Waits for the "
+        "outcome. Exit 0 when restored; 5 when refused (a recovery of HOST is still open, "
+        "Nova has unfinished evacuations from it, or its nova-compute has not restarted: "
+        "the notification is retried later); 1 when no worker finished it in time.",
+    )
+    p.add_argument("name", metavar="HOST")
+    p.add_argument(
+        "--policy",
+        choices=[policy.value for policy in RestorePolicy],
+        help="ordinary: back as an ordinary host; reserved: back as a spare of its segment "
+        "(default: [host_failure] host_restore_policy)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the outcome (120)"
+    )
+    p.add_argument("--no-wait", action="store_true", help="print the notification id and return")
+    p.set_defaults(func=_host_restore)
+
 
 def _print_hosts(hosts: list[Host]) -> None:
     rows = [
@@ -252,6 +289,77 @@ def _host_update(args: argparse.Namespace) -> int:
 
 def _host_delete(args: argparse.Namespace) -> int:
     return _delete(args, "host")
+
+
+def _host_restore(args: argparse.Namespace) -> int:
+    conf = load_conf(args)
+    policy = args.policy or conf.host_failure.host_restore_policy
+    payload = {
+        "event": "STARTED",
+        "host_status": "NORMAL",
+        "cluster_status": "ONLINE",
+        PAYLOAD_POLICY: policy,
+    }
+    interval = float(conf.notification.duplicate_notification_detection_interval)
+    by = controls.operator()
+    with open_store(args) as store:
+        store.get_host(args.name)  # NotFound: exit 4 with the message
+        try:
+            nid = store.create_notification(
+                NotificationType.COMPUTE_HOST.value, args.name, payload, dedup_interval=interval
+            ).id
+            controls.record(
+                store,
+                nid,
+                by,
+                f"restore of {args.name} as {policy} host requested",
+                action="restore",
+            )
+        except DuplicateNotification as e:
+            nid = e.existing_id
+            print(f"same request as notification {nid} (within {interval:g} s): following it")
+            if store.get_notification(nid).status in (
+                NotificationStatus.ERROR,
+                NotificationStatus.FAILED,
+            ):
+                controls.retry(store, nid, by=by, reason="restore requested again")
+        if args.no_wait:
+            print(nid)
+            return EXIT_OK
+        n = _wait_outcome(store, nid, args.timeout)
+    if n.status == NotificationStatus.FINISHED:
+        print(f"{n.progress.reason} (notification {nid})")
+        return EXIT_OK
+    if n.status == NotificationStatus.ERROR:
+        retry = f" at {iso(n.next_attempt_at)}" if n.next_attempt_at else ""
+        print(f"error: {n.progress.reason} (notification {nid})", file=sys.stderr)
+        print(
+            f"rhworker retries notification {nid}{retry}; 'rhworker notification resolve "
+            f"{nid} --reason ...' drops it",
+            file=sys.stderr,
+        )
+        return EXIT_CONFLICT
+    if n.status.terminal:
+        print(f"error: notification {nid} {n.status.value}: {n.progress.reason}", file=sys.stderr)
+        return EXIT_ERROR
+    print(
+        f"error: notification {nid} is still {n.status.value} after {args.timeout:g} s "
+        "(is a worker running?)",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
+def _wait_outcome(store: Store, nid: str, timeout: float) -> Notification:
+    """The notification once it is terminal or refused (``error``), or at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = store.get_notification(nid)
+        if n.status.terminal or n.status == NotificationStatus.ERROR:
+            return n
+        if time.monotonic() >= deadline:
+            return n
+        time.sleep(RESTORE_POLL_INTERVAL)
 
 
 def _update(args: argparse.Namespace, kind: str, changes: dict[str, Any]) -> int:

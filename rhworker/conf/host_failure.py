@@ -53,6 +53,28 @@ OPTS: list[cfg.Opt] = [
         help="Reason recorded when the failed host's compute service is disabled "
         "(the notification id is appended).",
     ),
+    cfg.StrOpt(
+        "host_restore_policy",
+        default="ordinary",
+        choices=[
+            ("ordinary", "back as an ordinary host: compute service enabled, not reserved"),
+            (
+                "reserved",
+                "back into its segment as a spare: compute service disabled (with a reason), "
+                "reserved=True, so a later failure can be evacuated onto it",
+            ),
+        ],
+        help="How a host that comes back after a failure is restored (a STARTED "
+        "notification, or 'rhworker host restore'). Either way its nova-compute service "
+        "is un-forced (once Nova allows it) and the host is taken off maintenance.",
+    ),
+    cfg.BoolOpt(
+        "restore_on_started",
+        default=True,
+        help="Restore the host (see host_restore_policy) when a STARTED COMPUTE_HOST "
+        "notification arrives. False: STARTED notifications finish with nothing done, and "
+        "hosts come back only through 'rhworker host restore HOST'.",
+    ),
 ]
 
 

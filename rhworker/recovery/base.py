@@ -46,6 +46,8 @@ class HostFailureOptions:
     wait_period_after_evacuation: float = 90.0
     verify_interval: float = 1.0
     service_disable_reason: str = "Masakari detected host failed."
+    host_restore_policy: str = "ordinary"
+    restore_on_started: bool = True
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -59,6 +61,8 @@ class HostFailureOptions:
             wait_period_after_evacuation=float(group.wait_period_after_evacuation),
             verify_interval=group.verify_interval,
             service_disable_reason=group.service_disable_reason,
+            host_restore_policy=group.host_restore_policy,
+            restore_on_started=group.restore_on_started,
         )
 
 

@@ -2,7 +2,8 @@
 
 Routes come from :mod:`compute` (Nova), :mod:`identity` (Keystone) and :mod:`control`
 (``/sim/``). Every Nova/Keystone call passes through the injected request faults
-(latency, errors) first; control calls never do.
+(latency, errors) first; every Nova call then pays its cost (``request_cost``,
+``write_request_cost``) on the shared capacity; control calls never do either.
 """
 
 from __future__ import annotations
@@ -134,6 +135,14 @@ class SimApp:
         if error is not None:
             raise ApiError(error.status, error.message)
 
+    def _pay(self, request: Request) -> None:
+        """The request's cost: seconds of work on Nova's shared capacity (so concurrent
+        requests and evacuations slow each other), paid before it is handled."""
+        options = self.cloud.options
+        write = request.method in ("POST", "PUT", "DELETE", "PATCH")
+        cost = options.write_request_cost if write else options.request_cost
+        self.cloud.capacity.run(cost, self.cloud.stopping)
+
     def _caller(self, request: Request) -> Caller:
         """The token's caller. With ``anonymous_admin`` (the default), a request without
         a token or with one Keystone here did not issue (``auth_type: none`` sends
@@ -165,6 +174,7 @@ class SimApp:
             return _json(200, {"version": views.version_v21(base)})
         if kind == "identity":
             return self._identity(request, target, base)
+        self._pay(request)
         mv = _parse_mv(request)
         headers = {
             "OpenStack-API-Version": f"compute {mv[0]}.{mv[1]}",

@@ -200,6 +200,17 @@ def test_a_move_that_says_why_explains_the_server(store: Store) -> None:
     assert report.ok, report.summary()
 
 
+def test_a_gone_move_explains_a_server_deleted_during_recovery(store: Store) -> None:
+    moves = [
+        ("vm1", MoveState.SUCCEEDED, ""),
+        ("vm2", MoveState.GONE, "server deleted during recovery"),
+    ]
+    recover(store, "c1", claim="spare1", moves=moves)
+    report = verify(store, sim_state([server("vm1", "spare1")]))
+    assert report.ok, report.summary()
+    assert report.counts["moves.gone"] == 1
+
+
 def test_a_failed_notification_is_not_held_to_recovery(store: Store) -> None:
     recover(store, "c1", moves=[("vm1", MoveState.FAILED, "")], final=S.FAILED)
     assert verify(store, sim_state([server("vm1", "c1")])).ok
