@@ -3,7 +3,7 @@
 One :class:`Coordinator` per worker process. It owns one tooz driver, a heartbeat
 thread and a few daemon threads that run every tooz call under a deadline
 (``call_timeout``): during a Redis or ZooKeeper outage a tooz call can block for
-tens of seconds, and a worker must be able to give up and decide (DESIGN §7).
+tens of seconds, and a worker must be able to give up and decide (docs/design.md §7).
 
 Facts this module relies on (tooz 9.1):
 

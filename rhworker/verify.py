@@ -1,4 +1,4 @@
-"""The invariant checker (DESIGN §4): read the store and the simulator, list violations.
+"""The invariant checker (docs/design.md §4): read the store and the simulator, list violations.
 
 Used by the tests, the chaos suite, ``rhworker demo`` and ``rhworker verify``. It
 only reads. Each broken invariant becomes one :class:`Violation`:
@@ -92,7 +92,7 @@ def verify(
     now: float | None = None,
     spares: Iterable[str] | None = None,
 ) -> VerifyReport:
-    """Check every DESIGN §4 invariant against ``store`` and a simulator snapshot.
+    """Check every docs/design.md §4 invariant against ``store`` and a simulator snapshot.
 
     ``now`` defaults to the store's clock (the one its leases are judged by);
     ``spares`` to the hosts the store knows as reserved, claimed or ever claimed."""

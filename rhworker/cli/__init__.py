@@ -23,7 +23,9 @@ from rhworker.errors import (
     Conflict,
     DuplicateNotification,
     NotFound,
+    PreflightFailed,
     RhworkerError,
+    StoreMissing,
     ValidationError,
 )
 from rhworker.logs import setup_logging
@@ -34,6 +36,8 @@ EXIT_USAGE = 2  # bad arguments or input (argparse uses 2 as well)
 EXIT_DUPLICATE = 3  # notification refused as a duplicate
 EXIT_NOT_FOUND = 4  # the named object does not exist
 EXIT_CONFLICT = 5  # already exists / in another state
+EXIT_NO_STORE = 6  # no store where the configuration points (nothing created)
+EXIT_PREFLIGHT = 7  # preflight failed: bad configuration or a service not usable
 
 LOG = logging.getLogger(__name__)
 
@@ -52,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="oslo.config file (repeatable); default: /etc/rhworker/rhworker.conf if present",
     )
     parser.add_argument(
-        "--state-dir", help="state directory of the embedded mode (default ./.rhworker)"
+        "--state-dir",
+        help="state directory of the embedded mode (default /var/lib/rhworker as root "
+        "or when writable, else $XDG_STATE_HOME/rhworker, i.e. ~/.local/state/rhworker)",
     )
     parser.add_argument("--store", dest="store_url", help="store URL (overrides [store] url)")
     parser.add_argument(
@@ -80,15 +86,17 @@ def _command_modules() -> list:
     return modules
 
 
-def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
-    """Parse the configuration files, then apply command-line overrides."""
+def load_conf(args: argparse.Namespace, *, validate: bool = True) -> cfg.ConfigOpts:
+    """Parse the configuration files, then apply command-line overrides; with
+    ``validate``, an option whose value does not parse is refused here, naming it
+    (:func:`rhworker.preflight.validate_values`)."""
     files = list(args.config_file)
     if not files:
         import os
 
         if os.path.exists("/etc/rhworker/rhworker.conf"):
             files = ["/etc/rhworker/rhworker.conf"]
-    return rconf.load(
+    conf = rconf.load(
         config_files=files,
         overrides={
             "DEFAULT": {"state_dir": getattr(args, "state_dir", None)},
@@ -96,6 +104,11 @@ def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
             "coordination": {"backend_url": getattr(args, "coordination_url", None)},
         },
     )
+    if validate:
+        from rhworker.preflight import validate_values
+
+        validate_values(conf)
+    return conf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(debug=args.debug, fmt=args.log_format)
     try:
         code = args.func(args)
+    except StoreMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_NO_STORE
+    except PreflightFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_PREFLIGHT
     except DuplicateNotification as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_DUPLICATE

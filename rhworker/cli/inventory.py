@@ -93,7 +93,7 @@ def _segment_create(args: argparse.Namespace) -> int:
             description=args.description,
         )
     )
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         created = store.create_segment(segment)
     print(f"segment {created.name} created")
     return EXIT_OK
@@ -238,7 +238,7 @@ def _host_create(args: argparse.Namespace) -> int:
             position=args.position,
         )
     )
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         created = store.create_host(host)
     print(f"host {created.name} created in segment {created.segment}")
     return EXIT_OK
@@ -419,7 +419,7 @@ def _inventory_load(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Everything is checked before the store is even opened: a bad file stores nothing.
     inventory = inv.load_inventory(inv.parse_yaml(text))
-    with open_store(args) as store:
+    with open_store(args, create=not args.dry_run) as store:
         if args.dry_run:
             summary = inv.plan_inventory(store, inventory, prune=args.prune).summary()
         else:

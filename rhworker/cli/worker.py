@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from oslo_config import cfg
 
 from rhworker import conf as rconf
+from rhworker import preflight
 from rhworker.cli import load_conf
 
 if TYPE_CHECKING:
@@ -29,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--metrics-port", type=int, help="Prometheus endpoint port (overrides [metrics] port)"
     )
+    worker.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="start without checking the configuration, store, locks and Nova first "
+        "(`rhworker pool` passes it to the workers it has already checked for)",
+    )
     worker.set_defaults(func=_worker)
 
     pool = sub.add_parser("pool", help="run and supervise N worker processes on this machine")
@@ -41,12 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     """Wire a Worker from parsed configuration (the only place that does)."""
+    from rhworker.cli._common import configured_store
     from rhworker.compute.openstack import OpenStackCompute
     from rhworker.compute.pool import PooledCompute
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
-    from rhworker.store import from_url
     from rhworker.store.base import check_durability
     from rhworker.worker import Worker, WorkerOptions
 
@@ -54,7 +61,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     coordination_url = rconf.coordination_url(conf)
     check_backend_policy(coordination_url, store_url, conf.coordination.file_backend_policy)
     member_id = member_id or new_member_id()
-    store = from_url(store_url)
+    store = configured_store(conf, create=True)
     check_durability(store, conf.store.redis_durability)
     coordinator = Coordinator.from_conf(conf, member_id)
     compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf))
@@ -94,6 +101,8 @@ def _worker(args: argparse.Namespace) -> int:
         conf.set_override("concurrency", args.concurrency, group="worker")
     if args.metrics_port is not None:
         conf.set_override("port", args.metrics_port, group="metrics")
+    if not args.skip_preflight:
+        preflight.require(conf, quiet=not args.debug)  # one line and exit 7 on failure
     worker = build_worker(conf)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -129,7 +138,7 @@ def _child_command(args: argparse.Namespace, metrics_port: int = 0) -> list[str]
     cmd += ["--log-format", args.log_format]
     if args.debug:
         cmd.append("--debug")
-    cmd.append("worker")
+    cmd += ["worker", "--skip-preflight"]  # the pool ran it before starting any child
     if metrics_port:  # one port per worker of the pool: [metrics] port + index
         cmd += ["--metrics-port", str(metrics_port)]
     return cmd
@@ -141,6 +150,7 @@ def _pool(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("error: -n must be at least 1", file=sys.stderr)
         return 2
+    preflight.require(conf, quiet=not args.debug)  # once, before any child starts
     base_port = conf.metrics.port
     stopping = False
 

@@ -5,9 +5,10 @@ GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queu
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "url",
-        help="sqlite:///path/rhworker.db (one machine) or redis://[:password@]host:port/db"
-        "?prefix=NAME (many machines; rediss:// for TLS). Empty: "
-        "sqlite:///<state_dir>/rhworker.db.",
+        help="sqlite:////absolute/path/rhworker.db or sqlite:///relative/path/rhworker.db "
+        "(SQLAlchemy's form: relative to the current directory; one machine) or "
+        "redis://[:password@]host:port/db?prefix=NAME (many machines; rediss:// for TLS). "
+        "The directory of a SQLite file must exist. Empty: <state_dir>/rhworker.db.",
     ),
     cfg.StrOpt(
         "redis_durability",

@@ -1,4 +1,4 @@
-"""The built-in driver: host-failure recovery as in DESIGN §3.
+"""The built-in driver: host-failure recovery as in docs/design.md §3.
 
 gate → mark the failed host → fence it in Nova (force down, then disable) → choose
 instances and record their moves → choose a target by recovery method (reserved

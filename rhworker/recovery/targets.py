@@ -1,6 +1,6 @@
 """Taking a reserved host: tooz lock (cuts contention) + store claim (authoritative).
 
-DESIGN §4: the lock is a lease and can be lost silently, so it is not what keeps a
+docs/design.md §4: the lock is a lease and can be lost silently, so it is not what keeps a
 spare from being used twice — the claim is: one compare-and-set in the store that
 exactly one notification wins. The lock lets racing workers skip each other at once
 instead of queuing on the store.

@@ -4,7 +4,7 @@ One abstract base, one file per backend (``sqlite.py``, ``redis.py``), selected 
 through :func:`rhworker.store.from_url`. The contract suite in ``tests/contract``
 runs against every backend.
 
-Semantics every backend must keep (DESIGN §4, §5):
+Semantics every backend must keep (docs/design.md §4, §6):
 
 * **Intake** (:meth:`Store.create_notification`) validates, refuses duplicates and
   enqueues in one atomic step: an accepted notification is always deliverable.

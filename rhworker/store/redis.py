@@ -14,9 +14,9 @@ the entry's idle time, so that ``now=`` works and renewals (``XCLAIM`` by the ow
 which also resets the idle time) and takeovers agree. Every such time is on the Redis
 server's clock (``TIME`` inside the scripts), never the caller's: workers with skewed
 clocks agree on leases, retry due times and the duplicate window. ``now=`` (tests)
-overrides it per call. A retry
-keeps its entry pending (never lost, never doubled) until it is due; ack and dead letter
-``XACK`` + ``XDEL`` it. Notification records are kept forever (history).
+overrides it per call. A retry keeps its entry pending (never lost, never doubled)
+until it is due; ack and dead letter ``XACK`` + ``XDEL`` it. Notification records are
+kept forever (history).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from rhworker import validation
 from rhworker.errors import (
@@ -25,6 +25,7 @@ from rhworker.errors import (
     Conflict,
     DuplicateNotification,
     NotFound,
+    StoreMissing,
     StoreUnavailable,
 )
 from rhworker.models import (
@@ -47,20 +48,42 @@ LOG = logging.getLogger(__name__)
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteStore"]
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str) -> tuple[str, str]:
+    """``(absolute path, query)`` of a SQLite store URL, with SQLAlchemy's meaning:
+    ``sqlite:///relative/path`` is relative to the current directory,
+    ``sqlite:////absolute/path`` is absolute."""
+    if not url.startswith(SQLITE_PREFIX):
+        raise ConfigError(
+            f"not a sqlite store URL: {url!r} (use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db)"
+        )
+    rest, _, query = url[len(SQLITE_PREFIX) :].partition("?")
+    rest = unquote(rest)
+    if not rest or rest.endswith("/"):
+        raise ConfigError(f"not a sqlite URL with a file path: {url!r}")
+    return os.path.abspath(rest), query
+
+
 class SqliteStore(SqliteControls, SqliteQueue, Store):
     """Store on one SQLite file.
 
-    URL: ``sqlite:///abs/path.db[?busy_timeout=SECONDS&synchronous=full|normal]``; the
-    file's directory is created if missing.
+    URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with
+    ``?busy_timeout=SECONDS&synchronous=full|normal``; the file's directory must
+    exist (only the CLI creates the state directory of the embedded mode).
     """
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
-        parts = urlsplit(url)
-        if parts.scheme != "sqlite" or not parts.path or parts.path == "/":
-            raise ConfigError(f"not a sqlite URL with a file path: {url!r}")
-        path = "/" + parts.path.lstrip("/")
-        options = parse_qs(parts.query)
+    def from_url(cls, url: str, *, create: bool = True) -> SqliteStore:
+        """Open the store of ``url`` (SQLAlchemy's form, see :func:`sqlite_path`).
+
+        The file's directory must exist. ``create=False`` (read-only commands) refuses
+        a file that does not exist yet with :class:`StoreMissing` instead of creating
+        an empty store."""
+        path, query = sqlite_path(url)
+        options = parse_qs(query)
         kwargs: dict[str, Any] = {}
         if "busy_timeout" in options:
             try:
@@ -69,10 +92,14 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 raise ConfigError(f"bad busy_timeout in {url!r}") from e
         if "synchronous" in options:
             kwargs["synchronous"] = options["synchronous"][0]
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        except OSError as e:
-            raise StoreUnavailable(f"cannot create the directory of {path}: {e}") from e
+        if not os.path.exists(path):
+            directory = os.path.dirname(path)
+            if not create:
+                raise StoreMissing(path)
+            if not os.path.isdir(directory):
+                raise StoreUnavailable(
+                    f"cannot create the sqlite store {path}: directory {directory} does not exist"
+                )
         return cls(path, **kwargs)
 
     def durability_risks(self) -> list[DurabilityRisk]:

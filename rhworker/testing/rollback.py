@@ -57,7 +57,9 @@ def snapshot(url: str) -> Snapshot:
 
 
 def _sqlite_path(url: str) -> str:
-    return "/" + urlsplit(url).path.lstrip("/")
+    from rhworker.store.sqlite import sqlite_path
+
+    return sqlite_path(url)[0]
 
 
 def _sqlite_snapshot(url: str) -> str:

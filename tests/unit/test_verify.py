@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from typing import Any
@@ -256,6 +257,12 @@ def test_cli_verify(tmp_path: Any, capsys: Any) -> None:
 
     state_dir = str(tmp_path / "state")
     with running_simulator() as sim:
+        # verify only reads: no store, no verdict (and none created)
+        assert main(["--state-dir", state_dir, "verify", "--sim-url", sim.url]) == 6
+        assert "no store at" in capsys.readouterr().err
+        assert not os.path.exists(state_dir)
+        os.mkdir(state_dir)
+        from_url(f"sqlite:///{state_dir}/rhworker.db").close()
         assert main(["--state-dir", state_dir, "verify", "--sim-url", sim.url]) == 0
         assert "OK" in capsys.readouterr().out
         sim.cloud.violation("evacuated_twice_concurrently", server="x", message="twice")
