@@ -5,7 +5,7 @@ that lost its last writes (a Redis restart after ``appendfsync everysec``, a pro
 replica, an older SQLite file restored) can show a spare as free while the servers of
 the failure that claimed it already run there. Before claiming a spare, a worker
 therefore asks Nova, which the store's loss does not touch: a spare that holds (or is
-receiving) servers evacuated from another host is skipped. DESIGN §4 invariant 6 and
+receiving) servers evacuated from another host is skipped. docs/design.md §4 invariant 6 and
 docs/safety.md, "Claims and epochs".
 """
 
