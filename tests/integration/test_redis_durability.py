@@ -197,3 +197,39 @@ def test_an_evicted_epoch_key_does_not_repeat_an_epoch(redis_url: str) -> None:
     assert second > first  # an INCR from nothing would have said 1
     assert store.check_claim("r0", second, n.id) and not store.check_claim("r0", first, n.id)
     store.close()
+
+
+def test_rhworker_check_reports_and_refuses(server_with: Any, tmp_path: Any) -> None:
+    """``rhworker check --only store`` shows the risks; with ``refuse`` it fails (and so
+    would a worker's preflight, exit 7)."""
+    import subprocess
+    import sys
+
+    server = server_with()  # AOF everysec
+    url = f"{server.url}/0?prefix=chk"
+
+    def check(policy: str) -> subprocess.CompletedProcess[str]:
+        conf = tmp_path / f"{policy}.conf"
+        conf.write_text(f"[store]\nurl = {url}\nredis_durability = {policy}\n")
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rhworker",
+                "--config-file",
+                str(conf),
+                "check",
+                "--only",
+                "store",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    warned = check("warn")
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "store: ok: redis" in warned.stdout and "appendfsync everysec" in warned.stdout
+    refused = check("refuse")
+    assert refused.returncode == 7, refused.stdout + refused.stderr
+    assert "store: FAILED" in refused.stdout and "appendfsync everysec" in refused.stdout
