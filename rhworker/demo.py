@@ -5,7 +5,7 @@ default, or any URL), N worker processes under ``rhworker pool`` (or external
 workers), a cloud and its inventory, then a scenario of host failures: several at
 once in one segment (reserved hosts are contended), one in an ``rh_priority``
 segment that runs out of spares, one whose evacuation fails once. A live view
-follows the notifications; at the end the invariants of DESIGN §4 are checked
+follows the notifications; at the end the invariants of docs/design.md §4 are checked
 against the store and the simulator, and the exit code says whether they hold.
 """
 

@@ -48,10 +48,11 @@ class MoveState(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    GONE = "gone"  # the server was deleted during recovery (Nova answers 404)
 
     @property
     def done(self) -> bool:
-        return self in (MoveState.SUCCEEDED, MoveState.SKIPPED)
+        return self in (MoveState.SUCCEEDED, MoveState.SKIPPED, MoveState.GONE)
 
 
 @dataclasses.dataclass
@@ -132,6 +133,10 @@ class Move:
     finished_at: float | None = None
     message: str = ""
     original_status: str | None = None  # server status before recovery (ACTIVE/SHUTOFF/ERROR)
+    ha_enabled: bool = False  # HA-enabled by metadata: evacuated before the others
+    # rhworker locked the server (set after the lock call, cleared before the unlock):
+    # a resumed worker unlocks only what this says, never a lock its owner had set.
+    locked_by_rhworker: bool = False
 
 
 @dataclasses.dataclass

@@ -142,7 +142,7 @@ class Supervisor:
             gave_up = GaveUp(
                 f"worker {slot.index} exited {slot.quick_failures} times in a row within "
                 f"{self.policy.quick_failure_time:g}s of its start (last exit code {code}); "
-                "the pool gives up. Run `rhworker worker` alone to see why it cannot start"
+                "the pool gives up. `rhworker check` or `rhworker worker` shows why it cannot start"
             )
             LOG.error("%s", gave_up)  # for a log file too; the CLI prints it on stderr
             raise gave_up

@@ -23,8 +23,11 @@ from rhworker.errors import (
     AlreadyExists,
     Conflict,
     DuplicateNotification,
+    HostOnMaintenance,
     NotFound,
+    PreflightFailed,
     RhworkerError,
+    StoreMissing,
     ValidationError,
 )
 from rhworker.logs import setup_from_conf, setup_logging
@@ -36,6 +39,9 @@ EXIT_USAGE = 2  # bad arguments or input (argparse uses 2 as well)
 EXIT_DUPLICATE = 3  # notification refused as a duplicate
 EXIT_NOT_FOUND = 4  # the named object does not exist
 EXIT_CONFLICT = 5  # already exists / in another state
+EXIT_NO_STORE = 6  # no store where the configuration points (nothing created)
+EXIT_PREFLIGHT = 7  # preflight failed: bad configuration or a service not usable
+EXIT_ON_MAINTENANCE = 8  # notification refused: its host is on maintenance
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_PIPE_CLOSED = 141  # the reader of our output went away (128 + SIGPIPE), e.g. `| head`
 
@@ -49,6 +55,10 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_DUPLICATE:<4} notify: refused as a duplicate of a recent notification
   {EXIT_NOT_FOUND:<4} the named object (segment, host, notification) does not exist
   {EXIT_CONFLICT:<4} already exists, or in a state that does not allow it
+  {EXIT_NO_STORE:<4} no store where the configuration points (a read-only command creates none)
+  {EXIT_PREFLIGHT:<4} preflight failed (check, worker, pool): bad configuration, or the store,
+       locks or Nova not usable
+  {EXIT_ON_MAINTENANCE:<4} notify: refused, the host is on maintenance
   {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)
   {EXIT_PIPE_CLOSED:<4} the output was closed early (e.g. piped into head); nothing else is wrong
 """
@@ -72,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="oslo.config file (repeatable); default: /etc/rhworker/rhworker.conf if present",
     )
     parser.add_argument(
-        "--state-dir", help="state directory of the embedded mode (default ./.rhworker)"
+        "--state-dir",
+        help="state directory of the embedded mode (default /var/lib/rhworker as root "
+        "or when writable, else $XDG_STATE_HOME/rhworker, i.e. ~/.local/state/rhworker)",
     )
     parser.add_argument("--store", dest="store_url", help="store URL (overrides [store] url)")
     parser.add_argument(
@@ -100,8 +112,10 @@ def _command_modules() -> list:
     return modules
 
 
-def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
-    """Parse the configuration files, then apply command-line overrides."""
+def load_conf(args: argparse.Namespace, *, validate: bool = True) -> cfg.ConfigOpts:
+    """Parse the configuration files, then apply command-line overrides; with
+    ``validate``, an option whose value does not parse is refused here, naming it
+    (:func:`rhworker.preflight.validate_values`)."""
     files = list(args.config_file)
     if not files:
         import os
@@ -116,6 +130,10 @@ def load_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
             "coordination": {"backend_url": getattr(args, "coordination_url", None)},
         },
     )
+    if validate:
+        from rhworker.preflight import validate_values
+
+        validate_values(conf)
     setup_from_conf(
         conf, debug=getattr(args, "debug", False), fmt=getattr(args, "log_format", "text")
     )
@@ -131,8 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except BrokenPipeError:
         return _pipe_closed()
+    except StoreMissing as e:
+        code = _error(e, EXIT_NO_STORE)
+    except PreflightFailed as e:
+        code = _error(e, EXIT_PREFLIGHT)
     except DuplicateNotification as e:
         code = _error(e, EXIT_DUPLICATE)
+    except HostOnMaintenance as e:
+        code = _error(e, EXIT_ON_MAINTENANCE)
     except NotFound as e:
         code = _error(e, EXIT_NOT_FOUND)
     except (AlreadyExists, Conflict) as e:

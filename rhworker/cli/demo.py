@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a simulated cloud, workers and host failures; check the invariants",
         description="Start a Nova simulator and N workers (embedded store and file locks "
         "unless --store/--coordination say otherwise), fail some hosts, follow the "
-        "recovery live and check DESIGN's invariants. Exit 0 only if they hold.",
+        "recovery live and check the invariants of docs/design.md §4. Exit 0 only if they hold.",
     )
     p.add_argument(
         "-n", "--workers", type=int_in(0), default=3, help="worker processes (default 3)"

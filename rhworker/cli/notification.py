@@ -159,7 +159,7 @@ def _print_moves(moves: list[Move]) -> None:
             m.state,
             iso(m.started_at),
             iso(m.finished_at),
-            m.message,
+            m.message + (" [server locked by rhworker]" if m.locked_by_rhworker else ""),
         )
         for m in moves
     ]

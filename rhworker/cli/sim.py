@@ -14,8 +14,19 @@ from rhworker.sim import spec as sim_spec
 from rhworker.sim.state import (
     DEFAULT_DISABLE_RPC_DELAY,
     DEFAULT_EVACUATION_TIME,
+    DEFAULT_REQUEST_COST,
     DEFAULT_SERVICE_DOWN_TIME,
+    DEFAULT_SHARED_CAPACITY,
+    DEFAULT_WRITE_REQUEST_COST,
+    PHASE_SHARES,
 )
+
+_PHASES = {
+    "schedule_time": "migration accepted, task rebuilding",
+    "rebuilding_time": "migration pre-migrating, task rebuilding",
+    "block_device_mapping_time": "task rebuild_block_device_mapping",
+    "spawning_time": "task rebuild_spawning; the host changes at its end",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +42,39 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=seconds,
         default=DEFAULT_EVACUATION_TIME,
         metavar="S",
-        help=f"seconds an accepted evacuation takes (default {DEFAULT_EVACUATION_TIME})",
+        help="seconds one evacuation alone takes, split into the phases below "
+        f"(default {DEFAULT_EVACUATION_TIME}, measured on real Nova with fake computes)",
+    )
+    for name, what in _PHASES.items():
+        serve.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=None,
+            metavar="S",
+            help=f"seconds of the evacuation phase {what} "
+            f"(default {PHASE_SHARES[name]:.2f} x --evacuation-time)",
+        )
+    serve.add_argument(
+        "--shared-capacity",
+        type=float,
+        default=DEFAULT_SHARED_CAPACITY,
+        metavar="N",
+        help="API requests and evacuation phases Nova runs at full speed at once; more "
+        f"share it and slow down (0: unlimited; default {DEFAULT_SHARED_CAPACITY})",
+    )
+    serve.add_argument(
+        "--request-cost",
+        type=float,
+        default=DEFAULT_REQUEST_COST,
+        metavar="S",
+        help=f"seconds of work per read API call (default {DEFAULT_REQUEST_COST})",
+    )
+    serve.add_argument(
+        "--write-request-cost",
+        type=float,
+        default=DEFAULT_WRITE_REQUEST_COST,
+        metavar="S",
+        help=f"seconds of work per POST/PUT/DELETE API call (default {DEFAULT_WRITE_REQUEST_COST})",
     )
     serve.add_argument(
         "--service-down-time",
@@ -63,6 +106,10 @@ def _serve(args: argparse.Namespace) -> int:
         evacuation_time=args.evacuation_time,
         service_down_time=args.service_down_time,
         disable_rpc_delay=args.disable_rpc_delay,
+        shared_capacity=args.shared_capacity,
+        request_cost=args.request_cost,
+        write_request_cost=args.write_request_cost,
+        **{name: getattr(args, name) for name in _PHASES},
     )
     stop = threading.Event()
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from oslo_config import cfg
 
 from rhworker import conf as rconf
+from rhworker import preflight
 from rhworker.cli import load_conf
 from rhworker.cli._common import int_in, port, seconds
 from rhworker.supervisor import RestartPolicy, Supervisor, rhworker_command
@@ -32,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--metrics-port", type=port, help="Prometheus endpoint port (overrides [metrics] port)"
     )
+    worker.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="start without checking the configuration, store, locks and Nova first "
+        "(`rhworker pool` passes it to the workers it has already checked for)",
+    )
     worker.set_defaults(func=_worker)
 
     pool = sub.add_parser("pool", help="run and supervise N worker processes on this machine")
@@ -49,25 +56,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     """Wire a Worker from parsed configuration (the only place that does)."""
+    from rhworker.cli._common import configured_store
     from rhworker.compute.openstack import OpenStackCompute
     from rhworker.compute.pool import PooledCompute
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
-    from rhworker.store import from_url
+    from rhworker.store.base import check_durability
     from rhworker.worker import Worker, WorkerOptions
 
     store_url = rconf.store_url(conf)
     coordination_url = rconf.coordination_url(conf)
     check_backend_policy(coordination_url, store_url, conf.coordination.file_backend_policy)
     member_id = member_id or new_member_id()
-    store = from_url(store_url)
+    store = configured_store(conf, create=True)
+    check_durability(store, conf.store.redis_durability)
     coordinator = Coordinator.from_conf(conf, member_id)
-    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf))
+    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
     return Worker(
         store=store,
         coordinator=coordinator,
-        compute=compute,  # type: ignore[arg-type]
+        compute=compute,
         driver=load_driver(conf.host_failure.driver),
         worker_id=member_id,
         options=WorkerOptions.from_conf(conf),
@@ -102,6 +111,8 @@ def _worker(args: argparse.Namespace) -> int:
         conf.set_override("port", args.metrics_port, group="metrics")
     # Every option at DEBUG; secret ones (URLs, passwords) print as ****.
     conf.log_opt_values(LOG, logging.DEBUG)
+    if not args.skip_preflight:
+        preflight.require(conf, quiet=not args.debug)  # one line and exit 7 on failure
     worker = build_worker(conf)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -138,7 +149,7 @@ def _child_command(args: argparse.Namespace, metrics_port: int = 0) -> list[str]
     cmd += ["--log-format", args.log_format]
     if args.debug:
         cmd.append("--debug")
-    cmd.append("worker")
+    cmd += ["worker", "--skip-preflight"]  # the pool ran it before starting any child
     if metrics_port:  # one port per worker of the pool: [metrics] port + index
         cmd += ["--metrics-port", str(metrics_port)]
     return cmd
@@ -159,6 +170,7 @@ def _pool(args: argparse.Namespace) -> int:
     conf = load_conf(args)
     if args.restart_delay is not None:
         conf.set_override("restart_delay", args.restart_delay, group="pool")
+    preflight.require(conf, quiet=not args.debug)  # once, before any child starts
     base_port = conf.metrics.port
     env = _child_env(args)
     stopping = False

@@ -62,6 +62,18 @@ class Migration:
 # server runs on the destination; ``completed`` means the source compute came back and
 # cleaned up; ``error``/``failed`` end it without a move.
 MIGRATION_IN_PROGRESS = frozenset({"accepted", "pre-migrating", "migrating", "running", "queued"})
+# Migration statuses of an evacuation that put the server on its destination.
+MIGRATION_DONE = frozenset({"done", "completed"})
+
+# The task states of a server Nova is rebuilding after an evacuate, in Nova's order
+# (checked against Nova 34). Any of them, or status REBUILD, means "an evacuation is
+# in progress": wait for it, never post another.
+REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
+
+
+def is_rebuilding(server: Server) -> bool:
+    """Nova is rebuilding ``server`` (an evacuation it accepted is under way)."""
+    return server.task_state in REBUILD_TASK_STATES or server.status == "REBUILD"
 
 
 @dataclasses.dataclass
@@ -124,8 +136,10 @@ class ComputeClient(Protocol):
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
-        """Nova's migration records, newest first, filtered as Nova filters them."""
+        """Nova's migration records, newest first, filtered as Nova filters them
+        (``host``: the source or the destination is that host)."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...

@@ -1,18 +1,38 @@
 """Evacuating one server of a failed host: re-read, lock, evacuate, settle, restore.
 
 Every step is idempotent so that a resumed delivery (another worker, or a retry)
-can run it again: a server already on another host is done; a server already being
-rebuilt is only watched, never evacuated a second time.
+can run it again:
+
+- a server already on another host is done (real Nova changes the host only at the
+  very end of an evacuation, together with the migration turning ``done``);
+- a server Nova is rebuilding (any of ``rebuilding``, ``rebuild_block_device_mapping``,
+  ``rebuild_spawning``, or status ``REBUILD``) is only watched, never evacuated again;
+- a resumed move also asks Nova's migration records before posting: an evacuation
+  from the failed host still in progress (even with the task state already cleared,
+  as Nova does before it moves the host) is only waited for; after one that ended,
+  the server is read again: ``done`` (Nova moves the host first) shows it on its new
+  host, where the move waits for it to settle; one that ended in ``error``/``failed``
+  (or a ``done`` of older history, the server still on the failed host) lets it
+  evacuate again;
+- a server deleted meanwhile (404) ends its move as ``gone``, not failed.
+
+Locks: rhworker locks a server only if nobody had, records that on the move
+(``locked_by_rhworker``, set after the lock call, cleared after the unlock) and
+unlocks only what that says — never a lock its owner had set — and only while it
+still owns the delivery. A worker that lost its lease leaves the server locked and
+says why; the next owner resumes the move (or sweeps an ended one) and unlocks it.
+A crash between the lock call and its record leaves our lock in place (the safe
+side); one between the unlock and its record leaves a flag that the next owner
+checks against the server before unlocking again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
-from rhworker.compute.base import Server
-from rhworker.errors import ComputeError, LeaseLost
+from rhworker.compute.base import MIGRATION_DONE, Migration, Server, is_rebuilding
+from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
 from rhworker.models import Move, MoveState
 from rhworker.recovery.base import RecoveryContext
 
@@ -22,10 +42,22 @@ LOG = logging.getLogger(__name__)
 EVACUABLE_VM_STATES = frozenset({"active", "stopped", "error"})
 # Statuses of a server that finished rebuilding.
 SETTLED_STATUSES = frozenset({"ACTIVE", "SHUTOFF", "ERROR"})
+# Move states of a move that ran before (its evacuate may have been posted).
+STARTED_STATES = frozenset({MoveState.ONGOING, MoveState.FAILED})
+
+
+def _age_key(migration: Migration) -> tuple[str, int]:
+    """Sort key, oldest first: Nova's created_at, then its numeric id."""
+    number = int(migration.id) if migration.id.isdigit() else -1
+    return migration.created_at or "", number
 
 
 class MoveFailed(Exception):
     """This server could not be evacuated; the message says why."""
+
+
+class ServerGone(Exception):
+    """Nova answers 404 for this server: it was deleted during recovery."""
 
 
 class Evacuation:
@@ -51,47 +83,170 @@ class Evacuation:
     def run(self) -> Move:
         """Run the move to a final state and store it. Raises LeaseLost when fenced."""
         move = self.move
-        resumed = move.state == MoveState.ONGOING
-        locked_here = False
+        resumed = move.state in STARTED_STATES or move.started_at is not None
         try:
-            server = self.compute.get_server(move.instance_id)
-            if self._already_moved(server):
-                return self._finish(MoveState.SUCCEEDED, f"already on {server.host}", server.host)
-            if move.original_status is None:
-                move.original_status = server.status
-            move.state = MoveState.ONGOING
-            move.target = self.target
-            move.started_at = self.ctx.clock()
-            move.message = ""
-            self.ctx.store.upsert_move(move, token=self.ctx.token)
-            if server.locked and resumed:
-                locked_here = True  # a previous attempt of ours locked it
-            elif not server.locked:
-                self.ctx.guard()
-                self.compute.lock_server(move.instance_id)
-                locked_here = True
-            if server.task_state != "rebuilding":
-                self._evacuate(server)
+            state, message, host = self._move(resumed)
+            if state == MoveState.GONE:
+                move.locked_by_rhworker = False  # nothing left to unlock
+            unlock_failed = self._unlock()
+            if unlock_failed:
+                message = f"{message}; {unlock_failed}" if message else unlock_failed
+            self._finish(state, message, host)
+        except LeaseLost as e:
+            self._leave_locked(e)
+            raise
+        except BaseException:
+            # e.g. the claim on the target was lost: unlock if ours, then stop
+            if move.locked_by_rhworker:
+                try:
+                    self._unlock()
+                    self.ctx.store.upsert_move(move, token=self.ctx.token)
+                except LeaseLost as e:
+                    self._leave_locked(e)
+                except Exception as e:  # the original error is what the caller needs
+                    LOG.warning("unlocking %s after an error: %s", move.instance_id, e)
+            raise
+        return move
+
+    def release_leftover(self) -> None:
+        """A move that ended while its server stayed locked by rhworker (the worker
+        lost its lease before unlocking): unlock it now, while owning."""
+        if self.move.locked_by_rhworker:
+            try:
+                unlock_failed = self._unlock(check_first=True)
+            except LeaseLost as e:
+                self._leave_locked(e)
+                raise
+            if unlock_failed:
+                message = self.move.message
+                self.move.message = f"{message}; {unlock_failed}" if message else unlock_failed
+            self.ctx.store.upsert_move(self.move, token=self.ctx.token)
+
+    def _move(self, resumed: bool) -> tuple[MoveState, str, str | None]:
+        """The move's final state, message and host (may raise LeaseLost)."""
+        try:
+            server = self._read()
+            if self.move.locked_by_rhworker and not server.locked:
+                self.move.locked_by_rhworker = False  # unlocked by us before a crash
+            if self._moved_away(server):
+                final = self._wait_settled(first=server)
+                if resumed:
+                    self._restore_power_state(final)
+                return MoveState.SUCCEEDED, f"already on {final.host}", final.host
+            self._start(server)
+            to_evacuate = self._to_evacuate(server, resumed)
+            if to_evacuate is not None:
+                self._evacuate(to_evacuate)
             final = self._wait_settled()
             self._restore_power_state(final)
-            return self._finish(MoveState.SUCCEEDED, "", final.host)
+            return MoveState.SUCCEEDED, "", final.host
+        except ServerGone as e:
+            return MoveState.GONE, str(e), None
         except MoveFailed as e:
-            return self._finish(MoveState.FAILED, str(e), None)
-        except LeaseLost:
-            raise
+            return MoveState.FAILED, str(e), None
+        except ComputeNotFound as e:
+            # 404: the server deleted meanwhile, or something else (an unknown host).
+            if self._is_gone():
+                return MoveState.GONE, f"server deleted during recovery ({e})", None
+            return MoveState.FAILED, f"{type(e).__name__}: {e}", None
         except ComputeError as e:
-            return self._finish(MoveState.FAILED, f"{type(e).__name__}: {e}", None)
-        finally:
-            if locked_here:
-                self._unlock()
+            return MoveState.FAILED, f"{type(e).__name__}: {e}", None
 
     # -- steps -----------------------------------------------------------------------
-    def _already_moved(self, server: Server) -> bool:
+    def _read(self) -> Server:
+        try:
+            return self.compute.get_server(self.move.instance_id)
+        except ComputeNotFound as e:
+            raise ServerGone(f"server deleted during recovery (Nova: {e})") from e
+
+    def _is_gone(self) -> bool:
+        try:
+            self.compute.get_server(self.move.instance_id)
+        except ComputeNotFound:
+            return True
+        except ComputeError:
+            return False
+        return False
+
+    def _moved_away(self, server: Server) -> bool:
+        """On a host other than the failed one and not being rebuilt: Nova moves the
+        host only when the evacuation is over, so there is nothing left to post."""
         return (
             server.host is not None
             and server.host != self.failed_host
-            and server.task_state is None
-            and server.status in SETTLED_STATUSES
+            and not is_rebuilding(server)
+        )
+
+    def _start(self, server: Server) -> None:
+        """Lock the server unless someone had (recorded on the move), mark it ongoing."""
+        move = self.move
+        if move.original_status is None:
+            move.original_status = server.status
+        if server.locked:
+            if not move.locked_by_rhworker:
+                LOG.info(
+                    "server %s was locked before recovery: left locked, never unlocked",
+                    move.instance_id,
+                )
+        else:
+            self.ctx.guard()
+            self.compute.lock_server(move.instance_id)
+            move.locked_by_rhworker = True
+        move.state = MoveState.ONGOING
+        move.target = self.target
+        move.started_at = self.ctx.clock()
+        move.message = ""
+        self.ctx.store.upsert_move(move, token=self.ctx.token)
+
+    def _to_evacuate(self, server: Server, resumed: bool) -> Server | None:
+        """The server to post an evacuate for (as just read), or None when Nova is
+        already on it and this move only waits."""
+        if is_rebuilding(server):
+            self._waiting(f"Nova is rebuilding it (task state {server.task_state})")
+            return None
+        if not resumed:
+            return server
+        migrations = self._migrations()
+        running = [m for m in migrations if m.in_progress]
+        if running:
+            self._waiting(f"its evacuation (migration {running[0].id}) is {running[0].status}")
+            self._aim(running[0])
+            return None
+        if not migrations:
+            return server
+        # Nova's last evacuation of it from the failed host ended. ``done`` moved the
+        # host first (Nova's order), so a fresh read shows the server there; if it is
+        # still on the failed host, that record is older history. error/failed: none
+        # of them moved it. Either way: decide again on a fresh read.
+        newest = migrations[0]
+        server = self._read()
+        if is_rebuilding(server) or self._moved_away(server):
+            if newest.status in MIGRATION_DONE:
+                self._waiting(f"Nova evacuated it to {server.host} (migration {newest.id})")
+            return None
+        return server
+
+    def _migrations(self) -> list[Migration]:
+        """Nova's evacuations of this server from the failed host, newest first."""
+        found = [
+            m
+            for m in self.compute.list_migrations(
+                instance_id=self.move.instance_id, migration_type="evacuation"
+            )
+            if m.source_host == self.failed_host
+        ]
+        return sorted(found, key=_age_key, reverse=True)
+
+    def _aim(self, migration: Migration) -> None:
+        if migration.dest_host:
+            self.move.target = migration.dest_host
+
+    def _waiting(self, why: str) -> None:
+        self.ctx.step(
+            "evacuation_in_progress",
+            f"{self.move.instance_name or self.move.instance_id}: {why}; waiting, not "
+            "posting another evacuate",
+            instance=self.move.instance_id,
         )
 
     def _evacuate(self, server: Server) -> None:
@@ -105,30 +260,49 @@ class Evacuation:
             self.before_evacuate()  # e.g. our lock and claim on the target still hold
         self.compute.evacuate_server(server.id, self.target, before=before)
 
-    def _wait_settled(self) -> Server:
-        deadline = time.monotonic() + self.options.wait_period_after_evacuation
+    def _wait_settled(self, first: Server | None = None) -> Server:
+        """Poll until the server runs on another host, settled; MoveFailed when the
+        evacuation failed or the deadline passed; ServerGone on a 404."""
+        period = self.options.wait_period_after_evacuation
+        deadline = self.ctx.clock() + period
         seen_rebuilding = False
         original_error = (self.move.original_status or "").upper() == "ERROR"
+        server = first if first is not None else self._read()
         while True:
-            server = self.compute.get_server(self.move.instance_id)
-            if server.task_state == "rebuilding" or server.status == "REBUILD":
+            if is_rebuilding(server):
                 seen_rebuilding = True
             elif server.host != self.failed_host and server.status in SETTLED_STATUSES:
                 if server.status == "ERROR" and not original_error:
                     raise MoveFailed(f"ERROR on {server.host}: {server.fault or 'no fault'}")
                 return server
-            elif server.status == "ERROR" and (seen_rebuilding or not original_error):
+            elif server.status == "ERROR" and (
+                seen_rebuilding or not original_error or self._ended_without_move()
+            ):
                 raise MoveFailed(
                     f"evacuation failed, still on {server.host}: {server.fault or 'ERROR'}"
                 )
-            if time.monotonic() >= deadline:
+            # Otherwise: not picked up yet, or (real Nova) spawned with the task state
+            # cleared while the host and the migration still say "in progress".
+            if self.ctx.clock() >= deadline:
                 raise MoveFailed(
-                    f"not settled after {self.options.wait_period_after_evacuation:.0f}s "
+                    f"not settled after {period:.0f}s "
                     f"(status {server.status}, task {server.task_state}, host {server.host})"
                 )
             self.ctx.sleep(self.options.verify_interval)
+            server = self._read()
+
+    def _ended_without_move(self) -> bool:
+        """For a server that was in ERROR before and still is on the failed host (its
+        status says nothing): Nova's newest evacuation of it ended in error/failed."""
+        migrations = self._migrations()
+        if not migrations:
+            return False
+        newest = migrations[0]
+        return not newest.in_progress and newest.status not in MIGRATION_DONE
 
     def _restore_power_state(self, server: Server) -> None:
+        if server.task_state is not None:
+            return  # a power action already under way (e.g. ours, before a takeover)
         original = (self.move.original_status or "").upper()
         if original == "SHUTOFF" and server.status == "ACTIVE":
             self.ctx.guard()
@@ -140,11 +314,39 @@ class Evacuation:
             self.ctx.guard()
             self.compute.reset_state(server.id, "error")
 
-    def _unlock(self) -> None:
+    # -- the lock ------------------------------------------------------------------------
+    def _unlock(self, check_first: bool = False) -> str | None:
+        """Unlock the server if rhworker locked it, only while owning the delivery
+        (``LeaseLost`` otherwise), and update the move's flag (the caller stores it).
+        Returns why the unlock failed, if it did."""
+        move = self.move
+        if not move.locked_by_rhworker:
+            return None
         try:
-            self.compute.unlock_server(self.move.instance_id)
+            if not (check_first and not self._read().locked):
+                self.ctx.guard()
+                self.compute.unlock_server(move.instance_id)
+        except (ComputeNotFound, ServerGone):
+            LOG.info("server %s is gone: nothing to unlock", move.instance_id)
         except ComputeError as e:
-            LOG.warning("could not unlock server %s: %s", self.move.instance_id, e)
+            LOG.warning("could not unlock server %s: %s", move.instance_id, e)
+            return f"unlock failed, still locked by rhworker: {e}"  # a later attempt may
+        move.locked_by_rhworker = False
+        return None
+
+    def _leave_locked(self, why: BaseException) -> None:
+        """The lease is lost: leave our lock on the server, and say why (on the move,
+        if the store still takes this delivery's writes, and in the log)."""
+        move = self.move
+        if not move.locked_by_rhworker:
+            return
+        note = f"left locked by rhworker: lease lost ({why}); the next owner unlocks it"
+        LOG.warning("server %s %s", move.instance_id, note)
+        move.message = (move.message + "; " if move.message else "") + note
+        try:
+            self.ctx.store.upsert_move(move, token=self.ctx.token)
+        except Exception as e:  # a stale token is refused: the log line is the record
+            LOG.debug("could not record the lock left on %s: %s", move.instance_id, e)
 
     def _finish(self, state: MoveState, message: str, host: str | None) -> Move:
         move = self.move

@@ -1,4 +1,4 @@
-"""The built-in driver: host-failure recovery as in DESIGN §3.
+"""The built-in driver: host-failure recovery as in docs/design.md §3.
 
 gate → mark the failed host → fence it in Nova (force down, then disable) → choose
 instances and record their moves → choose a target by recovery method (reserved
@@ -32,6 +32,19 @@ LOG = logging.getLogger(__name__)
 
 # Nova's answer when a target cannot take a server; another reserved host may.
 NO_VALID_HOST = "No valid host"
+# Metadata values read as true, as oslo's strutils.bool_from_string (Masakari) does.
+TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
+
+
+def is_ha_enabled(server: Server, key: str) -> bool:
+    """The server's ``key`` metadata (``HA_Enabled``) says true."""
+    return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
+
+
+def ha_first(moves: list[Move]) -> list[Move]:
+    """HA-enabled instances before the others, each group in its recorded order —
+    Masakari's order (its PrepareHAEnabledInstancesTask lists them first)."""
+    return sorted(moves, key=lambda m: not m.ha_enabled)
 
 
 class HostFailureDriver(RecoveryDriver):
@@ -45,6 +58,7 @@ class HostFailureDriver(RecoveryDriver):
         self._mark_failed_host(ctx, host)
         self._fence(ctx, notification, host.name)
         moves = self._record_moves(ctx, notification, host.name)
+        self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
         if not todo:
             ctx.step("instances", "no instance to evacuate")
@@ -128,7 +142,10 @@ class HostFailureDriver(RecoveryDriver):
     # -- 4. instances --------------------------------------------------------------------
     def _record_moves(self, ctx: RecoveryContext, n: Notification, hostname: str) -> list[Move]:
         existing = {m.instance_id: m for m in ctx.store.list_moves(n.id)}
+        key = ctx.options.ha_enabled_instance_metadata_key
         servers = ctx.compute.list_servers_on_host(hostname)
+        # HA-enabled first, as Masakari does (the recorded order is the evacuation order)
+        servers = sorted(servers, key=lambda s: not is_ha_enabled(s, key))
         added = skipped = 0
         for server in servers:
             if server.id in existing:
@@ -142,6 +159,7 @@ class HostFailureDriver(RecoveryDriver):
                 state=MoveState.SKIPPED if why_not else MoveState.PENDING,
                 message=why_not or "",
                 original_status=server.status,
+                ha_enabled=is_ha_enabled(server, key),
             )
             ctx.guard()
             ctx.store.upsert_move(move, token=ctx.token)
@@ -157,13 +175,20 @@ class HostFailureDriver(RecoveryDriver):
 
     def _why_not_evacuate(self, ctx: RecoveryContext, server: Server) -> str | None:
         opts = ctx.options
-        if not opts.evacuate_all_instances:
-            value = server.metadata.get(opts.ha_enabled_instance_metadata_key, "")
-            if str(value).strip().lower() not in ("true", "1", "yes", "on"):
-                return f"not HA-enabled (metadata {opts.ha_enabled_instance_metadata_key})"
+        if not opts.evacuate_all_instances and not is_ha_enabled(
+            server, opts.ha_enabled_instance_metadata_key
+        ):
+            return f"not HA-enabled (metadata {opts.ha_enabled_instance_metadata_key})"
         if opts.ignore_instances_in_error_state and server.status == "ERROR":
             return "in error state (ignore_instances_in_error_state)"
         return None
+
+    def _release_leftovers(self, ctx: RecoveryContext, moves: list[Move], failed_host: str) -> None:
+        """Ended moves whose server rhworker still holds locked (an earlier owner lost
+        its lease before unlocking): unlock them now that this worker owns them."""
+        for move in moves:
+            if move.state.done and move.locked_by_rhworker:
+                Evacuation(ctx, move, failed_host, move.target).release_leftover()
 
     def _undone(self, ctx: RecoveryContext, n: Notification) -> list[Move]:
         return [m for m in ctx.store.list_moves(n.id) if not m.state.done]
@@ -220,6 +245,8 @@ class HostFailureDriver(RecoveryDriver):
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
         threads = max(1, min(ctx.options.host_failure_recovery_threads, len(moves)))
+        # The pool starts its tasks in submission order: HA-enabled instances first.
+        moves = ha_first(moves)
         with ThreadPoolExecutor(threads, thread_name_prefix="evacuate") as pool:
             futures = [
                 pool.submit(Evacuation(ctx, m, failed_host, target, before_evacuate).run)
@@ -245,11 +272,12 @@ class HostFailureDriver(RecoveryDriver):
         moves = ctx.store.list_moves(n.id)
         moved = sum(m.state == MoveState.SUCCEEDED for m in moves)
         skipped = sum(m.state == MoveState.SKIPPED for m in moves)
+        gone = sum(m.state == MoveState.GONE for m in moves)
         failed = [m for m in moves if not m.state.done]
         if not failed:
             return RecoveryResult(
                 NotificationStatus.FINISHED,
-                f"{moved} evacuated, {skipped} skipped",
+                f"{moved} evacuated, {skipped} skipped" + (f", {gone} gone" if gone else ""),
                 moved=moved,
                 skipped=skipped,
                 target_hosts=targets,

@@ -129,6 +129,11 @@ def server_show(ctx: Ctx, server_id: str) -> Result:
         return 200, {"server": views.server(ctx.cloud, s, ctx.caller, ctx.mv, ctx.base)}
 
 
+def server_delete(ctx: Ctx, server_id: str) -> Result:
+    ctx.cloud.delete_server(ctx.caller, server_id)
+    return 204, None
+
+
 def server_action(ctx: Ctx, server_id: str) -> Result:
     body = ctx.json()
     if len(body) != 1:
@@ -137,7 +142,8 @@ def server_action(ctx: Ctx, server_id: str) -> Result:
     cloud, caller = ctx.cloud, ctx.caller
     if action == "evacuate":
         evacuation.evacuate(cloud, caller, server_id, body, ctx.mv)
-        return 200, ({} if ctx.mv >= (2, 14) else {"adminPass": "simulated"})
+        # Nova answers 200 (not 202), with no body from 2.14
+        return 200, (None if ctx.mv >= (2, 14) else {"adminPass": "simulated"})
     if action == "lock":
         arg = body["lock"] if isinstance(body["lock"], dict) else {}
         cloud.lock_server(caller, server_id, arg.get("locked_reason"))
@@ -281,21 +287,36 @@ def aggregate_action(ctx: Ctx, aggregate_id: str) -> Result:
         return 200, {"aggregate": views.aggregate(agg, ctx.mv)}
 
 
+#: query parameters of GET /os-migrations matched field for field (Nova's DB filters)
+_MIGRATION_FILTERS = (
+    "status",
+    "migration_type",
+    "instance_uuid",
+    "source_compute",
+    "user_id",
+    "project_id",
+)
+
+
 def migrations_index(ctx: Ctx) -> Result:
+    """``GET /os-migrations``: Nova's filters, newest first (created_at, id desc).
+
+    ``host`` matches the source or the destination; the others match their field
+    exactly; unknown parameters are ignored (Nova's schema allows them)."""
     ctx.require_admin("os_compute_api:os-migrations:index")
     args = ctx.request.args
-    filters = {
-        "status": args.get("status"),
-        "migration_type": args.get("migration_type"),
-        "instance_uuid": args.get("instance_uuid"),
-    }
+    filters = {k: args[k] for k in _MIGRATION_FILTERS if args.get(k)}
+    if ctx.mv < (2, 80):
+        filters.pop("user_id", None)
+        filters.pop("project_id", None)
     host = args.get("host")
     with ctx.cloud.lock:
         items = []
-        for m in sorted(ctx.cloud.migrations, key=lambda m: m.id, reverse=True):
+        found = sorted(ctx.cloud.migrations, key=lambda m: (m.created, m.id), reverse=True)
+        for m in found:
             if host and host not in (m.source_compute, m.dest_compute):
                 continue
-            if any(v and getattr(m, k) != v for k, v in filters.items()):
+            if any(str(getattr(m, k)) != v for k, v in filters.items()):
                 continue
             items.append(views.migration(m, ctx.mv, ctx.base))
     return 200, {"migrations": items}
@@ -319,6 +340,7 @@ RULES: list[tuple[str, list[str], Handler, dict[str, Any]]] = [
     ("/v2.1/servers", ["GET"], servers_index, {}),
     ("/v2.1/servers/detail", ["GET"], servers_detail, {}),
     ("/v2.1/servers/<server_id>", ["GET"], server_show, {}),
+    ("/v2.1/servers/<server_id>", ["DELETE"], server_delete, {}),
     ("/v2.1/servers/<server_id>/action", ["POST"], server_action, {}),
     ("/v2.1/servers/<server_id>/metadata", ["GET"], metadata_show, {}),
     ("/v2.1/servers/<server_id>/metadata", ["POST", "PUT"], metadata_update, {}),

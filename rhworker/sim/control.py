@@ -16,7 +16,7 @@ from werkzeug.routing import Rule
 from rhworker.errors import RhworkerError, ValidationError
 from rhworker.sim.faults import REQUEST_FAULTS, STATE_FAULTS
 from rhworker.sim.model import bad_request
-from rhworker.sim.state import Cloud, Options
+from rhworker.sim.state import OPTIONAL_FLOAT_OPTIONS, Cloud, Options
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for control calls
 
@@ -58,7 +58,14 @@ def set_options(cloud: Cloud, values: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"unknown options: {sorted(unknown)}")
     with cloud.lock:
         for key, value in values.items():
-            setattr(cloud.options, key, type(getattr(cloud.options, key))(value))
+            if key in OPTIONAL_FLOAT_OPTIONS:
+                coerced: Any = None if value is None else float(value)
+            elif isinstance(getattr(cloud.options, key), int):
+                coerced = int(value)
+            else:
+                coerced = float(value)
+            setattr(cloud.options, key, coerced)
+        cloud.capacity.reconfigure()
         return dataclasses.asdict(cloud.options)
 
 
@@ -113,6 +120,7 @@ def snapshot(cloud: Cloud) -> dict[str, Any]:
             "migrations": [dataclasses.asdict(m) for m in cloud.migrations],
             "aggregates": [dataclasses.asdict(a) for a in cloud.aggregates.values()],
             "events": [dict(e) for e in cloud.events],
+            "capacity": {"jobs": cloud.capacity.load(), "rate": cloud.capacity.rate()},
             "violations": [dict(v) for v in cloud.violations],
             "faults": {
                 "requests": cloud.request_faults.list(),
@@ -229,6 +237,16 @@ class SimControl:
             return bool(self._call("GET", "health").get("ok"))
         except SimControlError:
             return False
+
+    def requests(
+        self, *, worker: str | None = None, since: float | None = None, changes: bool = False
+    ) -> list[dict[str, Any]]:
+        """The simulator's request log (see :mod:`rhworker.sim.requestlog`)."""
+        query = [f"worker={worker}"] if worker else []
+        query += [f"since={since!r}"] if since is not None else []
+        query += ["changes=1"] if changes else []
+        path = "requests" + ("?" + "&".join(query) if query else "")
+        return list(self._call("GET", path)["requests"])
 
     def close(self) -> None:
         self._session.close()

@@ -20,10 +20,15 @@ POWER_RUNNING = 1
 POWER_SHUTDOWN = 4
 
 # vm_state -> {task_state -> API status}; "default" when no entry matches.
+_REBUILD: dict[str | None, str] = {
+    "rebuilding": "REBUILD",
+    "rebuild_block_device_mapping": "REBUILD",
+    "rebuild_spawning": "REBUILD",
+}
 _STATE_MAP: dict[str, dict[str | None, str]] = {
-    "active": {"default": "ACTIVE", "rebuilding": "REBUILD", "rebooting": "REBOOT"},
-    "stopped": {"default": "SHUTOFF", "rebuilding": "REBUILD", "powering-on": "SHUTOFF"},
-    "error": {"default": "ERROR", "rebuilding": "REBUILD"},
+    "active": {"default": "ACTIVE", **_REBUILD, "rebooting": "REBOOT"},
+    "stopped": {"default": "SHUTOFF", **_REBUILD, "powering-on": "SHUTOFF"},
+    "error": {"default": "ERROR", **_REBUILD},
 }
 
 # Nova's error-body keys per HTTP status.
@@ -179,7 +184,9 @@ class Migration:
     user_id: str
     migration_type: str = "evacuation"
     forced: bool = False
-    #: capacity is held on dest_compute while the evacuation runs
+    #: the host the scheduler picked (dest_compute shows it from the target's claim)
+    placed: str | None = None
+    #: capacity is held on ``placed`` while the evacuation runs
     holds_capacity: bool = False
     #: vm_state the server ends in when the evacuation succeeds
     target_vm_state: str = "active"

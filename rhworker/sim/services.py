@@ -118,8 +118,10 @@ def _check_force_up(cloud: Cloud, svc: Service) -> None:
     ]
     if done:
         raise bad_request(
-            f"Unable to force up the compute service on host {svc.host}: it has evacuation "
-            "migrations in 'done' state; restart the compute service first."
+            f"Unable to force up host {svc.host} as `done` evacuation migration records "
+            "remain associated with the host. Ensure the compute service has been "
+            "restarted, allowing these records to move to `completed` before retrying "
+            "this request."
         )
 
 

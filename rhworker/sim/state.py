@@ -2,8 +2,34 @@
 
 Every method that reads or changes the cloud takes ``self.lock`` (an ``RLock``).
 Work that Nova does after answering (scheduling and rebuilding an evacuated server)
-runs later on :class:`~rhworker.sim.timers.Timers`; work that makes Nova's API block
-(an RPC to a dead compute) sleeps *outside* the lock.
+runs later, through :class:`~rhworker.sim.capacity.SharedCapacity` (where it competes
+with API requests for Nova's capacity); work that makes Nova's API block (an RPC to a
+dead compute) sleeps *outside* the lock.
+
+Default timings and costs, and where they come from (real Nova 34 with its fake virt
+driver, API + conductor + scheduler + Placement in one process, measured on this
+project's 2-core test machine; DESIGN §7):
+
+- ``evacuation_time`` 0.7 s: one evacuation alone, from the accepted evacuate to the
+  server ACTIVE on the target. It is split into the four phases Nova shows —
+  ``schedule_time`` (migration ``accepted``, task ``rebuilding``), ``rebuilding_time``
+  (migration ``pre-migrating``), ``block_device_mapping_time`` (task
+  ``rebuild_block_device_mapping``) and ``spawning_time`` (task ``rebuild_spawning``) —
+  in the shares of :data:`PHASE_SHARES` unless set one by one. The total is measured,
+  the split is not (it was not observable per phase with the fake driver): it gives
+  each task state a window long enough to be seen by polling.
+- ``shared_capacity`` 2.0, ``write_request_cost`` 0.1 s, ``request_cost`` 0.02 s:
+  calibrated together by replaying, against the simulator, what was measured on real
+  Nova with a plain openstacksdk script (one failed host with 10 servers: force it down,
+  post 10 evacuates, poll until all ACTIVE): the simulator takes 2.9 s to post (real
+  Nova: 10 evacuates + 3 service updates took 2.9 s) and 4.5 s to all ACTIVE (real:
+  4.7 s); two failed hosts of 3 servers each take 2.0x one (real Nova: two concurrent
+  failures took 2.1x one). The read cost is not measured on its own; it makes
+  frequent polling add load, as on real Nova (more threads and faster polling made a
+  recovery slower, 6.4 s -> 12.1 s, where the cost-free simulator got 3.3x faster).
+
+Tests (``rhworker.testing.sim_fixture.DEFAULT_TEST_OPTIONS``) turn costs and the
+capacity limit off and use short phases.
 """
 
 from __future__ import annotations
@@ -17,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rhworker.sim import spec as sim_spec
+from rhworker.sim.capacity import SharedCapacity
 from rhworker.sim.faults import RequestFaults
 from rhworker.sim.model import (
     POWER_RUNNING,
@@ -37,26 +64,60 @@ from rhworker.sim.model import (
     new_uuid,
     not_found,
 )
-from rhworker.sim.timers import Timers
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
-DEFAULT_EVACUATION_TIME = 2.0  # seconds from an accepted evacuate to the rebuilt server
+DEFAULT_EVACUATION_TIME = 0.7  # seconds from an accepted evacuate to the rebuilt server
 DEFAULT_DISABLE_RPC_DELAY = 60.0  # Nova's rpc_response_timeout
+DEFAULT_SHARED_CAPACITY = 2.0  # jobs Nova runs at full speed at once (0: unlimited)
+DEFAULT_REQUEST_COST = 0.02  # seconds of work per read API call
+DEFAULT_WRITE_REQUEST_COST = 0.1  # seconds of work per POST/PUT/DELETE API call
 CONTROLLER_HOST = "controller"  # runs nova-scheduler and nova-conductor, always up
 IN_FLIGHT = ("accepted", "pre-migrating")
+#: the task states of a running evacuation, in Nova's order
+REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
+#: phase -> share of ``evacuation_time`` when the phase's own option is None
+PHASE_SHARES = {
+    "schedule_time": 0.2,
+    "rebuilding_time": 0.2,
+    "block_device_mapping_time": 0.1,
+    "spawning_time": 0.5,
+}
+#: options that take None ("a share of evacuation_time")
+OPTIONAL_FLOAT_OPTIONS = frozenset(PHASE_SHARES)
 
 
 @dataclasses.dataclass
 class Options:
     service_down_time: float = DEFAULT_SERVICE_DOWN_TIME
+    #: total of the four phases below, for those left None
     evacuation_time: float = DEFAULT_EVACUATION_TIME
     disable_rpc_delay: float = DEFAULT_DISABLE_RPC_DELAY
-    #: delay before a scheduling failure shows (the conductor's round trip)
-    schedule_time: float = 0.0
+    #: conductor + scheduler: migration ``accepted``, task ``rebuilding``; a
+    #: scheduling failure ("No valid host was found") shows at its end
+    schedule_time: float | None = None
+    #: the target's claim done: migration ``pre-migrating``, task ``rebuilding``
+    rebuilding_time: float | None = None
+    #: task ``rebuild_block_device_mapping``
+    block_device_mapping_time: float | None = None
+    #: task ``rebuild_spawning``; at its end the server moves to the target
+    spawning_time: float | None = None
+    #: API requests and evacuation phases at full speed at once; more share it
+    shared_capacity: float = DEFAULT_SHARED_CAPACITY
+    #: seconds of work each read (GET) API call costs, in the request path
+    request_cost: float = DEFAULT_REQUEST_COST
+    #: seconds of work each POST/PUT/DELETE API call costs, in the request path
+    write_request_cost: float = DEFAULT_WRITE_REQUEST_COST
     #: largest page of servers/detail without an explicit limit (Nova's max_limit)
     max_limit: int = 1000
+
+    def phase_time(self, name: str) -> float:
+        """Seconds of work of one evacuation phase (an option name of PHASE_SHARES)."""
+        value = getattr(self, name)
+        if value is None:
+            return self.evacuation_time * PHASE_SHARES[name]
+        return float(value)
 
 
 class Cloud:
@@ -72,7 +133,7 @@ class Cloud:
         self.clock = clock
         self.wall = wall
         self.lock = threading.RLock()
-        self.timers = Timers(clock)
+        self.capacity = SharedCapacity(lambda: self.options.shared_capacity, clock)
         self.request_faults = RequestFaults()
         self.stopping = threading.Event()
         self.tokens: dict[str, Caller] = {}
@@ -104,7 +165,7 @@ class Cloud:
         with self.lock:
             self._clear()
             self._spec = spec
-            self.timers.clear()
+            self.capacity.clear()
             self.request_faults.clear()
             now = self.wall()
             self.projects = {p.id: p for p in parsed.projects}
@@ -171,7 +232,7 @@ class Cloud:
 
     def close(self) -> None:
         self.stopping.set()
-        self.timers.stop()
+        self.capacity.stop()
 
     # --- records ---------------------------------------------------------------------
 
@@ -254,7 +315,7 @@ class Cloud:
                 vcpus += server.flavor.vcpus
                 ram += server.flavor.ram
         for mig in self.migrations:
-            if mig.holds_capacity and mig.dest_compute == host:
+            if mig.holds_capacity and mig.placed == host:
                 flavor = self.flavors[mig.flavor_id]
                 vcpus += flavor.vcpus
                 ram += flavor.ram
@@ -295,6 +356,7 @@ class Cloud:
             server.locked_by = "admin" if caller.is_admin else "owner"
             server.locked_reason = reason
             server.updated = self.wall()
+            self.event("server_locked", server=server.id, by=server.locked_by)
 
     def unlock_server(self, caller: Caller, server_id: str) -> None:
         with self.lock:
@@ -307,6 +369,16 @@ class Cloud:
             server.locked = False
             server.locked_by = server.locked_reason = None
             server.updated = self.wall()
+            self.event("server_unlocked", server=server.id, admin=caller.is_admin)
+
+    def delete_server(self, caller: Caller, server_id: str) -> None:
+        """``DELETE /servers/{id}``. A server on a down compute is deleted at once (Nova's
+        local delete); an evacuation of it still in flight then ends ``failed``."""
+        with self.lock:
+            server = self.server(caller, server_id)
+            self.check_lock(caller, server)
+            del self.servers[server.id]
+            self.event("server_deleted", server=server.id, host=server.host)
 
     def stop_server(self, caller: Caller, server_id: str) -> None:
         with self.lock:

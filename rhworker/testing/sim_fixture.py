@@ -13,10 +13,15 @@ from typing import Any
 
 from rhworker.sim import Simulator
 
+#: fast and free: short evacuation phases (a share each of evacuation_time), no cost
+#: per request, no shared-capacity limit (the simulator's defaults mimic real Nova)
 DEFAULT_TEST_OPTIONS: dict[str, Any] = {
     "evacuation_time": 0.05,
     "service_down_time": 60.0,
     "disable_rpc_delay": 0.5,
+    "request_cost": 0.0,
+    "write_request_cost": 0.0,
+    "shared_capacity": 0.0,
 }
 
 SMALL_CLOUD: dict[str, Any] = {

@@ -328,6 +328,23 @@ def test_moves_upsert_in_place(inventory: Store) -> None:
     assert store.list_moves("no-such-id") == []
 
 
+def test_moves_keep_gone_and_the_lock_and_ha_flags(inventory: Store) -> None:
+    store = inventory
+    n = store.create_notification("COMPUTE_HOST", "c1", dict(STOPPED))
+    delivery = store.consume("w1")
+    assert delivery is not None and delivery.notification_id == n.id
+    gone = Move(notification_id=n.id, instance_id="i-1", source="c1", ha_enabled=True)
+    held = Move(notification_id=n.id, instance_id="i-2", source="c1", locked_by_rhworker=True)
+    store.upsert_move(gone, token=delivery.token)
+    store.upsert_move(held, token=delivery.token)
+    gone.state, gone.message = MoveState.GONE, "server deleted during recovery"
+    store.upsert_move(gone, token=delivery.token)
+    got = store.list_moves(n.id)
+    assert got == [gone, held]
+    assert got[0].state is MoveState.GONE and got[0].state.done and got[0].ha_enabled
+    assert got[1].locked_by_rhworker is True and got[1].ha_enabled is False
+
+
 # -- claims ---------------------------------------------------------------------------
 
 
@@ -375,17 +392,18 @@ def test_check_claim_fencing(inventory: Store) -> None:
     store = inventory
     nid, token = _delivered(store, "c1")
     claim = store.claim_reserved_host(nid, "r0", token=token)
-    assert store.check_claim("r0", claim.epoch) is True
-    assert store.check_claim("r0", claim.epoch - 1) is False
-    assert store.check_claim("r1", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is True
+    assert store.check_claim("r0", claim.epoch - 1, nid) is False
+    assert store.check_claim("r1", claim.epoch, nid) is False
 
     # The operator makes r0 a spare again: the old claim is stale.
     spare = store.update_host("r0", reserved=True)
     assert spare.claimed_by is None and spare.claim_epoch is None
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is False
 
     other, other_token = _delivered(store, "c2")
     again = store.claim_reserved_host(other, "r0", token=other_token)
     assert again.epoch > claim.epoch  # the counter only grows
-    assert store.check_claim("r0", again.epoch) is True
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", again.epoch, other) is True
+    assert store.check_claim("r0", again.epoch, nid) is False  # same epoch, other holder
+    assert store.check_claim("r0", claim.epoch, nid) is False

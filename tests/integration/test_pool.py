@@ -90,7 +90,7 @@ def test_pool_gives_up_on_a_worker_that_cannot_start(tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert re.fullmatch(
         r"error: worker \d exited 3 times in a row within 60s of its start \(last exit code 1\); "
-        r"the pool gives up\. Run `rhworker worker` alone to see why it cannot start",
+        r"the pool gives up\. `rhworker check` or `rhworker worker` shows why it cannot start",
         last,
     ), last
     # The back-off doubled between the quick failures: 0.1 s, then 0.2 s.

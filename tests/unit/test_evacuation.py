@@ -1,0 +1,406 @@
+"""One server's evacuation against the in-memory FakeCompute (no HTTP), on a real
+SQLite store: the takeover decisions (task states, Nova's migration records), servers
+deleted meanwhile, whose lock is whose, and HA-enabled instances first."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rhworker.compute import openstack
+from rhworker.compute.base import REBUILD_TASK_STATES, Server
+from rhworker.compute.fake import FakeCompute, failed_evacuation, nova_evacuation
+from rhworker.coordination import Coordinator
+from rhworker.errors import ComputeTransient, LeaseLost
+from rhworker.models import (
+    Delivery,
+    Host,
+    Move,
+    MoveState,
+    NotificationStatus,
+    RecoveryMethod,
+    Segment,
+)
+from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
+from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.host_failure import HostFailureDriver
+from rhworker.store import Store, from_url
+
+STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
+FAILED_HOST = "c1"
+SPARE = "spare-1"
+
+
+class Clock:
+    """Wall clock that only sleeping moves: polling loops run at once."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclasses.dataclass
+class Env:
+    store: Store
+    compute: FakeCompute
+    clock: Clock
+    tmp: Any
+    nid: str = ""
+    delivery: Delivery | None = None
+    guard: LeaseGuard | None = None
+
+    def ctx(self, **options: Any) -> RecoveryContext:
+        assert self.delivery is not None and self.guard is not None
+        return RecoveryContext(
+            store=self.store,
+            coordinator=Coordinator(f"file://{self.tmp}/locks", "w1", heartbeat=False),
+            compute=self.compute,
+            delivery=self.delivery,
+            worker_id=self.delivery.worker_id,
+            options=HostFailureOptions(
+                wait_period_after_evacuation=60.0, verify_interval=1.0, **options
+            ),
+            lease=self.guard,
+            clock=self.clock.time,
+            sleep=self.clock.sleep,
+        )
+
+    def take(self, worker: str = "w1", *, later: float = 0.0) -> Delivery:
+        """Hand the notification to ``worker`` (``later``: past the previous lease)."""
+        delivery = self.store.consume(worker, lease_timeout=30.0, now=self.clock.now + later)
+        assert delivery is not None and delivery.notification_id == self.nid
+        self.delivery = delivery
+        self.guard = LeaseGuard(renew=lambda: None, lease_timeout=30.0)
+        return delivery
+
+    def move(self, server_id: str, **fields: Any) -> Move:
+        move = Move(
+            notification_id=self.nid,
+            instance_id=server_id,
+            instance_name=server_id,
+            source=FAILED_HOST,
+            **{"original_status": "ACTIVE", **fields},
+        )
+        assert self.delivery is not None
+        self.store.upsert_move(move, token=self.delivery.token)
+        return move
+
+    def stored(self, server_id: str) -> Move:
+        return next(m for m in self.store.list_moves(self.nid) if m.instance_id == server_id)
+
+    def steps(self, name: str) -> list[Any]:
+        return [s for s in self.store.get_notification(self.nid).progress.steps if s.name == name]
+
+
+@pytest.fixture
+def env(tmp_path: Any) -> Iterator[Env]:
+    store = from_url(f"sqlite:///{tmp_path}/rhworker.db")
+    store.create_segment(Segment(name="seg", recovery_method=RecoveryMethod.AUTO))
+    store.create_host(Host(name=FAILED_HOST, segment="seg"))
+    store.create_host(Host(name=SPARE, segment="seg"))
+    compute = FakeCompute(scheduler_host=SPARE)
+    compute.add_host(FAILED_HOST, state="down")
+    compute.add_host(SPARE)
+    e = Env(store=store, compute=compute, clock=Clock(), tmp=tmp_path)
+    e.nid = store.create_notification("COMPUTE_HOST", FAILED_HOST, dict(STOPPED)).id
+    e.take()
+    yield e
+    store.close()
+
+
+def _run(env: Env, move: Move, target: str | None = SPARE) -> Move:
+    return Evacuation(env.ctx(), move, FAILED_HOST, target).run()
+
+
+# -- the takeover: never a second evacuate while Nova works on the first ----------------
+
+
+@pytest.mark.parametrize("task_state", REBUILD_TASK_STATES)
+def test_resume_in_any_rebuild_state_waits_and_never_evacuates_again(
+    env: Env, task_state: str
+) -> None:
+    # The first worker posted the evacuate, locked the server, recorded both, died.
+    env.compute.add_server("vm-1", FAILED_HOST, task_state=task_state, locked=True)
+    env.compute.servers["vm-1"].status = "REBUILD"
+    env.compute.add_migration("vm-1", FAILED_HOST, SPARE, "pre-migrating")
+    # The first read shows ``task_state``; then Nova goes on from there.
+    rest = nova_evacuation(SPARE)[REBUILD_TASK_STATES.index(task_state) :]
+    env.compute.script("vm-1", [{}, *rest])
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0, locked_by_rhworker=True)
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert env.compute.calls_of("evacuate_server") == []
+    assert env.compute.violations == []
+    assert env.compute.calls_of("unlock_server", "vm-1")  # ours, from the record
+    assert not env.compute.servers["vm-1"].locked
+    assert env.stored("vm-1").locked_by_rhworker is False
+    assert f"task state {task_state}" in env.steps("evacuation_in_progress")[0].message
+
+
+def test_resume_with_task_state_cleared_but_migration_in_progress_waits(env: Env) -> None:
+    # Real Nova clears the task state after spawning, then moves the host and marks the
+    # migration done: in between the server looks ACTIVE on the failed host.
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.add_migration("vm-1", FAILED_HOST, SPARE, "pre-migrating")
+    env.compute.script("vm-1", [{}, {}, {"host": SPARE, "migration": "done"}])
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0)
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert env.compute.calls_of("evacuate_server") == []
+    assert env.compute.calls_of("list_migrations")
+    assert "pre-migrating" in env.steps("evacuation_in_progress")[0].message
+
+
+def test_resume_after_done_migration_waits_for_the_server_there(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.add_migration("vm-1", FAILED_HOST, "spare-2", "done")
+    env.compute.script("vm-1", [{}, {"host": "spare-2"}])
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0)
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == "spare-2", done.message
+    assert env.compute.calls_of("evacuate_server") == []
+
+
+def test_resume_with_only_an_old_done_migration_evacuates(env: Env) -> None:
+    # Older history: evacuated c1 -> spare-2 long ago, moved back since; now c1 failed
+    # again and this move's first attempt died before posting its evacuate.
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.add_migration("vm-1", FAILED_HOST, "spare-2", "completed")
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0)
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert [c.args for c in env.compute.calls_of("evacuate_server")] == [("vm-1", SPARE)]
+
+
+def test_resume_after_errored_migration_evacuates_again(env: Env) -> None:
+    # The first attempt's evacuation ended "No valid host": ERROR on the source.
+    env.compute.add_server("vm-1", FAILED_HOST, status="ERROR")
+    env.compute.servers["vm-1"].fault = "No valid host was found."
+    env.compute.add_migration("vm-1", "c0", FAILED_HOST, "completed")  # how it came to c1
+    env.compute.add_migration("vm-1", FAILED_HOST, SPARE, "error")
+    move = env.move("vm-1", state=MoveState.FAILED, started_at=1.0, message="No valid host")
+
+    done = _run(env, move)
+
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert [c.args for c in env.compute.calls_of("evacuate_server")] == [("vm-1", SPARE)]
+    assert env.compute.servers["vm-1"].status == "ACTIVE"  # as before the failure
+    assert env.compute.violations == []
+
+
+def test_resume_already_on_another_host_is_done_without_a_call_that_changes(env: Env) -> None:
+    env.compute.add_server("vm-1", SPARE)
+    move = env.move("vm-1", state=MoveState.ONGOING, started_at=1.0)
+    done = _run(env, move)
+    assert done.state == MoveState.SUCCEEDED and done.message == f"already on {SPARE}"
+    assert {c.name for c in env.compute.calls} == {"get_server"}
+
+
+def test_fresh_evacuation_follows_novas_states_to_the_target(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    move = env.move("vm-1")
+    done = _run(env, move)
+    assert done.state == MoveState.SUCCEEDED and done.target == SPARE, done.message
+    assert len(env.compute.calls_of("evacuate_server")) == 1
+    assert env.compute.calls_of("list_migrations") == []  # a fresh move needs no history
+    assert [m.status for m in env.compute.migrations] == ["done"]
+
+
+def test_error_server_whose_evacuation_fails_is_failed_at_once_not_at_the_deadline(
+    env: Env,
+) -> None:
+    # Was ERROR, stays ERROR: only the migration record says the evacuation ended.
+    env.compute.add_server("vm-1", FAILED_HOST, status="ERROR")
+    env.compute.script("vm-1", [{}, *failed_evacuation()])
+    move = env.move("vm-1", original_status="ERROR")
+    start = env.clock.now
+    done = _run(env, move)
+    assert done.state == MoveState.FAILED and "evacuation failed" in done.message
+    assert env.clock.now - start < 5  # not the 60 s deadline
+
+
+# -- a server deleted during recovery --------------------------------------------------------
+
+
+def test_server_deleted_before_its_move_is_gone(env: Env) -> None:
+    move = env.move("vm-gone")  # listed, then deleted by its owner
+    done = _run(env, move)
+    assert done.state == MoveState.GONE and "deleted" in done.message
+    assert done.state.done
+    assert env.stored("vm-gone").state == MoveState.GONE
+    assert {c.name for c in env.compute.calls} == {"get_server"}
+
+
+def test_server_deleted_while_rebuilding_is_gone_and_not_unlocked(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.script("vm-1", [{}, {"task_state": "rebuild_spawning"}, {"deleted": True}])
+    move = env.move("vm-1")
+    done = _run(env, move)
+    assert done.state == MoveState.GONE, done.message
+    assert done.locked_by_rhworker is False
+    assert env.compute.calls_of("lock_server") and not env.compute.calls_of("unlock_server")
+    assert [m.status for m in env.compute.migrations] == ["failed"]
+
+
+def test_a_gone_server_lets_the_notification_finish(env: Env) -> None:
+    for i in (1, 2, 3):
+        env.compute.add_server(f"vm-{i}", FAILED_HOST)
+    env.compute.script("vm-2", [{}, {"deleted": True}])  # deleted once evacuating
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert result.reason == "2 evacuated, 0 skipped, 1 gone"
+    states = {m.instance_id: m.state for m in env.store.list_moves(env.nid)}
+    assert states == {
+        "vm-1": MoveState.SUCCEEDED,
+        "vm-2": MoveState.GONE,
+        "vm-3": MoveState.SUCCEEDED,
+    }
+
+
+# -- whose lock is it ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [MoveState.PENDING, MoveState.ONGOING])
+def test_server_locked_by_its_owner_stays_locked(env: Env, state: MoveState) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST, locked=True)
+    started = 1.0 if state == MoveState.ONGOING else None
+    move = env.move("vm-1", state=state, started_at=started)
+    done = _run(env, move)
+    assert done.state == MoveState.SUCCEEDED, done.message
+    assert env.compute.servers["vm-1"].locked is True
+    assert not env.compute.calls_of("lock_server") and not env.compute.calls_of("unlock_server")
+
+
+def test_our_lock_is_recorded_while_held_and_cleared_after_the_unlock(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    seen: list[bool] = []
+    hook = {"hook": lambda: seen.append(env.stored("vm-1").locked_by_rhworker)}
+    env.compute.script("vm-1", [{}, hook, *nova_evacuation(SPARE)])
+    done = _run(env, env.move("vm-1"))
+    assert done.state == MoveState.SUCCEEDED, done.message
+    assert seen == [True]  # stored before the evacuate: a resumed worker knows
+    names = [c.name for c in env.compute.calls if c.name.endswith("lock_server")]
+    assert names == ["lock_server", "unlock_server"]
+    assert env.stored("vm-1").locked_by_rhworker is False
+    assert not env.compute.servers["vm-1"].locked
+
+
+def test_lease_lost_leaves_the_server_locked_and_the_next_owner_unlocks(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    ctx = env.ctx()
+    lost = {"hook": lambda: ctx.lease.lost("taken over by w2")}
+    env.compute.script("vm-1", [{}, {"task_state": "rebuild_spawning", **lost}])
+    env.compute.script("vm-1", nova_evacuation(SPARE)[2:])
+    with pytest.raises(LeaseLost):
+        Evacuation(ctx, env.move("vm-1"), FAILED_HOST, SPARE).run()
+    assert not env.compute.calls_of("unlock_server")
+    assert env.compute.servers["vm-1"].locked is True
+    stored = env.stored("vm-1")
+    assert stored.locked_by_rhworker is True and "left locked" in stored.message
+    assert "taken over by w2" in stored.message
+
+    # Another worker takes the delivery over and resumes: it unlocks, once.
+    env.take("w2", later=60.0)
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert len(env.compute.calls_of("evacuate_server")) == 1
+    assert len(env.compute.calls_of("unlock_server")) == 1
+    assert env.compute.servers["vm-1"].locked is False
+    assert env.stored("vm-1").locked_by_rhworker is False
+
+
+def test_ended_move_left_locked_is_unlocked_by_the_next_owner(env: Env) -> None:
+    env.compute.add_server("vm-1", SPARE, locked=True)
+    env.move("vm-1", state=MoveState.SUCCEEDED, started_at=1.0, locked_by_rhworker=True)
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert env.compute.calls_of("unlock_server", "vm-1")
+    assert not env.compute.servers["vm-1"].locked
+    assert env.stored("vm-1").locked_by_rhworker is False
+
+
+def test_unlock_that_fails_keeps_the_record(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.fail("unlock_server", ComputeTransient("503 Service Unavailable"))
+    done = _run(env, env.move("vm-1"))
+    assert done.state == MoveState.SUCCEEDED
+    stored = env.stored("vm-1")
+    assert stored.locked_by_rhworker is True and "unlock failed" in stored.message
+
+
+# -- HA-enabled instances first ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ha_enabled_instances_are_evacuated_first(env: Env, threads: int) -> None:
+    ha = {"HA_Enabled": "True"}
+    for i in range(1, 7):
+        env.compute.add_server(f"vm-{i}", FAILED_HOST, metadata=ha if i in (4, 6) else None)
+    if threads == 2:
+        # Both HA-enabled moves must be running at once, on the pool's two threads:
+        # the pool took them before any other (a timeout breaks the barrier).
+        both = threading.Barrier(2, timeout=10)
+        for sid in ("vm-4", "vm-6"):
+            env.compute.script(sid, [{"hook": both.wait}])
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(host_failure_recovery_threads=threads),
+        env.store.get_notification(env.nid),
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    order = [c.args[0] for c in env.compute.calls_of("evacuate_server")]
+    assert sorted(order) == [f"vm-{i}" for i in range(1, 7)]
+    if threads == 1:
+        assert order == ["vm-4", "vm-6", "vm-1", "vm-2", "vm-3", "vm-5"]
+    moves = env.store.list_moves(env.nid)
+    assert [m.instance_id for m in moves if m.ha_enabled] == ["vm-4", "vm-6"]
+
+
+# -- the adapter agrees ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task_state", REBUILD_TASK_STATES)
+def test_adapter_reads_every_rebuild_state_as_accepted(task_state: str) -> None:
+    before = Server("s", "s", FAILED_HOST, "ACTIVE", "active", None, 1)
+    now = dataclasses.replace(before, task_state=task_state, status="REBUILD")
+    assert openstack.evacuate_accepted(before, now, SPARE)
+    assert set(openstack._EVACUATE_TASK_STATES) == set(REBUILD_TASK_STATES)
+
+
+def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
+    from rhworker.cli.notification import _print_moves
+
+    _print_moves(
+        [
+            Move("n1", "i-1", "vm1", FAILED_HOST, state=MoveState.GONE, message="deleted"),
+            Move(
+                "n1", "i-2", "vm2", FAILED_HOST, SPARE, MoveState.ONGOING, locked_by_rhworker=True
+            ),
+        ]
+    )
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("i-")}
+    assert " gone " in rows["i-1"] and "deleted" in rows["i-1"]
+    assert "[server locked by rhworker]" in rows["i-2"]
