@@ -55,7 +55,11 @@ def _script(tmp_path: Path, body: str) -> str:
 
 @pytest.mark.parametrize(
     "name,cls,confirms",
-    [("nova", NovaFencing, False), ("redfish", RedfishFencing, True), ("command", CommandFencing, True)],
+    [
+        ("nova", NovaFencing, False),
+        ("redfish", RedfishFencing, True),
+        ("command", CommandFencing, True),
+    ],
 )
 def test_drivers_load_by_name(name, cls, confirms):
     driver = load_fencing_driver(name, FencingOptions(driver=name))
@@ -115,7 +119,12 @@ def test_redfish_bmc_from_attributes_and_defaults():
     )
     bmc = driver.bmc("compute-7", "")
     assert bmc.url == "https://compute-7-bmc.example.org"
-    assert (bmc.username, bmc.password, bmc.system_path, bmc.verify_tls) == ("ops", "pw", None, True)
+    assert (bmc.username, bmc.password, bmc.system_path, bmc.verify_tls) == (
+        "ops",
+        "pw",
+        None,
+        True,
+    )
     assert "pw" not in repr(bmc)
     bmc = driver.bmc("c", "redfish_url=http://10.0.0.5/ system_id=1 username=u verify_tls=false")
     assert (bmc.url, bmc.system_path, bmc.username, bmc.password, bmc.verify_tls) == (
@@ -214,7 +223,5 @@ def test_command_is_not_run_without_the_lease(tmp_path):
         raise LeaseLost("taken over")
 
     with pytest.raises(LeaseLost):
-        CommandFencing(FencingOptions(command=script)).fence(
-            _request(Host("h", "s"), guard=lost)
-        )
+        CommandFencing(FencingOptions(command=script)).fence(_request(Host("h", "s"), guard=lost))
     assert not os.path.exists(marker)
