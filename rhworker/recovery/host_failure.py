@@ -116,11 +116,11 @@ class HostFailureDriver(RecoveryDriver):
         if event != "STOPPED":
             return self._ignore(ctx, f"event {event or '(none)'} is not handled")
         host_status = str(n.payload.get("host_status") or "").upper()
+        note = ""
         if host_status == "UNKNOWN" and self._recovers_unknown(ctx):
-            ctx.step(
-                "gate",
-                f"host_status UNKNOWN: recovered after fencing with "
-                f"{ctx.options.fencing.driver} (recover_unknown_host_status)",
+            note = (
+                f"; host_status UNKNOWN, recovered once fenced by {ctx.options.fencing.driver} "
+                "(recover_unknown_host_status)"
             )
         elif host_status != "NORMAL":
             return self._ignore(
@@ -128,7 +128,7 @@ class HostFailureDriver(RecoveryDriver):
                 f"host_status is {host_status or 'missing'}, not NORMAL: the host is not known "
                 "to be fenced and evacuating could run an instance twice",
             )
-        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}")
+        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}{note}")
         return host, segment
 
     def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
@@ -183,7 +183,9 @@ class HostFailureDriver(RecoveryDriver):
         if service is None:
             ctx.step(
                 "fence",
-                f"{fenced}; Nova has no compute service on {hostname}",
+                f"Nova has no compute service on {hostname}"
+                if fencer.name == "nova"
+                else f"{fenced}; Nova has no compute service on {hostname}",
                 driver=fencer.name,
                 result="fenced",
                 powered_off=result.powered_off,
