@@ -224,7 +224,7 @@ def check_store(conf: cfg.ConfigOpts, *, create: bool) -> str:
         path, _ = sqlite_path(url)
         return _check_sqlite(path, create=create, state_dir=rconf.store_is_embedded_default(conf))
     if scheme in ("redis", "rediss"):
-        return _check_redis(url)
+        return _check_redis(url, conf.store.redis_durability)
     raise ConfigError(f"unsupported store URL scheme {scheme!r} (use sqlite:// or redis://)")
 
 
@@ -259,16 +259,22 @@ def _check_sqlite(path: str, *, create: bool, state_dir: bool) -> str:
     return f"sqlite {path}, schema version {version}; a worker upgrades it to {SCHEMA_VERSION}"
 
 
-def _check_redis(url: str) -> str:
+def _check_redis(url: str, durability: str = "warn") -> str:
     from rhworker.store import from_url
+    from rhworker.store.base import check_durability
 
     store = from_url(url)
     try:
         store.pauses()  # one round trip; the first one also checks the server version
         where = getattr(store, "where", "redis")
+        # [store] redis_durability: refuse raises ConfigError (this check fails)
+        risks = check_durability(store, durability)
     finally:
         store.close()
-    return f"redis {where} answers (version checked; no schema version kept in Redis)"
+    line = f"redis {where} answers (version checked; no schema version kept in Redis)"
+    if risks:
+        line += f"; durability ({durability}): " + "; ".join(r.message for r in risks)
+    return line
 
 
 # --- locks --------------------------------------------------------------------------
