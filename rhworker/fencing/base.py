@@ -98,6 +98,12 @@ class FencingDriver(abc.ABC):
     def __init__(self, options: FencingOptions) -> None:
         self.options = options
 
+    def check(self) -> None:
+        """Raise :class:`~rhworker.errors.ConfigError` if the configuration cannot
+        work (run by the preflight, before any notification is taken). The
+        default accepts any configuration."""
+        return None
+
     @abc.abstractmethod
     def fence(self, request: FenceRequest) -> FenceResult:
         """Fence ``request.host``; raise a :class:`FencingError` when it cannot be
@@ -157,3 +163,11 @@ def load_fencing_driver(name: str, options: FencingOptions) -> FencingDriver:
     raise FencingDriverNotFound(
         f"no fencing driver named {name!r} (known: {', '.join(known) or 'none'})"
     )
+
+
+def check_fencing(options: FencingOptions) -> str:
+    """The preflight's view of ``[fencing]``: the driver loads and accepts its options."""
+    driver = load_fencing_driver(options.driver, options)
+    driver.check()
+    off = "confirms power off" if driver.confirms_power_off else "Nova force-down only"
+    return f"fencing {options.driver} ({off})"

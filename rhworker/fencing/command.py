@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 
 from rhworker.errors import ConfigError, FencingError, FencingTimeout
@@ -47,6 +48,14 @@ class CommandFencing(FencingDriver):
         except ValueError as e:
             raise ConfigError(f"[fencing] command cannot be split: {e}") from e
         return [w.replace("{host}", hostname) for w in words]
+
+    def check(self) -> None:
+        argv = self.argv("check")
+        if os.sep in argv[0]:
+            if not os.access(argv[0], os.X_OK):
+                raise ConfigError(f"[fencing] command: {argv[0]} is not an executable file")
+        elif shutil.which(argv[0]) is None:
+            raise ConfigError(f"[fencing] command: {argv[0]} is not on the PATH")
 
     def fence(self, request: FenceRequest) -> FenceResult:
         host = request.host

@@ -53,6 +53,14 @@ class Bmc:
 class RedfishFencing(FencingDriver):
     confirms_power_off = True
 
+    def check(self) -> None:
+        try:
+            import sushy  # noqa: F401
+        except ImportError as e:
+            raise ConfigError(
+                "[fencing] driver = redfish needs sushy: pip install 'rhworker[redfish]'"
+            ) from e
+
     def bmc(self, hostname: str, control_attributes: str) -> Bmc:
         attrs = parse_control_attributes(control_attributes)
         opts = self.options

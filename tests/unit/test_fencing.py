@@ -225,3 +225,36 @@ def test_command_is_not_run_without_the_lease(tmp_path):
     with pytest.raises(LeaseLost):
         CommandFencing(FencingOptions(command=script)).fence(_request(Host("h", "s"), guard=lost))
     assert not os.path.exists(marker)
+
+
+# -- preflight -----------------------------------------------------------------------------------
+
+
+def test_check_fencing_reports_or_refuses(tmp_path):
+    from rhworker.fencing.base import check_fencing
+
+    assert check_fencing(FencingOptions()) == "fencing nova (Nova force-down only)"
+    ok = FencingOptions(driver="command", command="true {host}")
+    assert check_fencing(ok) == "fencing command (confirms power off)"
+    assert "confirms power off" in check_fencing(FencingOptions(driver="redfish"))
+    not_executable = tmp_path / "fence.sh"
+    not_executable.write_text("#!/bin/sh\n")
+    for options, why in [
+        (FencingOptions(driver="ipmi"), "no fencing driver named 'ipmi'"),
+        (FencingOptions(driver="command"), r"needs \[fencing\] command"),
+        (FencingOptions(driver="command", command=str(not_executable)), "not an executable"),
+        (FencingOptions(driver="command", command="no-such-fencer {host}"), "not on the PATH"),
+    ]:
+        with pytest.raises(ConfigError, match=why):
+            check_fencing(options)
+
+
+def test_preflight_refuses_a_fencing_misconfiguration():
+    from rhworker.errors import PreflightFailed
+    from rhworker.preflight import check_config
+
+    with pytest.raises(PreflightFailed, match="no fencing driver named 'ipmi'"):
+        check_config(rconf.load(overrides={"fencing": {"driver": "ipmi"}}))
+    with pytest.raises(PreflightFailed, match=r"needs \[fencing\] command"):
+        check_config(rconf.load(overrides={"fencing": {"driver": "command"}}))
+    assert "valid" in check_config(rconf.load(overrides={"fencing": {"driver": "redfish"}}))
