@@ -14,6 +14,7 @@ from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
+    fencing,
     host_failure,
     metrics,
     notification,
@@ -29,6 +30,7 @@ MODULES = (
     store,
     worker,
     host_failure,
+    fencing,
     compute,
     notification,
     metrics,
