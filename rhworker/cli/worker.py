@@ -54,6 +54,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
+    from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
     from rhworker.worker import Worker, WorkerOptions
 
     store_url = rconf.store_url(conf)
@@ -72,6 +73,8 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
         options=WorkerOptions.from_conf(conf),
         host_failure=HostFailureOptions.from_conf(conf),
         metrics=WorkerMetrics() if conf.metrics.port else None,
+        instance_failure=InstanceFailureOptions.from_conf(conf),
+        process_failure=ProcessFailureOptions.from_conf(conf),
     )
 
 

@@ -14,14 +14,27 @@ from rhworker.conf import (
     compute,
     coordination,
     host_failure,
+    instance_failure,
     metrics,
     notification,
     paths,
+    process_failure,
     store,
     worker,
 )
 
-MODULES = (paths, coordination, store, worker, host_failure, compute, notification, metrics)
+MODULES = (
+    paths,
+    coordination,
+    store,
+    worker,
+    host_failure,
+    compute,
+    notification,
+    metrics,
+    instance_failure,
+    process_failure,
+)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

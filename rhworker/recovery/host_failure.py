@@ -48,6 +48,22 @@ def ha_first(moves: list[Move]) -> list[Move]:
 
 
 class HostFailureDriver(RecoveryDriver):
+    # VM and PROCESS notifications live in their own modules (imported here, not at the
+    # top: they use this module's helpers).
+    def execute_instance_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.instance_failure import execute_instance_failure
+
+        return execute_instance_failure(ctx, notification)
+
+    def execute_process_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.process_failure import execute_process_failure
+
+        return execute_process_failure(ctx, notification)
+
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:
