@@ -23,7 +23,7 @@ import logging
 from rhworker.compute.base import Server
 from rhworker.coordination import LOCK_INSTANCE, HeldLock
 from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError, NotFound
-from rhworker.models import Notification, NotificationStatus
+from rhworker.models import Notification, NotificationStatus, NotificationType
 from rhworker.recovery.base import RecoveryContext, RecoveryResult
 from rhworker.recovery.host_failure import is_ha_enabled
 
@@ -34,6 +34,8 @@ RECOVERED_EVENTS: dict[str, tuple[str, ...]] = {
     "LIFECYCLE": ("STOPPED_FAILED",),
     "IO_ERROR": ("IO_ERROR_REPORT",),
 }
+# Nova's power_state of a running guest.
+POWER_RUNNING = 1
 # vm_states Masakari leaves alone (an operator's doing, not a failure).
 LEFT_ALONE_VM_STATES = ("paused", "rescued")
 
@@ -118,6 +120,14 @@ class _InstanceRecovery:
         why_not = self._why_not(server)
         if why_not:
             return _ignore(self.ctx, why_not)
+        earlier = self._recovered_since(server)
+        if earlier is not None:
+            reason = (
+                f"instance {self.instance_id} already recovered after this report, by "
+                f"notification {earlier.id}: nothing done"
+            )
+            self.ctx.step("already_recovered", reason, instance=self.instance_id)
+            return RecoveryResult(NotificationStatus.FINISHED, reason)
         if self._started_by_this_notification():
             self.ctx.step("resumed", "instance already started by an earlier attempt")
         else:
@@ -148,6 +158,32 @@ class _InstanceRecovery:
                 f"{name} runs on {server.host or '(no host)'}, not on {self.n.hostname}: "
                 "the report is stale"
             )
+        return None
+
+    def _recovered_since(self, server: Server) -> Notification | None:
+        """Another VM notification that confirmed this instance ACTIVE after this one
+        was generated, while the instance still runs: this report is already answered
+        (two reports of one crash restart it once)."""
+        running = (
+            server.vm_state == "active"
+            and server.power_state == POWER_RUNNING
+            and server.task_state is None
+        )
+        if not running:
+            return None
+        finished = self.ctx.store.list_notifications(
+            status=NotificationStatus.FINISHED,
+            hostname=self.n.hostname,
+            type=NotificationType.VM.value,
+        )
+        for other in finished:
+            if other.id == self.n.id or other.payload.get("instance_uuid") != self.instance_id:
+                continue
+            if any(
+                s.name == "confirmed" and s.at >= self.n.generated_time
+                for s in other.progress.steps
+            ):
+                return other
         return None
 
     def _started_by_this_notification(self) -> bool:
