@@ -271,3 +271,30 @@ def test_other_process_is_recorded_and_ignored(make_deployment):
     )
     assert service(sim, "compute-1")["status"] == "enabled"
     assert d.store.get_host("compute-1").on_maintenance is False
+
+
+def test_sim_crash_control_over_http(make_deployment):
+    """The control API's crash call, and power actions that take time (as Nova's casts)."""
+    from rhworker.sim.control import SimControl, SimControlError
+
+    d, sim = make_deployment(vm_cloud(), sim_options={"power_action_time": 0.2})
+    control = SimControl(sim.url)
+    try:
+        control.crash_server(HA_ID, "error")
+        s = server(sim, HA_ID)
+        assert (s["status"], s["power_state"]) == ("ERROR", 4)
+        with pytest.raises(SimControlError, match="400"):
+            control.crash_server(HA_ID, "melted")
+        with pytest.raises(SimControlError, match="404"):
+            control.crash_server("33333333-3333-4333-8333-333333333333")
+    finally:
+        control.close()
+    conn = sdk_connection(sim)
+    try:
+        conn.compute.stop_server(HA_ID)
+        assert server(sim, HA_ID)["task_state"] == "powering-off"
+        d.wait_for(lambda: server(sim, HA_ID)["status"] == "SHUTOFF", 10, "the stop to finish")
+    finally:
+        conn.close()
+    crashed = [e for e in sim.state()["events"] if e["event"] == "server_crashed"]
+    assert [(e["server"], e["vm_state"]) for e in crashed] == [(HA_ID, "error")]
