@@ -66,6 +66,15 @@ class DuplicateNotification(Conflict):
         self.existing_id = existing_id
 
 
+class HostOnMaintenance(Conflict):
+    """Intake refused a notification: its host is on maintenance (Masakari answers 409)."""
+
+
+class InUse(Conflict):
+    """An inventory change refused: the host (or a host of the segment) is in use to
+    process a notification that has not ended, or holds the claim of one."""
+
+
 class LeaseLost(Conflict):
     """The delivery's lease now belongs to someone else: stop acting on it."""
 
@@ -113,3 +122,18 @@ class RecoveryError(RhworkerError):
 
 class DriverNotFound(RecoveryError):
     """No recovery driver is registered under that name."""
+
+
+# --- fencing ---------------------------------------------------------------------------
+
+
+class FencingError(RhworkerError):
+    """A failed host could not be fenced (confirmed powered off): do not evacuate it."""
+
+
+class FencingDriverNotFound(FencingError, ConfigError):
+    """No fencing driver is registered under that name."""
+
+
+class FencingTimeout(FencingError):
+    """The fence did not complete within its deadline."""

@@ -22,6 +22,7 @@ from rhworker.errors import (
     AlreadyExists,
     Conflict,
     DuplicateNotification,
+    HostOnMaintenance,
     NotFound,
     PreflightFailed,
     RhworkerError,
@@ -38,6 +39,7 @@ EXIT_NOT_FOUND = 4  # the named object does not exist
 EXIT_CONFLICT = 5  # already exists / in another state
 EXIT_NO_STORE = 6  # no store where the configuration points (nothing created)
 EXIT_PREFLIGHT = 7  # preflight failed: bad configuration or a service not usable
+EXIT_ON_MAINTENANCE = 8  # notification refused: its host is on maintenance
 
 LOG = logging.getLogger(__name__)
 
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     except DuplicateNotification as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_DUPLICATE
+    except HostOnMaintenance as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ON_MAINTENANCE
     except NotFound as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_NOT_FOUND

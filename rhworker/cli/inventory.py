@@ -369,14 +369,15 @@ def _update(args: argparse.Namespace, kind: str, changes: dict[str, Any]) -> int
         return EXIT_USAGE
     changes = validation.validate_changes(kind, changes)
     with open_store(args) as store:
-        getattr(store, f"update_{kind}")(args.name, **changes)
+        # Refused (InUse, exit 5) while a recovery uses the host: Masakari's 409.
+        getattr(store, f"update_{kind}_if_idle")(args.name, **changes)
     print(f"{kind} {args.name} updated")
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace, kind: str) -> int:
     with open_store(args) as store:
-        getattr(store, f"delete_{kind}")(args.name)
+        getattr(store, f"delete_{kind}_if_idle")(args.name)
     print(f"{kind} {args.name} deleted")
     return EXIT_OK
 

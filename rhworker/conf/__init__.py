@@ -13,6 +13,7 @@ from oslo_config import cfg
 from rhworker.conf import (
     compute,
     coordination,
+    fencing,
     host_failure,
     instance_failure,
     metrics,
@@ -29,6 +30,7 @@ MODULES = (
     store,
     worker,
     host_failure,
+    fencing,
     compute,
     notification,
     metrics,

@@ -16,6 +16,8 @@ from rhworker.errors import (
     ConfigError,
     Conflict,
     DuplicateNotification,
+    HostOnMaintenance,
+    InUse,
     LeaseLost,
     NotFound,
     StoreError,
@@ -38,6 +40,8 @@ SCRIPT_ERRORS: dict[str, type[StoreError]] = {
     "CONFLICT": Conflict,
     "LEASE_LOST": LeaseLost,
     "CLAIM_LOST": ClaimLost,
+    "IN_USE": InUse,
+    "ON_MAINTENANCE": HostOnMaintenance,
 }
 
 
