@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rhworker.coordination import LOCK_INSTANCE, Coordinator
+from rhworker.errors import HostOnMaintenance
 from rhworker.models import NotificationStatus
 from rhworker.testing.sim_fixture import sdk_connection
 from tests.integration.clouds import segment_cloud
@@ -227,6 +228,12 @@ def test_nova_compute_stopped_then_started(make_deployment):
     assert svc["disabled_reason"] == f"Masakari detected process failed. notification {stopped}"
     assert d.store.get_host("compute-1").on_maintenance is True
     assert "disabled" in step_names(d, stopped) and "maintenance" in step_names(d, stopped)
+    # Masakari's rule: a host on maintenance takes no notification, except the matching
+    # nova-compute STARTED, which undoes it.
+    with pytest.raises(HostOnMaintenance):
+        notify_vm(d, HA_ID)
+    with pytest.raises(HostOnMaintenance):
+        notify_process(d, "STARTED", process="libvirtd")
 
     sim.revive_host("compute-1")
     started = notify_process(d, "STARTED")
