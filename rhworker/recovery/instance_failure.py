@@ -136,7 +136,7 @@ class _InstanceRecovery:
         self._wait_for("active", self.options.wait_period_after_power_on, "start")
         reason = f"instance {self.instance_id} restarted on {self.n.hostname}: ACTIVE"
         self.ctx.step("confirmed", reason, instance=self.instance_id)
-        return RecoveryResult(NotificationStatus.FINISHED, reason, moved=1)
+        return RecoveryResult(NotificationStatus.FINISHED, reason)
 
     # -- decide ------------------------------------------------------------------------
     def _why_not(self, server: Server) -> str | None:
