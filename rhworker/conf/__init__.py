@@ -10,6 +10,7 @@ import os
 
 from oslo_config import cfg
 
+from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
@@ -19,6 +20,7 @@ from rhworker.conf import (
     metrics,
     notification,
     paths,
+    pool,
     process_failure,
     store,
     worker,
@@ -34,6 +36,7 @@ MODULES = (
     compute,
     notification,
     metrics,
+    pool,
     instance_failure,
     process_failure,
 )
@@ -42,6 +45,7 @@ MODULES = (
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     for module in MODULES:
         module.register_opts(conf)
+    logs.register_opts(conf)  # oslo.log's [DEFAULT] options (its own generator namespace)
     return conf
 
 
