@@ -42,6 +42,7 @@ from rhworker.recovery.base import (
     RecoveryDriver,
     RecoveryResult,
 )
+from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 from rhworker.store.base import Store
 
 if TYPE_CHECKING:
@@ -115,6 +116,8 @@ class Worker:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         metrics: WorkerMetrics | None = None,
+        instance_failure: InstanceFailureOptions | None = None,
+        process_failure: ProcessFailureOptions | None = None,
     ) -> None:
         self.store = store
         self.coordinator = coordinator
@@ -123,6 +126,8 @@ class Worker:
         self.worker_id = worker_id
         self.options = options
         self.host_failure = host_failure
+        self.instance_failure = instance_failure or InstanceFailureOptions()
+        self.process_failure = process_failure or ProcessFailureOptions()
         self.clock = clock
         self.sleep = sleep
         self._stop = threading.Event()
@@ -313,6 +318,8 @@ class Worker:
             clock=self.clock,
             sleep=self.sleep,
             on_step=self._step_hook(),
+            instance_failure=self.instance_failure,
+            process_failure=self.process_failure,
         )
         ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
@@ -323,11 +330,10 @@ class Worker:
             delivery.attempts,
             extra={"notification": nid, "worker": self.worker_id},
         )
-        if notification.type != NotificationType.COMPUTE_HOST:
-            return RecoveryResult(
-                NotificationStatus.IGNORED,
-                f"{notification.type.value} notifications are not handled yet",
-            )
+        if notification.type == NotificationType.VM:
+            return self.driver.execute_instance_failure(ctx, notification)
+        if notification.type == NotificationType.PROCESS:
+            return self.driver.execute_process_failure(ctx, notification)
         return self.driver.execute_host_failure(ctx, notification)
 
     def _step_hook(self) -> Callable[[Step], None]:
