@@ -317,11 +317,14 @@ class RedisStore(RedisGuards, Store):
                 raise NotFound(f"notification {marker!r} not found")
             start = int(rank) + 1
         found: list[Notification] = []
+        # with only the status asked for, (nearly) every member matches: read no more
+        only_status = hostname is None and want_type is None and since is None
         while limit is None or len(found) < limit:
+            chunk = LIST_CHUNK
+            if limit is not None and want_status is not None and only_status:
+                chunk = max(min(LIST_CHUNK, int(limit) - len(found)), 1)
             with self._translated():
-                members = cast(
-                    list[str], self._redis.zrevrange(index, start, start + LIST_CHUNK - 1)
-                )
+                members = cast(list[str], self._redis.zrevrange(index, start, start + chunk - 1))
             if not members:
                 break
             start += len(members)
