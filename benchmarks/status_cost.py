@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rhworker.codec import to_dict
-from rhworker.models import Host, NotificationStatus, Segment
+from rhworker.models import Host, Segment
 from rhworker.status import collect, render
 from rhworker.store import Store, from_url
 from rhworker.validation import dedup_key

@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rhworker.compute.fence import FenceableCompute, FencedCompute
-from rhworker.coordination import Coordinator
 from rhworker.conf.store import retention_of
+from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
 from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
 from rhworker.recovery.base import (
@@ -470,9 +470,7 @@ class Worker:
         while not self._stop.wait(wait):
             wait = PRUNE_EVERY
             try:
-                gone = self.store.prune_history(
-                    self.options.history_retention, limit=PRUNE_BATCH
-                )
+                gone = self.store.prune_history(self.options.history_retention, limit=PRUNE_BATCH)
             except RhworkerError as e:
                 LOG.warning("history prune failed (%s); next try in %.0f s", e, wait)
                 continue

@@ -88,7 +88,9 @@ def test_prune_zero_retention_keeps_everything(
     assert _ids(tmp_path) == {*old, *kept}
 
 
-@pytest.mark.parametrize("bad", [["--older-than", "soon"], ["--older-than", "-5"], ["--limit", "0"]])
+@pytest.mark.parametrize(
+    "bad", [["--older-than", "soon"], ["--older-than", "-5"], ["--limit", "0"]]
+)
 def test_prune_refuses_bad_arguments(
     populated: tuple[Path, list[str], list[str]], bad: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -96,3 +98,13 @@ def test_prune_refuses_bad_arguments(
     assert main(["--state-dir", str(tmp_path), "notification", "prune", *bad]) == EXIT_USAGE
     assert "error:" in capsys.readouterr().err
     assert _ids(tmp_path) == {*old, *kept}
+
+
+def test_bad_retention_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "rhworker.conf"
+    conf.write_text("[store]\nhistory_retention = a month\n")
+    args = ["--state-dir", str(tmp_path), "--config-file", str(conf), "notification", "prune"]
+    assert main(args) != EXIT_OK
+    assert "[store] history_retention: not a duration: 'a month'" in capsys.readouterr().err
