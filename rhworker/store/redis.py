@@ -301,8 +301,10 @@ class RedisStore(RedisGuards, Store):
         want_type = str(getattr(type, "value", type)) if type is not None else None
         index = self.key("notifs")
         if want_status is not None:  # only that status's notifications, not the history
-            with self._translated():
-                redis_retention.ensure_index(self._redis, self.key, self._run)
+            if not getattr(self, "_status_indexed", False):
+                with self._translated():
+                    redis_retention.ensure_index(self._redis, self.key, self._run)
+                self._status_indexed = True
             index = self.key("bystatus", want_status)
         start = 0
         if marker is not None:

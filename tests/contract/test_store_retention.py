@@ -178,3 +178,22 @@ def test_concurrent_prunes_from_two_clients(setup: Store, store_url: str) -> Non
     assert [n.id for n in store.list_notifications()] == [keep]
     for nid in ids[:3]:
         _gone(store, nid)
+
+
+def test_status_listing_of_a_store_written_before_the_index(setup: Store, store_url: str) -> None:
+    """Redis: a store whose notifications predate ``P:bystatus:*`` is indexed once by
+    the first reader (SQLite: the index is part of the schema)."""
+    store = setup
+    t0 = time.time() - DAY
+    done = _done(store, "h1", t0, S.FINISHED)
+    waiting = store.create_notification("COMPUTE_HOST", "h2", dict(STOPPED), now=t0 + 300).id
+    if isinstance(store, RedisStore):
+        client: Any = store._redis
+        client.delete(*client.keys(f"{store.prefix}:bystatus*"))
+    fresh = from_url(store_url)
+    try:
+        assert [n.id for n in fresh.list_notifications(status=S.FINISHED)] == [done]
+        assert [n.id for n in fresh.list_notifications(status=S.NEW)] == [waiting]
+        assert fresh.list_notifications(status=S.FAILED) == []
+    finally:
+        fresh.close()
