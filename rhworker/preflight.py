@@ -195,6 +195,7 @@ def check_config(conf: cfg.ConfigOpts) -> str:
     """Values, unknown sections/options, and the cross-option rules."""
     from rhworker.compute.openstack import check_microversion
     from rhworker.coordination import check_backend_policy
+    from rhworker.fencing.base import FencingOptions, check_fencing
 
     problems = invalid_values(conf) + unknown_options(conf)
     if not problems:
@@ -205,6 +206,7 @@ def check_config(conf: cfg.ConfigOpts) -> str:
                 rconf.store_url(conf),
                 conf.coordination.file_backend_policy,
             )
+            check_fencing(FencingOptions.from_conf(conf))
         except ConfigError as e:
             problems.append(str(e))
     if problems:
