@@ -44,13 +44,14 @@ return 1
 """
 )
 
-# ARGV: P, cutoff, now ('' = server), then (id, fingerprint) pairs. Returns the ids
-# deleted.
+# ARGV: P, cutoff, now ('' = server), then (id, fingerprint) pairs. Returns {the ids
+# deleted, how many of the others still exist} (ones another pruner deleted meanwhile
+# are neither).
 PRUNE = (
     COMMON
     + r"""
 local cutoff, now = tonumber(ARGV[2]), tonumber(now_arg(ARGV[3]))
-local gone = {}
+local gone, kept = {}, 0
 for i = 4, #ARGV, 2 do
   local id, fingerprint = ARGV[i], ARGV[i + 1]
   local nk = nkey(id)
@@ -64,6 +65,7 @@ for i = 4, #ARGV, 2 do
       if redis.call('HGET', P .. ':host:' .. host, 'claimed_by') == id then keep = true end
     end
   end
+  if keep and h[1] then kept = kept + 1 end
   if not keep then
     local member = string.format('%012d', tonumber(h[5] or '0')) .. ':' .. id
     drop_entry(h[6])
@@ -80,7 +82,7 @@ for i = 4, #ARGV, 2 do
     gone[#gone + 1] = id
   end
 end
-return gone
+return {gone, kept}
 """
 )
 
@@ -138,7 +140,7 @@ def prune(
                 if kind is not None:
                     fingerprint = validation.dedup_key(kind, host or "", json.loads(payload))
                 args += [i, fingerprint]
-            gone = cast(list[str], run("prune", flt(cutoff), now, *args))
+            gone, kept = cast(tuple[list[str], int], run("prune", flt(cutoff), now, *args))
             pruned += len(gone)
-            offset += len(ids) - len(gone)
+            offset += int(kept)  # the ones kept stay in the range; the others left it
     return pruned
