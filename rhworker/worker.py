@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rhworker.compute.fence import FenceableCompute, FencedCompute
+from rhworker.conf.store import retention_of
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
 from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
@@ -64,6 +66,8 @@ class WorkerOptions:
     retry_max_interval: float = 300.0
     poll_interval: float = 0.5
     shutdown_timeout: float = 30.0
+    # [store] history_retention in seconds (0: keep forever).
+    history_retention: float = 30 * 86400.0
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
@@ -76,6 +80,7 @@ class WorkerOptions:
             retry_max_interval=w.retry_max_interval,
             poll_interval=w.poll_interval,
             shutdown_timeout=w.shutdown_timeout,
+            history_retention=retention_of(conf),
         )
 
     def backoff(self, attempts: int) -> float:
@@ -97,6 +102,12 @@ class _InHand:
     def key(self) -> tuple[str, int]:
         return (self.delivery.notification_id, self.delivery.token)
 
+
+# Seconds between two history prunes of one worker (the first after a random part of
+# it, so that workers started together do not prune together; it would only be
+# wasted work: pruning is idempotent), and notifications pruned per round.
+PRUNE_EVERY = 600.0
+PRUNE_BATCH = 1000
 
 # Seconds a "fenced" history note is retried while the store cannot be reached.
 NOTE_RETRY_FOR = 300.0
@@ -156,6 +167,8 @@ class Worker:
         self.coordinator.join(self._capabilities())
         renewer = threading.Thread(target=self._member_loop, name="membership", daemon=True)
         renewer.start()
+        if self.options.history_retention > 0 and not burst:
+            threading.Thread(target=self._prune_loop, name="retention", daemon=True).start()
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="recover")
         LOG.info("worker %s started (concurrency %d)", self.worker_id, self.options.concurrency)
         try:
@@ -456,6 +469,21 @@ class Worker:
                     LOG.debug("capabilities update failed: %s", e)
         if self._notes:
             self._flush_notes()  # one last try
+
+    def _prune_loop(self) -> None:
+        """Delete history past ``[store] history_retention``, a bounded batch at a time."""
+        wait = random.uniform(0.1, 1.0) * PRUNE_EVERY
+        while not self._stop.wait(wait):
+            wait = PRUNE_EVERY
+            try:
+                gone = self.store.prune_history(self.options.history_retention, limit=PRUNE_BATCH)
+            except RhworkerError as e:
+                LOG.warning("history prune failed (%s); next try in %.0f s", e, wait)
+                continue
+            if gone:
+                LOG.info("pruned %d notifications older than the history retention", gone)
+            if gone >= PRUNE_BATCH:  # more to do: the next batch soon
+                wait = min(PRUNE_EVERY, 5.0)
 
     def _capabilities(self) -> dict[str, Any]:
         caps: dict[str, Any] = {
