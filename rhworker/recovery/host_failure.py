@@ -24,7 +24,7 @@ from rhworker.models import (
     Segment,
 )
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
-from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
 
@@ -244,13 +244,23 @@ class HostFailureDriver(RecoveryDriver):
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
-        threads = max(1, min(ctx.options.host_failure_recovery_threads, len(moves)))
-        # The pool starts its tasks in submission order: HA-enabled instances first.
+        # Posting and watching apart: the gate lets moves post in their order (HA-enabled
+        # first), host_failure_recovery_threads at a time; a posted move waits on the
+        # shared watch (one listing per poll for all) in its own thread, so up to
+        # max_inflight_evacuations evacuations run at once and each one that settles
+        # restores its power state and unlocks without waiting for the others.
         moves = ha_first(moves)
-        with ThreadPoolExecutor(threads, thread_name_prefix="evacuate") as pool:
+        inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
+        gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
+        watch = ServerWatch(ctx, failed_host, target)
+        with ThreadPoolExecutor(inflight, thread_name_prefix="evacuate") as pool:
             futures = [
-                pool.submit(Evacuation(ctx, m, failed_host, target, before_evacuate).run)
-                for m in moves
+                pool.submit(
+                    Evacuation(
+                        ctx, m, failed_host, target, before_evacuate, watch=watch, gate=gate, index=i
+                    ).run
+                )
+                for i, m in enumerate(moves)
             ]
             errors = []
             for future in futures:
