@@ -95,6 +95,7 @@ class ServerWatch:
         self._cond = threading.Condition()
         self.round = 0
         self._polling = False
+        self._readers = 0
         self._due = self.clock() + self.first
         self._wanted: set[str] = set()
         self._seen: dict[str, tuple[int, Server | None]] = {}  # id -> (round, read)
@@ -103,26 +104,44 @@ class ServerWatch:
         """The server as read by a poll later than round ``after``, with that round;
         ``ComputeNotFound`` when that poll found it gone."""
         with self._cond:
+            self._readers += 1
             if server_id not in self._wanted:
                 self._wanted.add(server_id)
                 self._due = min(self._due, self.clock() + self.first)
-            while True:
-                got = self._seen.get(server_id)
-                if got is not None and got[0] > after:
-                    if got[1] is None:
-                        raise ComputeNotFound(f"server {server_id} is gone (404)")
-                    return got[0], got[1]
-                if not self._polling:
-                    self._polling = True
-                    break
-                self._cond.wait(1.0)
         try:
-            self._poll()
+            while True:
+                with self._cond:
+                    while True:
+                        got = self._seen.get(server_id)
+                        if got is not None and got[0] > after:
+                            if got[1] is None:
+                                raise ComputeNotFound(f"server {server_id} is gone (404)")
+                            return got[0], got[1]
+                        if not self._polling:
+                            self._polling = True
+                            break
+                        self._cond.wait(1.0)
+                try:
+                    self._poll()
+                finally:
+                    with self._cond:
+                        self._polling = False
+                        self._cond.notify_all()
         finally:
             with self._cond:
-                self._polling = False
-                self._cond.notify_all()
-        return self.read(server_id, after)
+                self._readers -= 1
+
+    @property
+    def readers(self) -> int:
+        """Moves waiting in :meth:`read` now."""
+        with self._cond:
+            return self._readers
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """The servers moves are waiting to read."""
+        with self._cond:
+            return frozenset(self._wanted)
 
     def forget(self, server_id: str) -> None:
         with self._cond:

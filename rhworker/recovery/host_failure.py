@@ -257,7 +257,14 @@ class HostFailureDriver(RecoveryDriver):
             futures = [
                 pool.submit(
                     Evacuation(
-                        ctx, m, failed_host, target, before_evacuate, watch=watch, gate=gate, index=i
+                        ctx,
+                        m,
+                        failed_host,
+                        target,
+                        before_evacuate,
+                        watch=watch,
+                        gate=gate,
+                        index=i,
                     ).run
                 )
                 for i, m in enumerate(moves)

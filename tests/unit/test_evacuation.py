@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ from rhworker.models import (
     Segment,
 )
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
-from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
 from rhworker.store import Store, from_url
 
@@ -404,3 +405,117 @@ def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("i-")}
     assert " gone " in rows["i-1"] and "deleted" in rows["i-1"]
     assert "[server locked by rhworker]" in rows["i-2"]
+
+
+# -- posting apart from watching (issue 18) ----------------------------------------------------
+
+
+def test_every_evacuate_is_posted_while_the_first_is_still_watched_with_one_lane(
+    env: Env,
+) -> None:
+    for i in range(1, 7):
+        env.compute.add_server(f"vm-{i}", FAILED_HOST)
+    posted_all = threading.Event()
+
+    def all_posted() -> None:
+        # vm-1's first watched read holds until every evacuate is posted: with posting
+        # serialised behind watching (one lane), this would never happen
+        deadline = time.monotonic() + 10
+        while len(env.compute.calls_of("evacuate_server")) < 6 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        if len(env.compute.calls_of("evacuate_server")) == 6:
+            posted_all.set()
+
+    env.compute.script("vm-1", [{}, {"hook": all_posted}, *nova_evacuation(SPARE)])
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(host_failure_recovery_threads=1), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert posted_all.is_set()
+    order = [c.args[0] for c in env.compute.calls_of("evacuate_server")]
+    assert order == [f"vm-{i}" for i in range(1, 7)]  # one lane: in their order
+    assert env.compute.violations == []
+
+
+def test_in_flight_servers_are_read_together_one_call_per_poll(env: Env) -> None:
+    ids = [f"vm-{i}" for i in range(1, 6)]
+    for sid in ids:
+        env.compute.add_server(sid, FAILED_HOST, task_state="rebuilding")
+        env.compute.script(sid, nova_evacuation(SPARE)[1:])
+    readers = {"active": len(ids)}
+    lock = threading.Lock()
+    watch: ServerWatch
+
+    def sleep(seconds: float) -> None:
+        # a poll is due: let every move still following wait for it first (10 s at most)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if watch.readers == readers["active"]:
+                    break
+            threading.Event().wait(0.005)
+        env.clock.sleep(seconds)
+
+    ctx = dataclasses.replace(env.ctx(), sleep=sleep)
+    watch = ServerWatch(ctx, FAILED_HOST, SPARE)
+    seen: dict[str, list[str | None]] = {sid: [] for sid in ids}
+
+    def follow(sid: str) -> None:
+        # as a move waits for its server to settle: read after read, until on SPARE
+        after = 0
+        for _ in range(10):
+            after, server = watch.read(sid, after)
+            seen[sid].append(server.host)
+            if server.host == SPARE:
+                break
+        with lock:
+            watch.forget(sid)
+            readers["active"] -= 1
+
+    threads = [threading.Thread(target=follow, args=(sid,)) for sid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(hosts[-1] == SPARE for hosts in seen.values()), seen
+    polls = env.compute.calls_of("read_servers")
+    assert [c.args[0] for c in polls] == [tuple(ids)] * 3  # one call per poll, for all five
+    assert polls[0].args[1] == (FAILED_HOST, SPARE)
+    assert env.compute.calls_of("get_server") == []
+
+
+def test_the_watch_polls_fast_first_then_backs_off_to_verify_interval(env: Env) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    still = {"task_state": "rebuild_spawning"}
+    env.compute.script("vm-1", [{}, *[dict(still) for _ in range(12)], *nova_evacuation(SPARE)])
+    times: list[float] = []
+    real = env.compute.read_servers
+
+    def timed(ids: Any, hosts: Any) -> Any:
+        times.append(env.clock.now)
+        return real(ids, hosts)
+
+    env.compute.read_servers = timed  # type: ignore[method-assign]
+    done = _run(env, env.move("vm-1"))
+    assert done.state == MoveState.SUCCEEDED, done.message
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    assert gaps[0] == pytest.approx(0.2)  # a change (rebuilding → spawning): fast again
+    assert max(gaps) == pytest.approx(1.0)  # verify_interval caps the back-off
+    quiet = gaps[1:8]
+    assert quiet == sorted(quiet)  # nothing changes: every poll waits longer
+
+
+def test_a_settled_move_unlocks_while_others_are_still_in_flight(env: Env) -> None:
+    env.compute.add_server("vm-fast", FAILED_HOST)
+    env.compute.add_server("vm-slow", FAILED_HOST)
+    slow = [{"task_state": "rebuild_spawning"} for _ in range(6)]
+    env.compute.script("vm-slow", [{}, *slow, *nova_evacuation(SPARE)])
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(host_failure_recovery_threads=2), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    names = [(c.name, c.args[0] if c.args else None) for c in env.compute.calls]
+    fast_unlocked = names.index(("unlock_server", "vm-fast"))
+    later_polls = [c for c in names[fast_unlocked:] if c[0] == "read_servers"]
+    assert later_polls  # vm-slow was still being watched when vm-fast was unlocked
+    assert ("unlock_server", "vm-slow") in names[fast_unlocked:]
