@@ -12,6 +12,7 @@ evacuated server comes back ACTIVE.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -442,8 +443,8 @@ class OpenStackCompute:
         for host in hosts:
             if not wanted - found.keys():
                 break
-            listed = self._call(
-                f"list servers on {host} (light)", lambda h=host: self._servers_json_on(h)
+            listed: list[dict[str, Any]] = self._call(
+                f"list servers on {host} (light)", functools.partial(self._servers_json_on, host)
             )
             for raw in listed:
                 server = server_from_json(raw)
@@ -451,13 +452,13 @@ class OpenStackCompute:
                     found[server.id] = server
         for server_id in sorted(wanted - found.keys()):
             try:
-                raw = self._call(
+                body = self._call(
                     f"get server {server_id} (light)",
-                    lambda sid=server_id: self._get_json(f"/servers/{sid}")["server"],
+                    functools.partial(self._get_json, f"/servers/{server_id}"),
                 )
             except ComputeNotFound:
                 continue
-            found[server_id] = server_from_json(raw)
+            found[server_id] = server_from_json(body["server"])
         return found
 
     # --- migrations ----------------------------------------------------------------

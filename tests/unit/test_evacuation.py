@@ -26,6 +26,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
+from rhworker.recovery import host_failure
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
@@ -505,17 +506,45 @@ def test_the_watch_polls_fast_first_then_backs_off_to_verify_interval(env: Env) 
     assert quiet == sorted(quiet)  # nothing changes: every poll waits longer
 
 
-def test_a_settled_move_unlocks_while_others_are_still_in_flight(env: Env) -> None:
+def test_a_settled_move_unlocks_while_others_are_still_in_flight(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watches: list[ServerWatch] = []
+
+    class Recorded(ServerWatch):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            watches.append(self)
+
+    monkeypatch.setattr(host_failure, "ServerWatch", Recorded)
+
+    def both_watched() -> None:
+        # the first watched read of each waits for the other to be watched too: from
+        # there on every poll reads both (10 s at most)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (watches and len(watches[0].wanted) == 2):
+            threading.Event().wait(0.005)
+
+    fast_unlocked = threading.Event()
+
+    def fast_unlocked_first() -> None:
+        # vm-slow stays in flight until vm-fast is unlocked (10 s at most): an unlock
+        # that waited for the whole batch would never come
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not env.compute.calls_of("unlock_server", "vm-fast"):
+            threading.Event().wait(0.005)
+        if env.compute.calls_of("unlock_server", "vm-fast"):
+            fast_unlocked.set()
+
     env.compute.add_server("vm-fast", FAILED_HOST)
     env.compute.add_server("vm-slow", FAILED_HOST)
     slow = [{"task_state": "rebuild_spawning"} for _ in range(6)]
-    env.compute.script("vm-slow", [{}, *slow, *nova_evacuation(SPARE)])
+    slow[-1]["hook"] = fast_unlocked_first
+    env.compute.script("vm-fast", [{}, {"hook": both_watched}, *nova_evacuation(SPARE)])
+    env.compute.script("vm-slow", [{}, {"hook": both_watched}, *slow, *nova_evacuation(SPARE)])
     result = HostFailureDriver().execute_host_failure(
         env.ctx(host_failure_recovery_threads=2), env.store.get_notification(env.nid)
     )
     assert result.status == NotificationStatus.FINISHED, result.reason
-    names = [(c.name, c.args[0] if c.args else None) for c in env.compute.calls]
-    fast_unlocked = names.index(("unlock_server", "vm-fast"))
-    later_polls = [c for c in names[fast_unlocked:] if c[0] == "read_servers"]
-    assert later_polls  # vm-slow was still being watched when vm-fast was unlocked
-    assert ("unlock_server", "vm-slow") in names[fast_unlocked:]
+    assert fast_unlocked.is_set()
+    assert env.compute.servers["vm-slow"].locked is False
