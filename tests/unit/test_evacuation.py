@@ -30,6 +30,7 @@ from rhworker.recovery import host_failure
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
+from rhworker.recovery.targets import claim_reserved_host
 from rhworker.store import Store, from_url
 
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
@@ -548,3 +549,49 @@ def test_a_settled_move_unlocks_while_others_are_still_in_flight(
     assert result.status == NotificationStatus.FINISHED, result.reason
     assert fast_unlocked.is_set()
     assert env.compute.servers["vm-slow"].locked is False
+
+
+# -- lock tries per claim (issue 18) ----------------------------------------------------------
+
+
+def test_claim_walk_skips_hosts_claimed_since_its_read_without_trying_their_lock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("r1", "r2", "r3"):
+        env.store.create_host(Host(name=name, segment="seg", reserved=True))
+    ctx = env.ctx()
+    ctx.coordinator.start()
+    other = Coordinator(f"file://{env.tmp}/locks", "w2", heartbeat=False)
+    other.start()
+    held = other.try_lock("r1")  # another worker is claiming r1 right now
+    assert held is not None
+    reads = {"n": 0}
+    real_reserved = env.store.reserved_hosts
+
+    def reserved_hosts(segment: str) -> list[Host]:
+        hosts = real_reserved(segment)
+        reads["n"] += 1
+        if reads["n"] == 1:  # r2 is claimed by a third worker just after our first read
+            env.store.update_host("r2", reserved=False)
+        return hosts
+
+    monkeypatch.setattr(env.store, "reserved_hosts", reserved_hosts)
+    tried: list[str] = []
+    real_try = ctx.coordinator.try_lock
+
+    def try_lock(host: str) -> Any:
+        tried.append(host)
+        return real_try(host)
+
+    monkeypatch.setattr(ctx.coordinator, "try_lock", try_lock)
+    failed = env.store.get_host(FAILED_HOST)
+    target = claim_reserved_host(ctx, env.store.get_notification(env.nid), failed, set())
+    assert target is not None and target.host == "r3"
+    assert reads["n"] == 2  # one more read after the miss on r1
+    assert [s.detail["host"] for s in env.steps("lock_skipped")] == ["r1"]  # r2 never tried
+    assert env.steps("claim_lost") == []  # r2's lock was not taken only to lose its claim
+    assert "r2" not in tried
+    target.release(ctx)
+    other.release(held)
+    other.stop()
+    ctx.coordinator.stop()
