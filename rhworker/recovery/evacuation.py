@@ -215,12 +215,16 @@ class Evacuation:
         watch: ServerWatch | None = None,
         gate: PostingGate | None = None,
         index: int = 0,
+        first: Server | None = None,
     ) -> None:
         self.ctx = ctx
         self.watch = watch if watch is not None else ServerWatch(ctx, failed_host, target)
         self.gate = gate
         self.index = index
         self._after = 0  # the watch's round of the last read of this server
+        # The server as just read with the others of its batch (one listing for all),
+        # standing in for this move's own first read; None: read it here.
+        self._first = first
         self.before_evacuate = before_evacuate
         self.move = move
         self.failed_host = failed_host
@@ -276,7 +280,8 @@ class Evacuation:
         try:
             try:
                 with self._posting():
-                    server = self._read()
+                    server = self._first if self._first is not None else self._read()
+                    self._first = None
                     if self.move.locked_by_rhworker and not server.locked:
                         self.move.locked_by_rhworker = False  # unlocked by us before a crash
                     away = self._moved_away(server)

@@ -253,6 +253,10 @@ class HostFailureDriver(RecoveryDriver):
         inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
         gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
         watch = ServerWatch(ctx, failed_host, target)
+        # Every move re-reads its server before posting: all in one listing here (a
+        # server not found on these hosts is read alone by its move).
+        hosts = [failed_host] + ([target] if target else [])
+        fresh = ctx.compute.read_servers([m.instance_id for m in moves], hosts)
         with ThreadPoolExecutor(inflight, thread_name_prefix="evacuate") as pool:
             futures = [
                 pool.submit(
@@ -265,6 +269,7 @@ class HostFailureDriver(RecoveryDriver):
                         watch=watch,
                         gate=gate,
                         index=i,
+                        first=fresh.get(m.instance_id),
                     ).run
                 )
                 for i, m in enumerate(moves)

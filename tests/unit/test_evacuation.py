@@ -363,11 +363,17 @@ def test_ha_enabled_instances_are_evacuated_first(env: Env, threads: int) -> Non
     for i in range(1, 7):
         env.compute.add_server(f"vm-{i}", FAILED_HOST, metadata=ha if i in (4, 6) else None)
     if threads == 2:
-        # Both HA-enabled moves must be running at once, on the pool's two threads:
-        # the pool took them before any other (a timeout breaks the barrier).
+        # Both HA-enabled moves must be posting at once, on the gate's two lanes: they
+        # passed it before any other (a timeout breaks the barrier).
         both = threading.Barrier(2, timeout=10)
-        for sid in ("vm-4", "vm-6"):
-            env.compute.script(sid, [{"hook": both.wait}])
+        real_lock = env.compute.lock_server
+
+        def lock_server(server_id: str) -> None:
+            if server_id in ("vm-4", "vm-6"):
+                both.wait()
+            real_lock(server_id)
+
+        env.compute.lock_server = lock_server  # type: ignore[method-assign]
     result = HostFailureDriver().execute_host_failure(
         env.ctx(host_failure_recovery_threads=threads),
         env.store.get_notification(env.nid),
