@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Callable[[bool, dict[str, Any]], dict[str, Any]]] = {
     "rto": lambda quick, done: rto.scenario(quick),
     "floor": lambda quick, done: rto.floor_scenario(quick, done.get("rto", {}).get("runs")),
     "storm": lambda quick, done: storm.scenario(quick),
+    "storm_cost": lambda quick, done: storm.cost_scenario(quick),
     "takeover": lambda quick, done: takeover.scenario(quick),
     "backends": lambda quick, done: backends.scenario(quick),
     "profile": lambda quick, done: profile.scenario(quick),
