@@ -53,9 +53,11 @@ EVACUABLE_VM_STATES = frozenset({"active", "stopped", "error"})
 SETTLED_STATUSES = frozenset({"ACTIVE", "SHUTOFF", "ERROR"})
 # Move states of a move that ran before (its evacuate may have been posted).
 STARTED_STATES = frozenset({MoveState.ONGOING, MoveState.FAILED})
-# The watch's first poll comes this soon (capped by verify_interval), then backs off
-# by BACKOFF per quiet poll up to verify_interval; any change brings it back.
-FIRST_POLL = 0.2
+# The watch's first poll comes this soon after a server joins it (capped by
+# verify_interval), then the polls back off by BACKOFF each up to verify_interval.
+# Not faster: on real Nova every listing slows the evacuations it watches (measured:
+# polls 0.2 s apart, reset on every change, took 2 × 10 servers from 7.5 s to 16 s).
+FIRST_POLL = 0.5
 BACKOFF = 1.5
 
 
@@ -79,9 +81,8 @@ class ServerWatch:
     every move waiting for a read newer than the one it has.
 
     No thread of its own: the first waiting move to find no poll under way makes it
-    (sleeping until it is due), the others wait for its result. Polls come
-    ``FIRST_POLL`` apart at first and after any change seen, and back off to
-    ``verify_interval`` while nothing changes.
+    (sleeping until it is due), the others wait for its result. A poll comes
+    ``FIRST_POLL`` after a server joins, then they back off to ``verify_interval``.
     """
 
     def __init__(self, ctx: RecoveryContext, failed_host: str, target: str | None) -> None:
@@ -107,6 +108,7 @@ class ServerWatch:
             self._readers += 1
             if server_id not in self._wanted:
                 self._wanted.add(server_id)
+                self.interval = self.first
                 self._due = min(self._due, self.clock() + self.first)
         try:
             while True:
@@ -161,22 +163,10 @@ class ServerWatch:
         found = self.compute.read_servers(ids, hosts)
         with self._cond:
             self.round += 1
-            changed = False
             for sid in ids:
-                before = self._seen.get(sid)
-                now = found.get(sid)
-                if before is None or _view(before[1]) != _view(now):
-                    changed = True
-                self._seen[sid] = (self.round, now)
-            self.interval = self.first if changed else min(self.interval * BACKOFF, self.cap)
+                self._seen[sid] = (self.round, found.get(sid))
+            self.interval = min(self.interval * BACKOFF, self.cap)
             self._due = self.clock() + self.interval
-
-
-def _view(server: Server | None) -> tuple[object, ...]:
-    """What a poll compares to see whether Nova moved on."""
-    if server is None:
-        return ()
-    return (server.host, server.status, server.task_state, server.vm_state)
 
 
 class PostingGate:

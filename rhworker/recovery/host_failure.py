@@ -9,6 +9,7 @@ bounded parallelism → judge the outcome on the moves as they stand.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -48,6 +49,13 @@ def ha_first(moves: list[Move]) -> list[Move]:
 
 
 class HostFailureDriver(RecoveryDriver):
+    def __init__(self) -> None:
+        # The servers this attempt listed when it recorded the moves, by notification:
+        # the first evacuation batch of the attempt takes its pending moves' first read
+        # from there instead of listing again (one Nova call less on the critical path).
+        self._listed: dict[str, dict[str, Server]] = {}
+        self._listed_lock = threading.Lock()
+
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:
@@ -58,6 +66,20 @@ class HostFailureDriver(RecoveryDriver):
         self._mark_failed_host(ctx, host)
         self._fence(ctx, notification, host.name)
         moves = self._record_moves(ctx, notification, host.name)
+        try:
+            return self._recover(ctx, notification, host, segment, moves)
+        finally:
+            with self._listed_lock:
+                self._listed.pop(notification.id, None)
+
+    def _recover(
+        self,
+        ctx: RecoveryContext,
+        notification: Notification,
+        host: Host,
+        segment: Segment,
+        moves: list[Move],
+    ) -> RecoveryResult:
         self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
         if not todo:
@@ -144,6 +166,8 @@ class HostFailureDriver(RecoveryDriver):
         existing = {m.instance_id: m for m in ctx.store.list_moves(n.id)}
         key = ctx.options.ha_enabled_instance_metadata_key
         servers = ctx.compute.list_servers_on_host(hostname)
+        with self._listed_lock:
+            self._listed[n.id] = {s.id: s for s in servers}
         # HA-enabled first, as Masakari does (the recorded order is the evacuation order)
         servers = sorted(servers, key=lambda s: not is_ha_enabled(s, key))
         added = skipped = 0
@@ -253,10 +277,20 @@ class HostFailureDriver(RecoveryDriver):
         inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
         gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
         watch = ServerWatch(ctx, failed_host, target)
-        # Every move re-reads its server before posting: all in one listing here (a
-        # server not found on these hosts is read alone by its move).
-        hosts = [failed_host] + ([target] if target else [])
-        fresh = ctx.compute.read_servers([m.instance_id for m in moves], hosts)
+        # Every move re-reads its server before posting: the pending moves of this
+        # attempt's first batch use the listing it just made; the others are read in
+        # one listing here (a server not found on these hosts is read alone by its move).
+        with self._listed_lock:
+            listed = self._listed.pop(ctx.delivery.notification_id, {})
+        fresh = {
+            m.instance_id: listed[m.instance_id]
+            for m in moves
+            if m.state == MoveState.PENDING and m.instance_id in listed
+        }
+        rest = [m.instance_id for m in moves if m.instance_id not in fresh]
+        if rest:
+            hosts = [failed_host] + ([target] if target else [])
+            fresh.update(ctx.compute.read_servers(rest, hosts))
         with ThreadPoolExecutor(inflight, thread_name_prefix="evacuate") as pool:
             futures = [
                 pool.submit(
