@@ -97,7 +97,7 @@ FINDINGS = [
     "Lock tries per claim grow with concurrency (≈ 1 at N=1, 2.5–6 at N=8) because every "
     "notification walks the reserved hosts in segment order, so concurrent claims race "
     "for the same first free host. Starting the walk at an offset (e.g. hashed from the "
-    "notification id) spreads them, at the cost of the strict segment order of DESIGN §3.",
+    "notification id) spreads them, at the cost of the strict segment order of docs/design.md §3.",
     "Run-to-run spread on the shared machine was large: two full runs 15 minutes apart "
     "(other work running) gave storm efficiency 0.42 and 0.85, RTO overhead (p=3) 0.58 "
     "and 1.01 s. The floor's own overhead (0.45–1.0 s for the same Nova calls) shows how "

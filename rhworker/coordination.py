@@ -3,7 +3,7 @@
 One :class:`Coordinator` per worker process. It owns one tooz driver, a heartbeat
 thread and a few daemon threads that run every tooz call under a deadline
 (``call_timeout``): during a Redis or ZooKeeper outage a tooz call can block for
-tens of seconds, and a worker must be able to give up and decide (DESIGN §7).
+tens of seconds, and a worker must be able to give up and decide (docs/design.md §7).
 
 Facts this module relies on (tooz 9.1):
 
@@ -16,15 +16,29 @@ Facts this module relies on (tooz 9.1):
 - membership expiry: Redis ``membership_timeout`` (URL option, defaults to
   ``timeout``), ZooKeeper session ``timeout`` (ephemeral znodes), file ``timeout``
   (a member file's mtime older than it is ignored);
-- the file driver lacks ``update_capabilities``.
+- the file driver lacks ``update_capabilities``;
+- the ZooKeeper driver keeps its ``KazooClient`` in ``_coord``: its connection-state
+  listener tells at once when the connection is suspended or the session lost.
 
 The heartbeat is ours, not tooz's ``start_heart=True``: it beats every
 ``heartbeat_interval`` (or half the driver's own hint, when shorter), logs failures
 and keeps going.
+
+"Held by another worker" and "the lock service is unavailable" are two different
+answers (:meth:`Coordinator.ask_lock`): the first means skip the host, the second that
+nobody can be asked — recovery then goes on with the store's claim alone, which is
+what keeps a reserved host from being used twice (DESIGN §4). Unavailable is a
+backend error or no answer within ``call_timeout``. After a timeout or an outage
+error (connection lost, session expired, refused), every call fails at once for
+``unavailable_backoff`` seconds instead of making each caller (each reserved host of
+each recovery, the worker's membership updates) wait out the deadline again. With
+ZooKeeper, the client's own connection state says it even sooner: while it is not
+connected, calls fail at once, without a first deadline to wait out.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import random
@@ -42,13 +56,20 @@ from typing import Any, TypeVar
 import tooz
 import tooz.coordination
 import tooz.locking
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionClosedError as KazooConnectionClosed
+from kazoo.exceptions import ConnectionLoss as KazooConnectionLoss
 from kazoo.exceptions import KazooException
+from kazoo.exceptions import SessionExpiredError as KazooSessionExpired
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import KazooState
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from rhworker.deadline import CallRunner, after_late, quietly
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
+from rhworker.masking import mask_text, mask_url
 
 LOG = logging.getLogger(__name__)
 
@@ -58,6 +79,9 @@ T = TypeVar("T")
 DEFAULT_CALL_TIMEOUT = 10.0
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
+# Seconds during which, after a call found the backend out of reach, calls fail at
+# once instead of asking (and waiting call_timeout) again.
+DEFAULT_UNAVAILABLE_BACKOFF = 5.0
 # Every this many heartbeats, check that we are still in the group and join again if
 # not (a ZooKeeper session expired, or our Redis beat key lapsed during a pause).
 MEMBERSHIP_CHECK_BEATS = 5
@@ -78,6 +102,16 @@ _BACKEND_TIMEOUTS: tuple[type[BaseException], ...] = (
     KazooTimeoutError,
     RedisTimeoutError,
     TimeoutError,
+)
+
+# Backend errors that mean the service is out of reach (not a refusal of one call).
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    tooz.coordination.ToozConnectionError,
+    KazooConnectionLoss,
+    KazooSessionExpired,
+    KazooConnectionClosed,
+    RedisConnectionError,
+    OSError,
 )
 
 _UNSAFE_MEMBER_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -109,20 +143,12 @@ def check_backend_policy(coordination_url: str, store_url: str, policy: str) -> 
         return
     message = (
         f"the file lock backend ({coordination_url}) only coordinates workers on this "
-        f"machine, but the store ({_redact(store_url)}) can be shared by other machines; "
+        f"machine, but the store ({mask_url(store_url)}) can be shared by other machines; "
         "use a redis:// or zookeeper:// coordination backend_url"
     )
     if policy == "refuse":
         raise ConfigError(message)
     LOG.warning("%s", message)
-
-
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 @dataclass(eq=False)
@@ -133,6 +159,21 @@ class HeldLock:
     name: bytes
     tooz_lock: tooz.locking.Lock = field(repr=False)
     acquired_at: float = field(default_factory=time.monotonic)
+
+
+class LockState(str, enum.Enum):
+    """What :meth:`Coordinator.ask_lock` found."""
+
+    TAKEN = "taken"  # this coordinator now holds the lock
+    HELD = "held"  # another holder has it (or this coordinator already does)
+    UNAVAILABLE = "unavailable"  # the lock service could not be asked
+
+
+@dataclass(frozen=True)
+class LockAnswer:
+    state: LockState
+    lock: HeldLock | None = None
+    reason: str = ""
 
 
 class Coordinator:
@@ -148,11 +189,21 @@ class Coordinator:
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         heartbeat: bool = True,
+        unavailable_backoff: float = DEFAULT_UNAVAILABLE_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``heartbeat=False`` starts without the heartbeat thread (tests use it to
         let a Redis lock expire)."""
         if call_timeout <= 0 or heartbeat_interval <= 0:
             raise ConfigError("call_timeout and heartbeat_interval must be positive")
+        if unavailable_backoff < 0:
+            raise ConfigError("unavailable_backoff must not be negative")
+        self.unavailable_backoff = unavailable_backoff
+        self._clock = clock
+        # (monotonic time until which lock calls answer "unavailable", why)
+        self._down: tuple[float, str] | None = None
+        # why the ZooKeeper client is not connected (its state listener), or None
+        self._session_down: str | None = None
         self.url = url
         self.member_id = member_id
         self.group = group
@@ -183,10 +234,11 @@ class Coordinator:
             lock_prefix=opts.lock_prefix,
             call_timeout=opts.call_timeout,
             heartbeat_interval=opts.heartbeat_interval,
+            unavailable_backoff=opts.unavailable_backoff,
         )
 
     def __repr__(self) -> str:
-        return f"<Coordinator {self.member_id} {_redact(self.url)}>"
+        return f"<Coordinator {self.member_id} {mask_url(self.url)}>"
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -197,13 +249,15 @@ class Coordinator:
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme == "file":
             try:
-                os.makedirs(parts.path, exist_ok=True)
+                os.makedirs(parts.path, mode=0o700, exist_ok=True)
             except OSError as e:
                 raise CoordinationError(f"cannot create lock directory {parts.path}: {e}") from e
         try:
             driver = tooz.coordination.get_coordinator(self.url, self.member_id.encode())
         except (RuntimeError, ValueError, ImportError, tooz.ToozError) as e:
-            raise ConfigError(f"unusable coordination URL {_redact(self.url)}: {e}") from e
+            raise ConfigError(
+                f"unusable coordination URL {mask_url(self.url)}: {mask_text(str(e))}"
+            ) from e
         runner = CallRunner(f"coord-{self.member_id}")
         future = runner.submit(lambda: driver.start(start_heart=False))
         try:
@@ -212,6 +266,10 @@ class Coordinator:
             runner.shutdown()
             raise
         self._stopping = threading.Event()  # a fresh one: an old heart may still be stuck
+        self._session_down = None
+        client = getattr(driver, "_coord", None)
+        if isinstance(client, KazooClient):
+            client.add_listener(self._on_session_state)
         with self._mutex:
             self._driver, self._runner = driver, runner
         if self._heartbeat_enabled:
@@ -222,7 +280,7 @@ class Coordinator:
                 daemon=True,
             )
             self._heart.start()
-        LOG.info("coordinator %s started on %s", self.member_id, _redact(self.url))
+        LOG.info("coordinator %s started on %s", self.member_id, mask_url(self.url))
 
     def stop(self) -> None:
         """Release held locks, leave the group, disconnect. Idempotent; never raises;
@@ -288,11 +346,56 @@ class Coordinator:
         quietly(lock.release, f"release {name!r}")
         return None
 
+    def ask_lock(self, host: str) -> LockAnswer:
+        """:meth:`try_lock` that tells "held by another" from "cannot ask" and never
+        raises: TAKEN (with the lock), HELD, or UNAVAILABLE with the reason — a
+        backend error or no answer within ``call_timeout``, or an earlier such answer
+        less than ``unavailable_backoff`` seconds ago (then nothing is asked)."""
+        try:
+            lock = self.try_lock(host)
+        except CoordinationError as e:
+            return LockAnswer(LockState.UNAVAILABLE, reason=str(e))
+        if lock is None:
+            return LockAnswer(LockState.HELD)
+        return LockAnswer(LockState.TAKEN, lock=lock)
+
+    def unavailable(self) -> str | None:
+        """Why the lock service is taken as unavailable right now, or None."""
+        if self._session_down is not None:
+            return self._session_down
+        down = self._down
+        if down is None or self._clock() >= down[0]:
+            return None
+        return down[1]
+
+    def _on_session_state(self, state: str) -> None:
+        """Kazoo's connection-state listener (runs in its thread: no calls here)."""
+        if state == KazooState.CONNECTED:
+            if self._session_down is not None:
+                LOG.info("coordinator %s: ZooKeeper connection back", self.member_id)
+            self._session_down = None
+            return
+        self._session_down = f"ZooKeeper connection {str(state).lower()}"
+        LOG.warning("coordinator %s: %s", self.member_id, self._session_down)
+
+    def _mark_down(self, reason: str) -> None:
+        """Answer "unavailable" without asking for ``unavailable_backoff`` seconds."""
+        log = LOG.warning if self.unavailable() is None else LOG.debug
+        log(
+            "coordinator %s: lock service unavailable (%s); not asked again for %gs",
+            self.member_id,
+            reason,
+            self.unavailable_backoff,
+        )
+        self._down = (self._clock() + self.unavailable_backoff, reason)
+
     def still_owner(self, lock: HeldLock) -> bool:
         """True only if the backend confirms this coordinator still holds ``lock``.
         False on any error or timeout, and for a lock already released. When the
         backend says the lock is lost, it is forgotten (and its remains cleaned up),
-        so that :meth:`try_lock` may take the host again."""
+        so that :meth:`try_lock` may take the host again. While the lock service is
+        taken as unavailable (:meth:`unavailable`), False at once: the lock is
+        forgotten and its release left to run in the background."""
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
@@ -308,6 +411,7 @@ class Coordinator:
             owned = self._call(check, f"is_still_owner {lock.name!r}")
         except CoordinationError as e:
             LOG.warning("cannot confirm lock %r, assuming it lost: %s", lock.name, e)
+            self._forget(lock, wait_release=False)
             return False
         if not owned:
             LOG.warning("lock %r was lost (expired or session ended)", lock.name)
@@ -320,14 +424,21 @@ class Coordinator:
         if not self._forget(lock):
             LOG.debug("lock %r is not held by %s: nothing to release", lock.name, self.member_id)
 
-    def _forget(self, lock: HeldLock) -> bool:
+    def _forget(self, lock: HeldLock, *, wait_release: bool = True) -> bool:
         """Drop ``lock`` from the held ones and release it in the backend (which, for
         a lost lock, only clears this client's state: tooz never deletes a lock that
-        another holder owns). False if it was not held."""
+        another holder owns). False if it was not held. ``wait_release=False`` hands
+        the release to a call thread without waiting for it (the backend is down: it
+        may answer late, or the lock expires with the session)."""
         with self._mutex:
             if self._held.get(lock.host) is not lock:
                 return False
             del self._held[lock.host]
+            runner = self._runner
+        if not wait_release or self.unavailable() is not None:
+            if runner is not None:
+                runner.submit(lambda: quietly(lock.tooz_lock.release, f"release {lock.name!r}"))
+            return True
         try:
             if not self._call(lock.tooz_lock.release, f"release {lock.name!r}"):
                 LOG.info("lock %r was no longer held when released", lock.name)
@@ -472,6 +583,9 @@ class Coordinator:
         runner = self._runner
         if runner is None:
             raise CoordinationError(f"{self!r} is not started")
+        down = self.unavailable()
+        if down is not None:
+            raise CoordinationError(f"{what}: not asked, lock service unavailable: {down}")
         on_late = None
         future = runner.submit(fn)
         if on_late_result is not None:
@@ -479,17 +593,28 @@ class Coordinator:
         return self._wait(future, what, on_late)
 
     def _wait(self, future: Future[T], what: str, on_late: Callable[[], None] | None = None) -> T:
+        """The call's result within ``call_timeout``. A timeout or an outage error
+        starts the back-off (:meth:`unavailable`); an answer ends it."""
         done, _ = wait([future], timeout=self.call_timeout)
         if not done:
             if not future.cancel() and on_late is not None:
                 future.add_done_callback(lambda f: after_late(f, on_late, what))
-            raise CoordinationTimeout(f"{what}: no answer within {self.call_timeout:g}s")
+            message = f"{what}: no answer within {self.call_timeout:g}s"
+            self._mark_down(message)
+            raise CoordinationTimeout(message)
         try:
-            return future.result()
+            result = future.result()
         except _BACKEND_TIMEOUTS as e:
-            raise CoordinationTimeout(f"{what}: backend timed out: {e}") from e
+            message = f"{what}: backend timed out: {e}"
+            self._mark_down(message)
+            raise CoordinationTimeout(message) from e
         except _BACKEND_ERRORS as e:
-            raise CoordinationError(f"{what} failed: {e}") from e
+            message = f"{what} failed: {e}"
+            if isinstance(e, _OUTAGE_ERRORS):
+                self._mark_down(message)
+            raise CoordinationError(message) from e
+        self._down = None
+        return result
 
     def _bounded_quietly(self, runner: CallRunner, fn: Callable[[], Any], what: str) -> None:
         future = runner.submit(lambda: quietly(fn, what))

@@ -5,7 +5,7 @@ default, or any URL), N worker processes under ``rhworker pool`` (or external
 workers), a cloud and its inventory, then a scenario of host failures: several at
 once in one segment (reserved hosts are contended), one in an ``rh_priority``
 segment that runs out of spares, one whose evacuation fails once. A live view
-follows the notifications; at the end the invariants of DESIGN §4 are checked
+follows the notifications; at the end the invariants of docs/design.md §4 are checked
 against the store and the simulator, and the exit code says whether they hold.
 """
 
@@ -72,6 +72,17 @@ def demo_cloud(servers_per_host: int = 4) -> dict[str, Any]:
 class Scenario:
     failed_hosts: list[str]
     fail_once_host: str | None  # one of its servers fails its first evacuation
+
+
+def failable_hosts(spec: dict[str, Any]) -> list[str]:
+    """The hosts a scenario can fail: every non-reserved host that runs a server."""
+    running = {server["host"] for server in spec.get("servers", [])}
+    return [
+        h["name"]
+        for segment in spec.get("segments", [])
+        for h in segment.get("hosts", [])
+        if not h.get("reserved") and h["name"] in running
+    ]
 
 
 def plan_scenario(spec: dict[str, Any], failures: int, seed: int) -> Scenario:

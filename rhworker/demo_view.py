@@ -132,7 +132,7 @@ def print_summary(
             (n.progress.reason or "")[:60],
         )
     console.print(table)
-    checks = Table(title="Invariants (DESIGN §4)")
+    checks = Table(title="Invariants (docs/design.md §4)")
     checks.add_column("check")
     checks.add_column("result")
     kinds: dict[str, int] = {}

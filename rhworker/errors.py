@@ -17,6 +17,10 @@ class ConfigError(RhworkerError):
     """Configuration is invalid or inconsistent."""
 
 
+class PreflightFailed(ConfigError):
+    """A check run before any work failed: the message is one line naming the cause."""
+
+
 class ValidationError(RhworkerError):
     """Input (a notification, an inventory item, a file) is malformed."""
 
@@ -30,6 +34,16 @@ class StoreError(RhworkerError):
 
 class StoreUnavailable(StoreError):
     """The store backend cannot be reached (connection refused, timeout...)."""
+
+
+class StoreMissing(StoreError):
+    """A command that only reads found no store where the configuration points."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"no store at {where} (run `rhworker inventory load` or start a worker to create one)"
+        )
+        self.where = where
 
 
 class NotFound(StoreError):
@@ -50,6 +64,15 @@ class DuplicateNotification(Conflict):
     def __init__(self, message: str, existing_id: str) -> None:
         super().__init__(message)
         self.existing_id = existing_id
+
+
+class HostOnMaintenance(Conflict):
+    """Intake refused a notification: its host is on maintenance (Masakari answers 409)."""
+
+
+class InUse(Conflict):
+    """An inventory change refused: the host (or a host of the segment) is in use to
+    process a notification that has not ended, or holds the claim of one."""
 
 
 class LeaseLost(Conflict):
@@ -99,3 +122,18 @@ class RecoveryError(RhworkerError):
 
 class DriverNotFound(RecoveryError):
     """No recovery driver is registered under that name."""
+
+
+# --- fencing ---------------------------------------------------------------------------
+
+
+class FencingError(RhworkerError):
+    """A failed host could not be fenced (confirmed powered off): do not evacuate it."""
+
+
+class FencingDriverNotFound(FencingError, ConfigError):
+    """No fencing driver is registered under that name."""
+
+
+class FencingTimeout(FencingError):
+    """The fence did not complete within its deadline."""

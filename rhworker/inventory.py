@@ -25,10 +25,13 @@ Loading happens in three phases so that a bad file stores nothing:
    :class:`~rhworker.errors.ValidationError` naming the path of the first problem,
    e.g. ``segments[1].hosts[0].reserved: expected a boolean, got str``.
 2. :func:`plan_inventory` compares it with the store (reads only) and refuses what it
-   cannot do (a host that would change segment) before any write.
+   cannot do (a host that would change segment; a change of a host a recovery is
+   using, or of its segment — :class:`~rhworker.errors.InUse`) before any write.
 3. :func:`apply_inventory` writes the plan. The store has no multi-object
    transaction: if the store fails half-way, part of the file is loaded; running the
    same load again completes it (every step is create-if-missing / update-if-different).
+   Each update and delete re-checks, atomically, that no recovery started using the
+   host meanwhile (``*_if_idle`` store methods).
 
 Rules for existing objects: an optional field absent from the file keeps its stored
 value (only what the file says is changed); host positions follow the file order.
@@ -47,8 +50,9 @@ from typing import Any
 import yaml
 
 from rhworker import validation
-from rhworker.errors import Conflict, ValidationError
-from rhworker.models import Host, RecoveryMethod, Segment
+from rhworker.errors import Conflict, InUse, ValidationError
+from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment
+from rhworker.store import inuse
 from rhworker.store.base import Store
 
 LOG = logging.getLogger(__name__)
@@ -340,7 +344,42 @@ def plan_inventory(store: Store, inventory: Inventory, *, prune: bool = False) -
         wanted_segments = {spec.segment.name for spec in inventory.segments}
         plan.delete_hosts = [name for name in hosts if name not in wanted_hosts]
         plan.delete_segments = [name for name in segments if name not in wanted_segments]
+    _refuse_in_use(store, plan, hosts)
     return plan
+
+
+def _refuse_in_use(store: Store, plan: Plan, hosts: dict[str, Host]) -> None:
+    """``InUse`` before any write if the plan changes a host a recovery is using, or
+    its segment (Masakari's 409). Each write checks again, atomically, in the store."""
+    active = {
+        n.id: n
+        for status in NotificationStatus
+        if not status.terminal
+        for n in store.list_notifications(status=status)
+    }
+    users: dict[str, str] = {}
+    for n in active.values():
+        users.setdefault(n.hostname, inuse.about(n.hostname, n.id, n.status.value))
+    for host in hosts.values():
+        user = active.get(host.claimed_by or "")
+        if user is not None:
+            users.setdefault(host.name, inuse.holding(host.name, user.id, user.status.value))
+    refused: list[InUse] = []
+    for names, kind, action in (
+        ([n for n, _ in plan.update_hosts], "host", "updated"),
+        (plan.delete_hosts, "host", "deleted"),
+    ):
+        refused += [inuse.in_use(kind, n, action, users[n]) for n in names if n in users]
+    for names, action in (
+        ([n for n, _ in plan.update_segments], "updated"),
+        (plan.delete_segments, "deleted"),
+    ):
+        for name in names:
+            busy = [h for h in hosts.values() if h.segment == name and h.name in users]
+            if busy:
+                refused.append(inuse.in_use("segment", name, action, users[busy[0].name]))
+    if refused:
+        raise InUse("nothing loaded: " + "; ".join(str(e) for e in refused))
 
 
 # -- phase 3: write ----------------------------------------------------------------------
@@ -360,19 +399,19 @@ def apply_inventory(store: Store, inventory: Inventory, *, prune: bool = False) 
         store.create_segment(segment)
         summary.created_segments.append(segment.name)
     for name, changes in plan.update_segments:
-        store.update_segment(name, **changes)
+        store.update_segment_if_idle(name, **changes)
         summary.updated_segments.append(name)
     for host in plan.create_hosts:
         store.create_host(host)
         summary.created_hosts.append(host.name)
     for name, changes in plan.update_hosts:
-        store.update_host(name, **changes)
+        store.update_host_if_idle(name, **changes)
         summary.updated_hosts.append(name)
     for name in plan.delete_hosts:
-        store.delete_host(name)
+        store.delete_host_if_idle(name)
         summary.deleted_hosts.append(name)
     for name in plan.delete_segments:
-        store.delete_segment(name)
+        store.delete_segment_if_idle(name)
         summary.deleted_segments.append(name)
     for warning in summary.warnings:
         LOG.warning("inventory: %s", warning)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -137,7 +136,7 @@ def collect(
         except RhworkerError as e:
             workers_error = str(e)
     # After the (slow) group read, so lease ages and lease left match the store's view.
-    at = time.time() if now is None else now
+    at = store.now() if now is None else now  # the clock the store's leases are on
     stats = store.queue_stats(now=at)
     pauses = store.pauses()
     for w in workers or []:  # the store's leases are the truth (the file driver
@@ -317,9 +316,11 @@ def _ago(at: float, started: float | None) -> str:
 # Steps that say what happened to a reserved host (rhworker.recovery.targets).
 TRY_OUTCOMES = {
     "lock_skipped": "skipped: locked by another worker",
+    "lock_unavailable": "lock service unavailable: tried on its claim alone",
     "claim_lost": "skipped: claim lost to another notification",
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",
+    "spare_in_use": "skipped: Nova shows servers of another failed host on it",
 }
 
 

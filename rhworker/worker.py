@@ -2,12 +2,24 @@
 
 Shutdown order (SIGTERM): stop taking new deliveries → let the ones in hand finish
 for up to ``shutdown_timeout`` → cancel what is still running (its guards raise) and
-give those deliveries back for immediate retry → stop the lease renewer → leave the
+give those deliveries back for immediate retry → stop the lease renewers → leave the
 coordination group → close store and compute.
+
+Leases (DESIGN §4). Each delivery in hand has its own renewer thread, so one slow
+renewal (a store call that hangs) never holds up the others, and its own
+:class:`~rhworker.recovery.base.LeaseGuard`, which the driver's compute client is
+bound to (:class:`~rhworker.compute.fence.FencedCompute`: no Nova change without a
+proved lease). A worker never holds two hand-outs of one notification: when the store
+hands a notification back to the worker that still holds it (its renewals stalled
+past the lease), the older hand-out is cancelled at once, the newer one waits for it
+to stop before it starts, and each hand-out is renewed and released under its own
+token. A delivery that stops because its lease is lost says so in the history (a
+``fenced`` step, written as soon as the store can be reached).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import logging
@@ -19,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from rhworker.compute.base import ComputeClient
+from rhworker.compute.fence import FenceableCompute, FencedCompute
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
 from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
@@ -71,8 +83,22 @@ class WorkerOptions:
 
 @dataclasses.dataclass
 class _InHand:
+    """One hand-out in hand: keyed by (notification, token) — never by notification
+    alone, so that a newer hand-out of the same notification is a separate entry."""
+
     delivery: Delivery
     guard: LeaseGuard
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    renewer: threading.Thread | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.delivery.notification_id, self.delivery.token)
+
+
+# Seconds a "fenced" history note is retried while the store cannot be reached.
+NOTE_RETRY_FOR = 300.0
 
 
 class Worker:
@@ -81,7 +107,7 @@ class Worker:
         *,
         store: Store,
         coordinator: Coordinator,
-        compute: ComputeClient,
+        compute: FenceableCompute,
         driver: RecoveryDriver,
         worker_id: str,
         options: WorkerOptions,
@@ -101,8 +127,9 @@ class Worker:
         self.sleep = sleep
         self._stop = threading.Event()
         self._changed = threading.Condition()
-        self._in_hand: dict[str, _InHand] = {}
-        self._handed_out_at: dict[str, float] = {}
+        self._in_hand: dict[tuple[str, int], _InHand] = {}
+        # "fenced" history notes not yet written (the store was unreachable).
+        self._notes: collections.deque[tuple[float, str, Step]] = collections.deque()
         self.processed = 0
         self.started_at = clock()
         self.metrics = metrics
@@ -122,7 +149,7 @@ class Worker:
         """Consume until stopped (or, with ``burst``, until nothing is ready and
         nothing is in hand). Returns the number of deliveries processed."""
         self.coordinator.join(self._capabilities())
-        renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
+        renewer = threading.Thread(target=self._member_loop, name="membership", daemon=True)
         renewer.start()
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="recover")
         LOG.info("worker %s started (concurrency %d)", self.worker_id, self.options.concurrency)
@@ -141,6 +168,7 @@ class Worker:
                 if len(self._in_hand) >= self.options.concurrency:
                     self._changed.wait(self.options.poll_interval)
                     continue
+            asked = time.monotonic()  # the lease is known from here, not from the answer
             try:
                 delivery = self.store.consume(
                     self.worker_id,
@@ -161,37 +189,108 @@ class Worker:
                     if burst:
                         self._changed.wait(self.options.poll_interval)
                 continue
-            guard = LeaseGuard(
-                renew=functools.partial(self._renew_one, delivery),
-                lease_timeout=self.options.lease_timeout,
-            )
-            with self._changed:
-                self._in_hand[delivery.notification_id] = _InHand(delivery, guard)
-            pool.submit(self._process, delivery, guard)
+            self._take(pool, delivery, asked)
 
-    def _process(self, delivery: Delivery, guard: LeaseGuard) -> None:
+    def _take(
+        self, pool: ThreadPoolExecutor, delivery: Delivery, asked: float | None = None
+    ) -> None:
+        """Put a hand-out in hand: its own guard and renewer; an older hand-out of the
+        same notification still in hand is cancelled, and this one starts only once
+        that one has stopped (never two at once)."""
         nid = delivery.notification_id
-        self._handed_out_at[nid] = time.monotonic()
+        guard = LeaseGuard(
+            renew=functools.partial(self._renew_one, delivery),
+            lease_timeout=self.options.lease_timeout,
+            start=asked,
+        )
+        item = _InHand(delivery, guard)
+        with self._changed:
+            older = [i for k, i in self._in_hand.items() if k[0] == nid]
+            self._in_hand[item.key] = item
+        for old in older:
+            LOG.warning(
+                "notification %s handed out again to this worker (token %d); "
+                "stopping the older hand-out (token %d)",
+                nid,
+                delivery.token,
+                old.delivery.token,
+                extra={"notification": nid, "worker": self.worker_id},
+            )
+            old.guard.lost(
+                f"handed out again to this worker (token {delivery.token}); "
+                f"the newer hand-out goes on"
+            )
+        item.renewer = threading.Thread(
+            target=self._renew_loop, args=(item,), name=f"renew-{nid}", daemon=True
+        )
+        item.renewer.start()
+        pool.submit(self._process, item, [old.done for old in older])
+
+    def _process(self, item: _InHand, previous: list[threading.Event] | None = None) -> None:
+        delivery, guard = item.delivery, item.guard
+        nid = delivery.notification_id
         try:
+            for done in previous or []:
+                while not done.wait(0.1):
+                    guard.check()  # a newer hand-out or a shutdown ends the wait
             result = self._recover(delivery, guard)
             if result is not None:
-                self._conclude(delivery, result)
+                self._conclude(item, result)
         except LeaseLost as e:
             LOG.warning("notification %s: %s; leaving it to its new owner", nid, e)
+            self._note_fenced(delivery, str(e))
         except Exception as e:
+            if guard.is_lost:  # e.g. a store call failed after the fence had stopped us
+                LOG.warning("notification %s: %s (%s); leaving it", nid, guard.reason, e)
+                self._note_fenced(delivery, guard.reason or str(e))
+                return
             LOG.exception("notification %s: unexpected failure", nid)
             try:
                 self._conclude(
-                    delivery, RecoveryResult(NotificationStatus.ERROR, f"{type(e).__name__}: {e}")
+                    item, RecoveryResult(NotificationStatus.ERROR, f"{type(e).__name__}: {e}")
                 )
             except Exception:
                 LOG.exception("notification %s: could not store the failure", nid)
         finally:
-            self._handed_out_at.pop(nid, None)
+            item.done.set()  # ends its renewer; lets a newer hand-out start
             with self._changed:
-                self._in_hand.pop(nid, None)
+                if self._in_hand.get(item.key) is item:
+                    del self._in_hand[item.key]
                 self.processed += 1
                 self._changed.notify_all()
+
+    def _note_fenced(self, delivery: Delivery, reason: str) -> None:
+        """Say in the history that this worker stopped acting on the notification.
+
+        Written without the lease token (the lease is gone; the note changes no
+        state), now if the store answers, else later by the membership thread."""
+        step = Step(
+            at=self.clock(),
+            name="fenced",
+            worker=self.worker_id,
+            message=f"stopped acting: {reason}",
+            detail={"token": delivery.token, "attempt": delivery.attempts},
+        )
+        try:
+            self.store.add_step(delivery.notification_id, step)
+        except RhworkerError as e:
+            LOG.info("history note for %s deferred: %s", delivery.notification_id, e)
+            with self._changed:
+                self._notes.append((time.monotonic(), delivery.notification_id, step))
+
+    def _flush_notes(self) -> None:
+        with self._changed:
+            pending = list(self._notes)
+            self._notes.clear()
+        for since, nid, step in pending:
+            try:
+                self.store.add_step(nid, step)
+            except RhworkerError as e:
+                if time.monotonic() - since < NOTE_RETRY_FOR and not self._stop.is_set():
+                    with self._changed:
+                        self._notes.append((since, nid, step))
+                else:
+                    LOG.warning("history note for %s dropped: %s", nid, e)
 
     def _recover(self, delivery: Delivery, guard: LeaseGuard) -> RecoveryResult | None:
         nid = delivery.notification_id
@@ -206,7 +305,7 @@ class Worker:
         ctx = RecoveryContext(
             store=self.store,
             coordinator=self.coordinator,
-            compute=self.compute,
+            compute=FencedCompute(self.compute, guard),
             delivery=delivery,
             worker_id=self.worker_id,
             options=self.host_failure,
@@ -268,12 +367,10 @@ class Worker:
         if self.metrics is not None:
             self.metrics.takeovers.inc()
 
-    def _conclude(self, delivery: Delivery, result: RecoveryResult) -> None:
-        nid = delivery.notification_id
-        outcome = self._store_outcome(delivery, result)
+    def _conclude(self, item: _InHand, result: RecoveryResult) -> None:
+        outcome = self._store_outcome(item.delivery, result)
         if self.metrics is not None:
-            started = self._handed_out_at.get(nid, time.monotonic())
-            self.metrics.concluded(outcome.value, time.monotonic() - started)
+            self.metrics.concluded(outcome.value, time.monotonic() - item.started)
 
     def _store_outcome(self, delivery: Delivery, result: RecoveryResult) -> NotificationStatus:
         """Store the outcome; returns the status it ends in (FAILED: dead-lettered)."""
@@ -310,23 +407,40 @@ class Worker:
         renewed = self.store.renew(delivery, lease_timeout=self.options.lease_timeout)
         delivery.lease_until = renewed.lease_until
 
-    def _renew_loop(self) -> None:
+    def _renew_loop(self, item: _InHand) -> None:
+        """Renew one hand-out every third of the lease until it is done or lost.
+
+        One thread per hand-out: a renewal that hangs on the store delays only its
+        own delivery (whose guard then sees its lease run out), never the others."""
+        interval = max(self.options.lease_timeout / 3, 0.05)
+        while not item.done.wait(interval):
+            if item.guard.is_lost:
+                return
+            started = time.monotonic()
+            try:
+                self._renew_one(item.delivery)
+                item.guard.renewed(started)
+            except LeaseLost as e:
+                item.guard.lost(f"lease lost: {e}")
+                return
+            except RhworkerError as e:
+                LOG.warning("renewing %s failed: %s", item.delivery.notification_id, e)
+
+    def _member_loop(self) -> None:
+        """Keep the group's view of what this worker holds current; write deferred
+        history notes."""
         interval = max(self.options.lease_timeout / 3, 0.05)
         last_caps: dict[str, Any] = {}
-        while not self._stop.wait(interval) or self._in_hand:
-            with self._changed:
-                in_hand = list(self._in_hand.values())
-            for item in in_hand:
-                if item.guard.is_lost:
-                    continue
-                started = time.monotonic()
-                try:
-                    self._renew_one(item.delivery)
-                    item.guard.renewed(started)
-                except LeaseLost as e:
-                    item.guard.lost(f"lease lost: {e}")
-                except RhworkerError as e:
-                    LOG.warning("renewing %s failed: %s", item.delivery.notification_id, e)
+        while True:
+            if self._stop.is_set():  # draining: wake on each delivery that ends
+                with self._changed:
+                    if not self._in_hand:
+                        break
+                    self._changed.wait(interval)
+            else:
+                self._stop.wait(interval)
+            if self._notes:
+                self._flush_notes()
             caps = self._capabilities()
             if caps["in_hand"] != last_caps.get("in_hand"):
                 try:
@@ -334,15 +448,15 @@ class Worker:
                     last_caps = caps
                 except RhworkerError as e:
                     LOG.debug("capabilities update failed: %s", e)
-            if self._stop.is_set() and not self._in_hand:
-                return
+        if self._notes:
+            self._flush_notes()  # one last try
 
     def _capabilities(self) -> dict[str, Any]:
         caps: dict[str, Any] = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started": self.started_at,
-            "in_hand": sorted(self._in_hand),
+            "in_hand": sorted({nid for nid, _token in list(self._in_hand)}),
         }
         if self.metrics_address:
             caps["metrics"] = self.metrics_address
@@ -357,6 +471,8 @@ class Worker:
                 self._changed.wait(min(0.5, max(deadline - time.monotonic(), 0.01)))
             leftovers = list(self._in_hand.values())
         for item in leftovers:
+            if item.guard.is_lost:
+                continue  # superseded or taken over: not ours to give back
             item.guard.lost("worker shutting down")
             try:
                 self.store.retry_later(item.delivery, 0.0, reason="worker shut down; given back")
@@ -364,6 +480,10 @@ class Worker:
             except RhworkerError as e:
                 LOG.warning("could not give back %s: %s", item.delivery.notification_id, e)
         pool.shutdown(wait=True, cancel_futures=True)
+        with self._changed:
+            renewers = [i.renewer for i in self._in_hand.values() if i.renewer is not None]
+        for renewer in renewers:  # each ends after its current renewal
+            renewer.join(timeout=max(self.options.lease_timeout, 1.0))
         try:
             self.coordinator.leave()
         except RhworkerError as e:

@@ -7,23 +7,57 @@ import contextlib
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterator, Sequence
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from oslo_config import cfg
 
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
 from rhworker.codec import to_dict
+from rhworker.errors import StoreUnavailable
 from rhworker.store import Store, from_url
 
 _YES = {"yes", "y", "true", "1", "on"}
 _NO = {"no", "n", "false", "0", "off"}
 
 
+def configured_store(conf: cfg.ConfigOpts, *, create: bool) -> Store:
+    """The configured store. ``create=False`` (commands that only read, or that make
+    no sense on an empty store) raises :class:`~rhworker.errors.StoreMissing` when the
+    SQLite file does not exist. ``create=True`` makes the state directory of the
+    embedded mode when the store lives there (mode 0700; its parents only for the
+    default state directory); the directory of an explicit ``[store] url`` must
+    exist."""
+    if create and rconf.store_is_embedded_default(conf):
+        make_state_dir(conf)
+    return from_url(rconf.store_url(conf), create=create)
+
+
+def make_state_dir(conf: cfg.ConfigOpts) -> str:
+    """Create the state directory if missing (see :func:`configured_store`)."""
+    path = rconf.state_dir(conf)
+    if os.path.isdir(path):
+        return path
+    try:
+        if conf.state_dir:
+            os.mkdir(path, 0o700)
+        else:
+            os.makedirs(path, 0o700, exist_ok=True)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StoreUnavailable(f"cannot create the state directory {path}: {e}") from e
+    return path
+
+
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[Store]:
-    """The configured store, closed on the way out."""
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Iterator[Store]:
+    """The configured store, closed on the way out; see :func:`configured_store`."""
     conf = load_conf(args)
-    store = from_url(rconf.store_url(conf))
+    store = configured_store(conf, create=create)
     try:
         yield store
     finally:
@@ -38,6 +72,38 @@ def yes_no(text: str) -> bool:
     if lowered in _NO:
         return False
     raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=``: an integer in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {allowed})")
+        return value
+
+    return parse
+
+
+def port(text: str) -> int:
+    """argparse ``type=``: a TCP port, 0 (any free port) to 65535."""
+    return int_in(0, 65535)(text)
+
+
+def seconds(text: str) -> float:
+    """argparse ``type=``: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: 0 or more seconds)")
+    return value
 
 
 def iso(epoch: float | None) -> str:

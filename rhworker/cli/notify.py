@@ -12,9 +12,16 @@ import json
 import sys
 from typing import Any
 
-from rhworker.cli import EXIT_DUPLICATE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, load_conf
+from rhworker.cli import (
+    EXIT_DUPLICATE,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_ON_MAINTENANCE,
+    EXIT_USAGE,
+    load_conf,
+)
 from rhworker.cli._common import open_store
-from rhworker.errors import DuplicateNotification, NotFound
+from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound
 
 # What masakari-monitors' hostmonitor reports for a fenced, dead host.
 DEFAULT_EVENT = "STOPPED"
@@ -28,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a host failure (prints the notification id)",
         description="Report a failure. Exit 0 and print the id when accepted; 3 when it "
         "duplicates a recent notification; 4 when the host is not in the inventory; "
-        "2 for invalid input.",
+        "8 when the host is on maintenance (refused, as Masakari does: a host being "
+        "recovered, or not yet put back in service; --event STARTED, the host coming "
+        "back, is taken, and so is a report after it); 2 for invalid input.",
     )
     p.add_argument("hostname", metavar="HOST")
     p.add_argument("--type", default="COMPUTE_HOST", help="COMPUTE_HOST (default), VM, PROCESS")
@@ -93,6 +102,9 @@ def _notify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_DUPLICATE
+        except HostOnMaintenance as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ON_MAINTENANCE
         except NotFound:
             print(
                 f"error: host {args.hostname!r} is not in the inventory; add it with "

@@ -7,11 +7,9 @@ import functools
 import logging
 import time
 
-from rhworker import conf as rconf
 from rhworker.cli import EXIT_OK, load_conf
-from rhworker.cli._common import print_json
+from rhworker.cli._common import configured_store, print_json
 from rhworker.status import DEFAULT_FAILURES, collect, read_members, render
-from rhworker.store import from_url
 
 # Seconds between refreshes of ``--watch`` without a value.
 DEFAULT_WATCH = 2.0
@@ -38,7 +36,7 @@ def _status(args: argparse.Namespace) -> int:
     conf = load_conf(args)
     if not args.debug:  # the short-lived coordinator's start/stop lines are noise here
         logging.getLogger("rhworker.coordination").setLevel(logging.WARNING)
-    store = from_url(rconf.store_url(conf))
+    store = configured_store(conf, create=False)
     members = functools.partial(read_members, lambda mid: Coordinator.from_conf(conf, mid))
     try:
         while True:

@@ -1,4 +1,4 @@
-"""``rhworker verify --sim-url URL``: check the DESIGN §4 invariants.
+"""``rhworker verify --sim-url URL``: check the docs/design.md §4 invariants.
 
 Reads the configured store and a running simulator's state (through its ``/sim/``
 control API) and prints every violation. Exit 0 only when there is none.

@@ -8,6 +8,21 @@ The compute microversion is pinned (``[compute] microversion``, at most 2.94) as
 session's default microversion, so that every call — servers as well as services,
 which the SDK would otherwise cap at 2.69 and 2.100 — sends that version, and an
 evacuated server comes back ACTIVE.
+
+Every method that changes something in Nova takes an optional ``fence`` (the
+delivery's lease, :class:`~rhworker.compute.retry.Fence`): ownership is proved
+before each attempt, each attempt's HTTP timeout is cut to what is left of the lease
+minus its margin, and back-offs end at once when the lease is lost (DESIGN §4,
+"Fencing reaches Nova"). The per-attempt timeout is set on the connection's
+keystoneauth session, which every request of this client reads when it is sent: a
+client serves one call at a time (the worker's ``PooledCompute`` lends each call its
+own). requests applies the timeout to connecting and to each read of the answer. It
+bounds how long the worker waits, not what Nova does with a request it already
+received: the fence's margin is there for that.
+
+Each request names its worker in the User-Agent (``rhworker/<worker id>``, through
+openstacksdk's ``app_name``/``app_version``), so Nova's logs — and the simulator's
+request log — say which worker sent what.
 """
 
 from __future__ import annotations
@@ -26,7 +41,12 @@ from openstack.compute.v2 import service as sdk_service
 from oslo_config import cfg
 
 from rhworker.compute.base import Aggregate, Migration, Server, Service
-from rhworker.compute.retry import DEFAULT_RETRY_DEADLINE, Retrier, status_of, translate
+from rhworker.compute.retry import (
+    DEFAULT_RETRY_DEADLINE,
+    Fence,
+    Retrier,
+    status_of,
+)
 from rhworker.errors import (
     ComputeBadRequest,
     ComputeError,
@@ -89,6 +109,10 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "compute_api_version": check_microversion(group.microversion),
         "api_timeout": group.api_timeout,
+        # Every retry is ours, where the lease is checked before each attempt (the
+        # fence): never keystoneauth's, which a clouds.yaml could otherwise turn on.
+        "compute_connect_retries": 0,
+        "compute_status_code_retries": 0,
     }
     if group.region_name:
         kwargs["region_name"] = group.region_name
@@ -116,9 +140,19 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
     return kwargs
 
 
-def build_connection(conf: cfg.ConfigOpts) -> os_connection.Connection:
-    """A Connection from ``[compute]``: the clouds.yaml cloud, or the explicit options."""
+# The User-Agent product of every request: ``rhworker/<worker id>``.
+APP_NAME = "rhworker"
+
+
+def build_connection(
+    conf: cfg.ConfigOpts, worker_id: str | None = None
+) -> os_connection.Connection:
+    """A Connection from ``[compute]``: the clouds.yaml cloud, or the explicit options.
+    ``worker_id`` goes into the User-Agent of every request."""
     kwargs = connection_kwargs(conf)
+    kwargs["app_name"] = APP_NAME
+    if worker_id:
+        kwargs["app_version"] = worker_id
     try:
         if conf.compute.cloud:
             import openstack
@@ -240,26 +274,41 @@ class OpenStackCompute:
     ) -> None:
         self._conn = connection
         self._page_size = page_size
+        # The keystoneauth session every request of this connection goes through (a
+        # stand-in connection may have none: then attempts are not cut).
+        self._session: Any = getattr(connection, "session", None)
+        default_timeout = getattr(self._session, "timeout", None)
+        self._default_timeout: float | None = (
+            float(default_timeout) if default_timeout is not None else None
+        )
         self._retry = Retrier(
             deadline=retry_deadline,
             sleep=sleep,
             clock=clock,
             initial_backoff=initial_backoff,
             max_backoff=max_backoff,
+            request_timeout=self._default_timeout,
+            set_timeout=self._set_request_timeout if self._session is not None else None,
         )
 
     @classmethod
-    def from_conf(cls, conf: cfg.ConfigOpts, **kwargs: Any) -> OpenStackCompute:
+    def from_conf(
+        cls, conf: cfg.ConfigOpts, worker_id: str | None = None, **kwargs: Any
+    ) -> OpenStackCompute:
         kwargs.setdefault("retry_deadline", conf.compute.retry_deadline)
-        return cls(build_connection(conf), **kwargs)
+        return cls(build_connection(conf, worker_id), **kwargs)
+
+    def _set_request_timeout(self, seconds: float | None) -> None:
+        """The HTTP timeout of the requests that follow; None: the configured one."""
+        self._session.timeout = self._default_timeout if seconds is None else seconds
 
     @property
     def _compute(self) -> Any:
         # Lazy on the SDK side: the first access fetches the version document.
         return self._conn.compute
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return self._retry.call(what, fn)
+    def _call(self, what: str, fn: Callable[[], Any], fence: Fence | None = None) -> Any:
+        return self._retry.call(what, fn, fence=fence)
 
     # --- services ----------------------------------------------------------------
 
@@ -291,27 +340,41 @@ class OpenStackCompute:
         return sdk_service.Service.existing(id=found.id, host=found.host, binary=found.binary)
 
     def force_down_service(
-        self, host: str, forced: bool = True, *, service: Service | None = None
+        self,
+        host: str,
+        forced: bool = True,
+        *,
+        service: Service | None = None,
+        fence: Fence | None = None,
     ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
             self._compute.update_service_forced_down(ref, forced=forced)
 
-        self._call(f"force {'down' if forced else 'up'} service of {host}", run)
+        self._call(f"force {'down' if forced else 'up'} service of {host}", run, fence)
 
-    def disable_service(self, host: str, reason: str, *, service: Service | None = None) -> None:
+    def disable_service(
+        self,
+        host: str,
+        reason: str,
+        *,
+        service: Service | None = None,
+        fence: Fence | None = None,
+    ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
             self._compute.disable_service(ref, disabled_reason=reason[:MAX_DISABLED_REASON] or None)
 
-        self._call(f"disable service of {host}", run)
+        self._call(f"disable service of {host}", run, fence)
 
-    def enable_service(self, host: str, *, service: Service | None = None) -> None:
+    def enable_service(
+        self, host: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
             self._compute.enable_service(ref)
 
-        self._call(f"enable service of {host}", run)
+        self._call(f"enable service of {host}", run, fence)
 
     # --- servers -----------------------------------------------------------------
 
@@ -335,19 +398,23 @@ class OpenStackCompute:
             self._call(f"get server {server_id}", lambda: self._compute.get_server(server_id))
         )
 
-    def lock_server(self, server_id: str) -> None:
-        self._call(f"lock server {server_id}", lambda: self._compute.lock_server(server_id))
+    def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._call(f"lock server {server_id}", lambda: self._compute.lock_server(server_id), fence)
 
-    def unlock_server(self, server_id: str) -> None:
-        self._call(f"unlock server {server_id}", lambda: self._compute.unlock_server(server_id))
+    def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._call(
+            f"unlock server {server_id}", lambda: self._compute.unlock_server(server_id), fence
+        )
 
-    def stop_server(self, server_id: str) -> None:
-        self._power_action("stop", server_id, settled=("stopped",))
+    def stop_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._power_action("stop", server_id, settled=("stopped",), fence=fence)
 
-    def start_server(self, server_id: str) -> None:
-        self._power_action("start", server_id, settled=("active",))
+    def start_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._power_action("start", server_id, settled=("active",), fence=fence)
 
-    def _power_action(self, action: str, server_id: str, settled: Iterable[str]) -> None:
+    def _power_action(
+        self, action: str, server_id: str, settled: Iterable[str], fence: Fence | None
+    ) -> None:
         """stop/start; a 409 after a retried 5xx is fine if the server is already there.
 
         (The first POST may have landed before the error: the retry then conflicts.)
@@ -360,7 +427,7 @@ class OpenStackCompute:
             getattr(self._compute, f"{action}_server")(server_id)
 
         try:
-            self._call(f"{action} server {server_id}", run)
+            self._call(f"{action} server {server_id}", run, fence)
         except ComputeBadRequest as e:
             # Only a conflict on a retry (attempts > 1) may be our own earlier POST.
             if not (attempts > 1 and status_of(e) == 409):
@@ -369,20 +436,27 @@ class OpenStackCompute:
                 raise
             LOG.info("%s server %s: already done by an earlier attempt", action, server_id)
 
-    def reset_state(self, server_id: str, state: str) -> None:
+    def reset_state(self, server_id: str, state: str, *, fence: Fence | None = None) -> None:
         if state not in _RESET_STATES:
             raise ValueError(f"reset_state: state must be one of {_RESET_STATES}, not {state!r}")
         self._call(
             f"reset state of server {server_id} to {state}",
             lambda: self._compute.reset_server_state(server_id, state),
+            fence,
         )
 
     def evacuate_server(
-        self, server_id: str, host: str | None = None, *, before: Server | None = None
+        self,
+        server_id: str,
+        host: str | None = None,
+        *,
+        before: Server | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """POST one evacuate (never ``force``); after a transient failure, re-read the
         server and post again only if Nova did not take the first one. ``before`` is
-        the server as the caller just read it (read here when not given)."""
+        the server as the caller just read it (read here when not given). With a
+        ``fence``, every POST is fenced like any retried call."""
         what = f"evacuate server {server_id}" + (f" to {host}" if host else "")
         if before is None or before.id != server_id:
             before = self.get_server(server_id)
@@ -391,16 +465,15 @@ class OpenStackCompute:
         while True:
             attempt += 1
             try:
-                self._compute.evacuate_server(server_id, host=host)
+                self._retry.run_attempt(
+                    what, lambda: self._compute.evacuate_server(server_id, host=host), fence
+                )
                 return
-            except Exception as e:
-                error = translate(e, what)
-                if not isinstance(error, ComputeTransient):
-                    raise error from e
+            except ComputeTransient as error:
                 if deadline.passed():
-                    raise error from e
+                    raise
                 LOG.warning("%s: transient failure (attempt %d): %s", what, attempt, error)
-                self._retry.sleep(min(self._retry.backoff(attempt), deadline.remaining()))
+                self._retry.pause(min(self._retry.backoff(attempt), deadline.remaining()), fence)
             now = self.get_server(server_id)
             if evacuate_accepted(before, now, host):
                 LOG.info(
@@ -469,8 +542,11 @@ class OpenStackCompute:
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
         query: dict[str, Any] = {}
+        if host:
+            query["host"] = host
         if instance_id:
             query["server_id"] = instance_id
         if source_host:
@@ -487,6 +563,7 @@ class OpenStackCompute:
                 if (not instance_id or m.instance_id == instance_id)
                 and (not source_host or m.source_host == source_host)
                 and (not migration_type or m.migration_type == migration_type)
+                and (not host or host in (m.source_host, m.dest_host))
             ]
 
         result: list[Migration] = self._call("list migrations", run)
@@ -504,10 +581,12 @@ class OpenStackCompute:
         result: list[Aggregate] = self._call("list aggregates", run)
         return result
 
-    def add_host_to_aggregate(self, aggregate_id: str, host: str) -> None:
+    def add_host_to_aggregate(
+        self, aggregate_id: str, host: str, *, fence: Fence | None = None
+    ) -> None:
         what = f"add {host} to aggregate {aggregate_id}"
         try:
-            self._call(what, lambda: self._compute.add_host_to_aggregate(aggregate_id, host))
+            self._call(what, lambda: self._compute.add_host_to_aggregate(aggregate_id, host), fence)
         except ComputeBadRequest as e:
             # 409: already a member (perhaps by an earlier attempt): that is the goal.
             if status_of(e) != 409:

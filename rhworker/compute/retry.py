@@ -10,6 +10,16 @@ classified once, here:
 - HTTP 404 → :class:`ComputeNotFound`; any other 4xx → :class:`ComputeBadRequest`
   (never retried), with Nova's message;
 - anything else the SDK raises → :class:`ComputeError` (not retried).
+
+Fenced calls (DESIGN §4, "Fencing reaches Nova"). A call that changes something in
+Nova is given a :class:`Fence` — the delivery's lease. Before *every* attempt, not only
+the first, the Retrier asks the fence for its window (which proves ownership, renewing
+the lease if it runs low, and raises ``LeaseLost`` when it cannot); that attempt's HTTP
+timeout is cut to the window, so no attempt may run past what is left of the lease
+minus the fence's margin; the back-off between attempts is slept on the fence, which
+ends it at once when the lease is lost. The retry deadline thus never reaches beyond
+the lease as known at the last attempt: going on past it takes a fresh proof of
+ownership. Reads take no fence and keep the plain deadline and timeout.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import requests
 import tenacity
@@ -141,6 +151,23 @@ class _Deadline:
         return self.remaining() <= 0.0
 
 
+class Fence(Protocol):
+    """The lease a mutating Nova call runs under (see the module doc)."""
+
+    def window(self) -> float:
+        """Prove ownership now and return the seconds one attempt may take (> 0);
+        ``LeaseLost`` when ownership cannot be proved."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; ``LeaseLost`` at once if the lease is lost."""
+        ...
+
+
+# Sets the HTTP timeout of the requests that follow (None: back to the default).
+TimeoutHook = Callable[[float | None], None]
+
+
 class Retrier:
     """Runs one SDK call, translating errors and retrying transient ones."""
 
@@ -152,12 +179,17 @@ class Retrier:
         clock: Callable[[], float] = time.monotonic,
         initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        request_timeout: float | None = None,
+        set_timeout: TimeoutHook | None = None,
     ) -> None:
         self.deadline = deadline
         self.sleep = sleep
         self.clock = clock
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
+        # The per-request HTTP timeout of unfenced calls (the session's own).
+        self.request_timeout = request_timeout
+        self._set_timeout = set_timeout
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based):
@@ -168,19 +200,46 @@ class Retrier:
     def start_deadline(self) -> _Deadline:
         return _Deadline(self.deadline, self.clock)
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
+    def attempt_timeout(self, fence: Fence | None) -> float | None:
+        """Before one attempt: prove ownership (``LeaseLost`` if not) and return the
+        HTTP timeout of that attempt — the fence's window, or less when the
+        session's own timeout is shorter. None: no fence, the session's timeout."""
+        if fence is None:
+            return None
+        window = fence.window()
+        if self.request_timeout is not None:
+            return min(self.request_timeout, window)
+        return window
+
+    def run_attempt(self, what: str, fn: Callable[[], T], fence: Fence | None) -> T:
+        """One attempt of ``fn``, fenced; errors translated (the fence's own
+        ``LeaseLost`` passes untranslated: it is raised before the request)."""
+        timeout = self.attempt_timeout(fence)
+        if timeout is not None and self._set_timeout is not None:
+            self._set_timeout(timeout)
+        try:
+            return fn()
+        except Exception as e:
+            raise translate(e, what) from e
+        finally:
+            if timeout is not None and self._set_timeout is not None:
+                self._set_timeout(None)
+
+    def pause(self, seconds: float, fence: Fence | None) -> None:
+        """The back-off between two attempts: on the fence when there is one."""
+        if fence is not None:
+            fence.wait(seconds)
+        else:
+            self.sleep(seconds)
+
+    def call(self, what: str, fn: Callable[[], T], *, fence: Fence | None = None) -> T:
         """``fn()``; transient failures retried until the deadline.
 
         Raises ``ComputeNotFound`` / ``ComputeBadRequest`` / ``ComputeError`` at once,
-        ``ComputeTransient`` once the deadline has passed.
+        ``ComputeTransient`` once the deadline has passed. With a ``fence``: ownership
+        is proved before every attempt and each attempt is bounded by the lease
+        (``LeaseLost`` stops the call at once, before or between attempts).
         """
-
-        def attempt() -> T:
-            try:
-                return fn()
-            except Exception as e:
-                raise translate(e, what) from e
-
         deadline = self.start_deadline()
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -191,11 +250,11 @@ class Retrier:
             retry=tenacity.retry_if_exception_type(ComputeTransient),
             stop=lambda _state: deadline.passed(),
             wait=wait,
-            sleep=self.sleep,
+            sleep=lambda seconds: self.pause(seconds, fence),
             before_sleep=self._log_retry(what),
             reraise=True,
         )
-        return retrying(attempt)
+        return retrying(lambda: self.run_attempt(what, fn, fence))
 
     @staticmethod
     def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:

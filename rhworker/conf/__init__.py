@@ -10,23 +10,38 @@ import os
 
 from oslo_config import cfg
 
+from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
+    fencing,
     host_failure,
     metrics,
     notification,
     paths,
+    pool,
     store,
     worker,
 )
 
-MODULES = (paths, coordination, store, worker, host_failure, compute, notification, metrics)
+MODULES = (
+    paths,
+    coordination,
+    store,
+    worker,
+    host_failure,
+    fencing,
+    compute,
+    notification,
+    metrics,
+    pool,
+)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     for module in MODULES:
         module.register_opts(conf)
+    logs.register_opts(conf)  # oslo.log's [DEFAULT] options (its own generator namespace)
     return conf
 
 
@@ -53,11 +68,21 @@ def load(
 
 
 def state_dir(conf: cfg.ConfigOpts) -> str:
-    return os.path.abspath(conf.state_dir)
+    """The state directory, absolute: the configured one or
+    :func:`~rhworker.conf.paths.default_state_dir`."""
+    if conf.state_dir:
+        return os.path.abspath(conf.state_dir)
+    return paths.default_state_dir()
+
+
+def store_is_embedded_default(conf: cfg.ConfigOpts) -> bool:
+    """True when the store URL is derived from the state directory (no [store] url)."""
+    return not conf.store.url
 
 
 def store_url(conf: cfg.ConfigOpts) -> str:
-    """``[store] url``, or the embedded default ``sqlite:///<state_dir>/rhworker.db``."""
+    """``[store] url``, or the embedded default ``sqlite:///<state_dir>/rhworker.db``
+    (``state_dir`` is absolute, so the URL has four slashes)."""
     return conf.store.url or f"sqlite:///{os.path.join(state_dir(conf), 'rhworker.db')}"
 
 

@@ -5,6 +5,7 @@ GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membersh
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "backend_url",
+        secret=True,  # may carry a password: masked in logs and `rhworker config`
         help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "
         "or any other tooz driver. Empty: file://<state_dir>/locks.",
     ),
@@ -19,6 +20,15 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.FloatOpt(
         "heartbeat_interval", default=1.0, min=0.05, help="Seconds between coordinator heartbeats."
+    ),
+    cfg.FloatOpt(
+        "unavailable_backoff",
+        default=5.0,
+        min=0.0,
+        help="After a tooz call timed out or lost its connection, seconds during which "
+        "calls fail at once instead of waiting call_timeout again. Meanwhile reserved "
+        "hosts are taken on the store's claim alone (the claim is what keeps a spare "
+        "from being used twice).",
     ),
     cfg.StrOpt(
         "file_backend_policy",

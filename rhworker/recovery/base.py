@@ -17,7 +17,8 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from rhworker.errors import DriverNotFound, LeaseLost
+from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
+from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class HostFailureOptions:
     service_disable_reason: str = "Masakari detected host failed."
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
+    fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -65,6 +67,7 @@ class HostFailureOptions:
             service_disable_reason=group.service_disable_reason,
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
+            fencing=FencingOptions.from_conf(conf),
         )
 
 
@@ -79,6 +82,12 @@ class RecoveryContext:
     ``guard()`` must be called before every call that changes something (in the
     store or in Nova): it raises ``LeaseLost`` when this worker no longer owns the
     delivery (another worker took it over, or the worker is shutting down).
+
+    ``compute`` is the worker's compute client bound to this delivery's lease (a
+    :class:`~rhworker.compute.fence.FencedCompute` over ``lease``): every call that
+    changes something in Nova, and every retry of it, proves ownership first and is
+    bounded by what is left of the lease (DESIGN §4, "Fencing reaches Nova"). A
+    driver cannot reach Nova around the fence: it is handed no other client.
     """
 
     store: Store
@@ -122,14 +131,34 @@ class RecoveryContext:
             LOG.exception("step hook failed")
 
 
-class LeaseGuard:
-    """Local knowledge of whether a delivery's lease is still ours.
+# Share of the lease kept in hand by the fence (DESIGN §4, "Fencing reaches Nova"):
+# a Nova call may only be started while more than this is left of the lease, and no
+# attempt may be allowed to run into it. It covers what the worker cannot see: the
+# time Nova takes to act on a request it received, and the renewal that is slower to
+# reach the store than to come back.
+FENCE_MARGIN_FRACTION = 0.1
 
-    The worker's renewer thread calls :meth:`renewed` after each successful renewal
-    and :meth:`lost` when the store says the lease is gone. :meth:`check` is cheap
-    while the last renewal is fresh; once the local view is older than the lease
-    (e.g. the process was paused), it asks the store synchronously — a renewal that
-    fails with ``LeaseLost`` means another worker owns the notification now.
+
+class LeaseGuard:
+    """Local knowledge of whether a delivery's lease is still ours — the fence.
+
+    The delivery's renewer calls :meth:`renewed` after each successful renewal and
+    :meth:`lost` when the store says the lease is gone. The lease is *known valid*
+    until the start of the last successful renewal plus ``lease_timeout`` (on this
+    process's monotonic clock: the store counts its lease from a later instant, so the
+    local view ends first).
+
+    :meth:`check` proves ownership: cheap while the last renewal is fresh; once less
+    than a third of the lease is known to be left, it renews synchronously — a renewal
+    that fails with ``LeaseLost`` means another worker owns the notification now, and
+    a renewal that cannot reach the store leaves only what is still known to be left.
+    A worker that cannot prove ownership (lost, or less than ``margin`` left) stops
+    acting: :class:`Cancelled`.
+
+    :meth:`window` is :meth:`check` plus the seconds one Nova call may take: what is
+    left of the lease minus ``margin``. The compute adapter bounds each attempt (its
+    HTTP timeout, and the retry deadline) by it, and calls it again before every
+    retry (see :mod:`rhworker.compute.fence`).
     """
 
     def __init__(
@@ -137,39 +166,119 @@ class LeaseGuard:
         renew: Callable[[], None],
         lease_timeout: float,
         monotonic: Callable[[], float] = time.monotonic,
+        margin: float | None = None,
+        start: float | None = None,
     ) -> None:
+        """``start``: when (monotonic) the hand-out was asked for — the lease is known
+        from then, not from when the answer came back (default: now)."""
         self._renew = renew
         self._lease_timeout = lease_timeout
         self._monotonic = monotonic
+        self.margin = lease_timeout * FENCE_MARGIN_FRACTION if margin is None else margin
         self._lock = threading.Lock()
-        self._valid_until = monotonic() + lease_timeout
+        self._valid_until = (monotonic() if start is None else start) + lease_timeout
         self._lost: str | None = None
+        self._lost_event = threading.Event()
 
     def renewed(self, at: float | None = None) -> None:
+        """A renewal that started at ``at`` (monotonic) succeeded. Never moves the
+        end of the lease backwards (a slow renewal may finish after a newer one)."""
+        until = (at if at is not None else self._monotonic()) + self._lease_timeout
         with self._lock:
-            self._valid_until = (at if at is not None else self._monotonic()) + self._lease_timeout
+            self._valid_until = max(self._valid_until, until)
 
     def lost(self, reason: str) -> None:
         with self._lock:
             if self._lost is None:
                 self._lost = reason
+        self._lost_event.set()
 
     @property
     def is_lost(self) -> bool:
         return self._lost is not None
 
-    def check(self) -> None:
+    @property
+    def reason(self) -> str | None:
+        """Why the lease is lost (None while it is not)."""
+        return self._lost
+
+    def remaining(self) -> float:
+        """Seconds the lease is still known to be ours (0 once lost or expired)."""
         if self._lost is not None:
-            raise Cancelled(self._lost)
+            return 0.0
+        with self._lock:
+            until = self._valid_until
+        return max(0.0, until - self._monotonic())
+
+    def _cancelled(self) -> Cancelled:
+        return Cancelled(self._lost or "lease lost")
+
+    def check(self) -> None:
+        """Prove ownership now, or raise :class:`Cancelled` (a ``LeaseLost``)."""
+        if self._lost is not None:
+            raise self._cancelled()
         # Keep a margin: act only while comfortably inside the lease.
-        if self._monotonic() > self._valid_until - self._lease_timeout / 3:
-            started = self._monotonic()
+        left = self.remaining()
+        if left > self._lease_timeout / 3:
+            return
+        started = self._monotonic()
+        # Wait for the store no longer than the lease is known to last (at least one
+        # margin): a store that hangs must not keep a worker believing it owns.
+        error = self._renew_within(max(left - self.margin, self.margin))
+        if error is None:
+            self.renewed(started)
+            return
+        if isinstance(error, LeaseLost):
+            self.lost(f"lease lost: {error}")
+            raise self._cancelled() from error
+        if not isinstance(error, (RhworkerError, TimeoutError)):
+            raise error
+        # The store did not answer: what is left of the lease still counts, but no
+        # more than that.
+        left = self.remaining()
+        if left <= self.margin:
+            self.lost(
+                f"cannot prove ownership: the store did not answer ({error}) and only "
+                f"{left:.2f}s of the lease is known to be left"
+            )
+            raise self._cancelled() from error
+        LOG.warning("renewal failed (%s); %.2fs of the lease left", error, left)
+
+    def _renew_within(self, seconds: float) -> BaseException | None:
+        """Renew, waiting at most ``seconds``: None when renewed, else the error
+        (``TimeoutError`` when the store did not answer in time)."""
+        outcome: list[BaseException | None] = []
+        answered = threading.Event()
+
+        def renew() -> None:
             try:
                 self._renew()
-            except LeaseLost as e:
-                self.lost(f"lease lost: {e}")
-                raise Cancelled(self._lost or str(e)) from e
-            self.renewed(started)
+                outcome.append(None)
+            except BaseException as e:
+                outcome.append(e)
+            finally:
+                answered.set()
+
+        threading.Thread(target=renew, name="lease-check", daemon=True).start()
+        if not answered.wait(seconds):
+            return TimeoutError(f"no answer from the store within {seconds:.2f}s")
+        return outcome[0]
+
+    def window(self) -> float:
+        """Prove ownership and return the seconds one call may still take: what is
+        left of the lease minus the margin (always > 0), else :class:`Cancelled`."""
+        self.check()
+        left = self.remaining() - self.margin
+        if left <= 0.0:
+            self.lost(f"cannot prove ownership: only {left + self.margin:.2f}s of the lease left")
+            raise self._cancelled()
+        return left
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; :class:`Cancelled` at once if the lease is lost
+        meanwhile (a retry's back-off never outlives the lease)."""
+        if self._lost_event.wait(max(0.0, seconds)):
+            raise self._cancelled()
 
 
 @dataclasses.dataclass

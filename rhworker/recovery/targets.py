@@ -1,23 +1,33 @@
 """Taking a reserved host: tooz lock (cuts contention) + store claim (authoritative).
 
-DESIGN §4: the lock is a lease and can be lost silently, so it is not what keeps a
+docs/design.md §4: the lock is a lease and can be lost silently, so it is not what keeps a
 spare from being used twice — the claim is: one compare-and-set in the store that
 exactly one notification wins. The lock lets racing workers skip each other at once
 instead of queuing on the store.
+
+So a host whose lock is *held by another worker* is skipped, but a host whose lock
+*cannot be asked* (the lock service is down or does not answer in time) is tried on
+the claim alone, and the history says so (step ``lock_unavailable``): a ZooKeeper or
+Redis outage slows recovery down a little, it does not stop it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator
 
-from rhworker.coordination import HeldLock
+from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
 from rhworker.models import Host, Notification
 from rhworker.recovery.base import RecoveryContext
+from rhworker.recovery.spares import serving_other_host
 
 LOG = logging.getLogger(__name__)
+
+# History step: a reserved host tried on its claim alone, its lock could not be asked.
+LOCK_UNAVAILABLE = "lock_unavailable"
 
 
 @dataclasses.dataclass
@@ -26,16 +36,24 @@ class ReservedHostTarget:
     epoch: int
     lock: HeldLock | None
     ctx: RecoveryContext
+    # verify() runs in every evacuation thread of the notification at once.
+    _lock_mutex: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def verify(self) -> None:
         """Before each evacuate: our claim still stands (fencing) and, where we hold
         it, our lock; a lost lock is re-taken if free, since the claim decides."""
         self.ctx.guard()
-        if not self.ctx.store.check_claim(self.host, self.epoch):
-            raise RecoveryError(f"claim on {self.host} (epoch {self.epoch}) is no longer current")
-        if self.lock is not None and not _still_owner(self.ctx, self.lock):
-            LOG.warning("lock on %s lost; the claim (epoch %s) still holds", self.host, self.epoch)
-            self.lock = _try_lock(self.ctx, self.host)
+        holder = self.ctx.delivery.notification_id
+        if not self.ctx.store.check_claim(self.host, self.epoch, holder):
+            raise RecoveryError(
+                f"claim on {self.host} by {holder} (epoch {self.epoch}) is no longer current"
+            )
+        with self._lock_mutex:
+            if self.lock is not None and not _still_owner(self.ctx, self.lock):
+                LOG.warning(
+                    "lock on %s lost; the claim (epoch %s) still holds", self.host, self.epoch
+                )
+                self.lock = _try_lock(self.ctx, self.host)
 
     def prepare(self, ctx: RecoveryContext, failed_host: str) -> None:
         """Optional aggregates, then enable the target's compute service."""
@@ -52,20 +70,21 @@ class ReservedHostTarget:
         ctx.step("enabled", f"compute service of {self.host} enabled", host=self.host)
 
     def release(self, ctx: RecoveryContext) -> None:
-        if self.lock is not None:
+        with self._lock_mutex:
+            lock, self.lock = self.lock, None
+        if lock is not None:
             try:
-                ctx.coordinator.release(self.lock)
+                ctx.coordinator.release(lock)
             except CoordinationError as e:
                 LOG.warning("releasing lock on %s: %s", self.host, e)
-            self.lock = None
 
 
 def _try_lock(ctx: RecoveryContext, host: str) -> HeldLock | None:
-    try:
-        return ctx.coordinator.try_lock(host)
-    except CoordinationError as e:
-        LOG.warning("lock backend error on %s: %s", host, e)
-        return None
+    """The lock if free; None if held elsewhere or if the service cannot be asked."""
+    answer = ctx.coordinator.ask_lock(host)
+    if answer.state is LockState.UNAVAILABLE:
+        LOG.warning("lock of %s cannot be asked: %s", host, answer.reason)
+    return answer.lock
 
 
 def _still_owner(ctx: RecoveryContext, lock: HeldLock) -> bool:
@@ -79,16 +98,20 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
     """A claim recorded by an earlier attempt (maybe another worker's) that is still
     current: resume on the same reserved host."""
     for claim in reversed(n.progress.claims):
-        if ctx.store.check_claim(claim.host, claim.epoch):
-            lock = _try_lock(ctx, claim.host)
+        if ctx.store.check_claim(claim.host, claim.epoch, n.id):
+            answer = ctx.coordinator.ask_lock(claim.host)
+            note = {
+                LockState.TAKEN: "",
+                LockState.HELD: "; its lock is still held by the previous owner",
+                LockState.UNAVAILABLE: "; lock service unavailable, going on with the claim",
+            }[answer.state]
             ctx.step(
                 "resumed",
-                f"resuming on claimed {claim.host} (epoch {claim.epoch})"
-                + ("" if lock else "; its lock is still held by the previous owner"),
+                f"resuming on claimed {claim.host} (epoch {claim.epoch}){note}",
                 host=claim.host,
                 epoch=claim.epoch,
             )
-            return ReservedHostTarget(claim.host, claim.epoch, lock, ctx)
+            return ReservedHostTarget(claim.host, claim.epoch, answer.lock, ctx)
     return None
 
 
@@ -112,26 +135,46 @@ def _walk(ctx: RecoveryContext, failed: Host, exclude: set[str]) -> Iterator[Hos
 def claim_reserved_host(
     ctx: RecoveryContext, n: Notification, failed: Host, exclude: set[str]
 ) -> ReservedHostTarget | None:
-    """Walk the segment's reserved hosts in order: lock (skip if taken), claim (skip
-    if lost). Returns the claimed host with its lock held, or None."""
+    """Walk the segment's reserved hosts in order: lock (skip if another worker holds
+    it; go on without it if the lock service cannot be asked), claim (skip if lost).
+    Returns the claimed host, with its lock when one was taken, or None."""
     for host in _walk(ctx, failed, exclude):
-        lock = _try_lock(ctx, host.name)
-        if lock is None:
+        answer = ctx.coordinator.ask_lock(host.name)
+        if answer.state is LockState.HELD:
             ctx.step("lock_skipped", f"{host.name} is locked by another worker", host=host.name)
             continue
+        lock = answer.lock
+        if answer.state is LockState.UNAVAILABLE:
+            ctx.step(
+                LOCK_UNAVAILABLE,
+                f"lock service unavailable ({answer.reason}): trying {host.name} on its "
+                "claim alone",
+                host=host.name,
+            )
         try:
+            other = serving_other_host(ctx, host.name, failed.name)
+            if other is not None:  # the store forgot a claim that Nova remembers
+                _release(ctx, lock)
+                ctx.step(
+                    "spare_in_use",
+                    f"{host.name} is reserved in the store but Nova shows servers evacuated "
+                    f"there from {other}; skipped (the store may have lost writes)",
+                    host=host.name,
+                )
+                continue
             ctx.guard()
             claim = ctx.store.claim_reserved_host(n.id, host.name, token=ctx.token)
         except ClaimLost as e:
-            ctx.coordinator.release(lock)
+            _release(ctx, lock)
             ctx.step("claim_lost", f"{host.name}: {e}", host=host.name)
             continue
         except BaseException:
-            ctx.coordinator.release(lock)
+            _release(ctx, lock)
             raise
         ctx.step(
             "claimed",
-            f"reserved host {host.name} (epoch {claim.epoch})",
+            f"reserved host {host.name} (epoch {claim.epoch})"
+            + ("" if lock else " without its lock"),
             host=host.name,
             epoch=claim.epoch,
         )
@@ -139,4 +182,9 @@ def claim_reserved_host(
     return None
 
 
-__all__ = ["ReservedHostTarget", "claim_reserved_host", "resume_claim"]
+def _release(ctx: RecoveryContext, lock: HeldLock | None) -> None:
+    if lock is not None:
+        ctx.coordinator.release(lock)
+
+
+__all__ = ["LOCK_UNAVAILABLE", "ReservedHostTarget", "claim_reserved_host", "resume_claim"]

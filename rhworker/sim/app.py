@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from werkzeug.routing import Map, Rule
 from rhworker.errors import ValidationError
 from rhworker.sim import compute, control, identity, views
 from rhworker.sim.model import ApiError, Caller
+from rhworker.sim.requestlog import LoggedRequest, RequestLog, worker_of
 from rhworker.sim.state import Cloud
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class SimApp:
         self.cloud = cloud
         self.admin_token = admin_token
         self.anonymous_admin = anonymous_admin
+        self.request_log = RequestLog()
         self.url_map = Map(
             [
                 Rule("/", methods=["GET"], endpoint=("root", "versions")),
@@ -79,6 +82,8 @@ class SimApp:
                 *compute.rules(),
                 *identity.rules(),
                 *control.rules(),
+                Rule("/sim/requests", methods=["GET"], endpoint=("requests", "list")),
+                Rule("/sim/requests", methods=["DELETE"], endpoint=("requests", "clear")),
             ],
             strict_slashes=False,
             redirect_defaults=False,
@@ -92,11 +97,55 @@ class SimApp:
         return request.host_url.rstrip("/")
 
     def dispatch(self, request: Request) -> Response:
+        if request.path.startswith("/sim/"):
+            return self._dispatch(request)
+        arrived = time.time()
+        response = self._dispatch(request)
+        self._log_request(request, response, arrived)
+        return response
+
+    def _log_request(self, request: Request, response: Response, arrived: float) -> None:
+        """Every API request (not the control API) into the request log."""
+        action = None
+        if request.path.endswith("/action"):
+            data = request.get_json(silent=True)
+            if isinstance(data, dict) and data:
+                action = str(next(iter(data)))
+        agent = request.headers.get("User-Agent", "")
+        self.request_log.record(
+            LoggedRequest(
+                at=arrived,
+                done=time.time(),
+                method=request.method,
+                path=request.path,
+                action=action,
+                status=response.status_code,
+                user_agent=agent,
+                worker=worker_of(agent),
+            )
+        )
+
+    def _requests(self, request: Request, target: str) -> Response:
+        """``GET /sim/requests`` (filters: worker, since, changes) and ``DELETE``."""
+        if target == "clear":
+            self.request_log.clear()
+            return _json(200, {})
+        since = request.args.get("since")
+        entries = self.request_log.entries(
+            worker=request.args.get("worker") or None,
+            since=float(since) if since else None,
+            changes=request.args.get("changes", "") in ("1", "true", "yes"),
+        )
+        return _json(200, {"requests": [e.to_dict() for e in entries]})
+
+    def _dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             (kind, target), args = adapter.match()
             if kind == "control":
                 return self._control(request, target, args)
+            if kind == "requests":
+                return self._requests(request, target)
             return self._api(request, kind, target, args)
         except ApiError as e:
             return self._error(e)

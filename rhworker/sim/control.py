@@ -238,5 +238,15 @@ class SimControl:
         except SimControlError:
             return False
 
+    def requests(
+        self, *, worker: str | None = None, since: float | None = None, changes: bool = False
+    ) -> list[dict[str, Any]]:
+        """The simulator's request log (see :mod:`rhworker.sim.requestlog`)."""
+        query = [f"worker={worker}"] if worker else []
+        query += [f"since={since!r}"] if since is not None else []
+        query += ["changes=1"] if changes else []
+        path = "requests" + ("?" + "&".join(query) if query else "")
+        return list(self._call("GET", path)["requests"])
+
     def close(self) -> None:
         self._session.close()

@@ -128,3 +128,10 @@ class Simulator:
 
     def reset(self) -> None:
         self.cloud.reset()
+
+    def requests(
+        self, *, worker: str | None = None, since: float | None = None, changes: bool = False
+    ) -> list[dict[str, Any]]:
+        """The request log (see :mod:`rhworker.sim.requestlog`), oldest first."""
+        entries = self.app.request_log.entries(worker=worker, since=since, changes=changes)
+        return [e.to_dict() for e in entries]

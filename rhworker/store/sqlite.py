@@ -15,7 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from rhworker import validation
 from rhworker.errors import (
@@ -25,6 +25,7 @@ from rhworker.errors import (
     Conflict,
     DuplicateNotification,
     NotFound,
+    StoreMissing,
     StoreUnavailable,
 )
 from rhworker.models import (
@@ -36,9 +37,11 @@ from rhworker.models import (
     Segment,
     Step,
 )
+from rhworker.store import inuse
+from rhworker.store import sqlite_guards as guards
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store, now_or
-from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
+from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Store, now_or
+from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, clock_micros
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
 
@@ -47,20 +50,42 @@ LOG = logging.getLogger(__name__)
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteStore"]
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str) -> tuple[str, str]:
+    """``(absolute path, query)`` of a SQLite store URL, with SQLAlchemy's meaning:
+    ``sqlite:///relative/path`` is relative to the current directory,
+    ``sqlite:////absolute/path`` is absolute."""
+    if not url.startswith(SQLITE_PREFIX):
+        raise ConfigError(
+            f"not a sqlite store URL: {url!r} (use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db)"
+        )
+    rest, _, query = url[len(SQLITE_PREFIX) :].partition("?")
+    rest = unquote(rest)
+    if not rest or rest.endswith("/"):
+        raise ConfigError(f"not a sqlite URL with a file path: {url!r}")
+    return os.path.abspath(rest), query
+
+
 class SqliteStore(SqliteControls, SqliteQueue, Store):
     """Store on one SQLite file.
 
-    URL: ``sqlite:///abs/path.db[?busy_timeout=SECONDS&synchronous=full|normal]``; the
-    file's directory is created if missing.
+    URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with
+    ``?busy_timeout=SECONDS&synchronous=full|normal``; the file's directory must
+    exist (only the CLI creates the state directory of the embedded mode).
     """
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
-        parts = urlsplit(url)
-        if parts.scheme != "sqlite" or not parts.path or parts.path == "/":
-            raise ConfigError(f"not a sqlite URL with a file path: {url!r}")
-        path = "/" + parts.path.lstrip("/")
-        options = parse_qs(parts.query)
+    def from_url(cls, url: str, *, create: bool = True) -> SqliteStore:
+        """Open the store of ``url`` (SQLAlchemy's form, see :func:`sqlite_path`).
+
+        The file's directory must exist. ``create=False`` (read-only commands) refuses
+        a file that does not exist yet with :class:`StoreMissing` instead of creating
+        an empty store."""
+        path, query = sqlite_path(url)
+        options = parse_qs(query)
         kwargs: dict[str, Any] = {}
         if "busy_timeout" in options:
             try:
@@ -69,11 +94,30 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 raise ConfigError(f"bad busy_timeout in {url!r}") from e
         if "synchronous" in options:
             kwargs["synchronous"] = options["synchronous"][0]
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        except OSError as e:
-            raise StoreUnavailable(f"cannot create the directory of {path}: {e}") from e
+        if not os.path.exists(path):
+            directory = os.path.dirname(path)
+            if not create:
+                raise StoreMissing(path)
+            if not os.path.isdir(directory):
+                raise StoreUnavailable(
+                    f"cannot create the sqlite store {path}: directory {directory} does not exist"
+                )
+            try:
+                _create_private(path)
+            except OSError as e:
+                raise StoreUnavailable(f"cannot create the sqlite store {path}: {e}") from e
         return cls(path, **kwargs)
+
+    def durability_risks(self) -> list[DurabilityRisk]:
+        if self.synchronous == "FULL":
+            return []
+        return [
+            DurabilityRisk(
+                f"sqlite store {self.path}: synchronous={self.synchronous.lower()}; a power "
+                "cut may lose the last commits (claims stay fenced: epochs follow the clock)",
+                refusable=False,
+            )
+        ]
 
     # -- inventory: segments -------------------------------------------------------
     def create_segment(self, segment: Segment) -> Segment:
@@ -106,21 +150,40 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
     def update_segment(self, name: str, **changes: Any) -> Segment:
         clean = validation.validate_changes("segment", changes)
         with self._tx() as conn:
+            return self._write_segment(conn, name, clean)
+
+    def update_segment_if_idle(self, name: str, **changes: Any) -> Segment:
+        clean = validation.validate_changes("segment", changes)
+        with self._tx() as conn:
             self._segment(conn, name)
-            for field, value in clean.items():
-                value = value.value if field == "recovery_method" else value
-                value = int(value) if isinstance(value, bool) else value
-                conn.execute(f"UPDATE segments SET {field} = ? WHERE name = ?", (value, name))
-            return self._segment(conn, name)
+            guards.refuse_if_in_use(conn, "segment", name, "updated")
+            return self._write_segment(conn, name, clean)
+
+    def _write_segment(self, conn: sqlite3.Connection, name: str, clean: dict) -> Segment:
+        self._segment(conn, name)
+        for field, value in clean.items():
+            value = value.value if field == "recovery_method" else value
+            value = int(value) if isinstance(value, bool) else value
+            conn.execute(f"UPDATE segments SET {field} = ? WHERE name = ?", (value, name))
+        return self._segment(conn, name)
 
     def delete_segment(self, name: str) -> None:
         with self._tx() as conn:
+            self._drop_segment(conn, name)
+
+    def delete_segment_if_idle(self, name: str) -> None:
+        with self._tx() as conn:
             self._segment(conn, name)
-            count = conn.execute("SELECT COUNT(*) FROM hosts WHERE segment = ?", (name,))
-            hosts = count.fetchone()[0]
-            if hosts:
-                raise Conflict(f"segment {name!r} still has {hosts} host(s)")
-            conn.execute("DELETE FROM segments WHERE name = ?", (name,))
+            guards.refuse_if_in_use(conn, "segment", name, "deleted")
+            self._drop_segment(conn, name)
+
+    def _drop_segment(self, conn: sqlite3.Connection, name: str) -> None:
+        self._segment(conn, name)
+        count = conn.execute("SELECT COUNT(*) FROM hosts WHERE segment = ?", (name,))
+        hosts = count.fetchone()[0]
+        if hosts:
+            raise Conflict(f"segment {name!r} still has {hosts} host(s)")
+        conn.execute("DELETE FROM segments WHERE name = ?", (name,))
 
     def list_segments(self) -> list[Segment]:
         with self._tx(immediate=False) as conn:
@@ -171,20 +234,36 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
     def update_host(self, name: str, **changes: Any) -> Host:
         clean = validation.validate_changes("host", changes)
         with self._tx() as conn:
+            return self._write_host(conn, name, clean)
+
+    def update_host_if_idle(self, name: str, **changes: Any) -> Host:
+        clean = validation.validate_changes("host", changes)
+        with self._tx() as conn:
             self._host(conn, name)
-            for field, value in clean.items():
-                value = int(value) if isinstance(value, bool) else value
-                conn.execute(f"UPDATE hosts SET {field} = ? WHERE name = ?", (value, name))
-            if clean.get("reserved") is True:
-                conn.execute(
-                    "UPDATE hosts SET claimed_by = NULL, claim_epoch = NULL WHERE name = ?",
-                    (name,),
-                )
-            return self._host(conn, name)
+            guards.refuse_if_in_use(conn, "host", name, "updated")
+            return self._write_host(conn, name, clean)
+
+    def _write_host(self, conn: sqlite3.Connection, name: str, clean: dict) -> Host:
+        self._host(conn, name)
+        for field, value in clean.items():
+            value = int(value) if isinstance(value, bool) else value
+            conn.execute(f"UPDATE hosts SET {field} = ? WHERE name = ?", (value, name))
+        if clean.get("reserved") is True:
+            conn.execute(
+                "UPDATE hosts SET claimed_by = NULL, claim_epoch = NULL WHERE name = ?",
+                (name,),
+            )
+        return self._host(conn, name)
 
     def delete_host(self, name: str) -> None:
         with self._tx() as conn:
             self._host(conn, name)
+            conn.execute("DELETE FROM hosts WHERE name = ?", (name,))
+
+    def delete_host_if_idle(self, name: str) -> None:
+        with self._tx() as conn:
+            self._host(conn, name)
+            guards.refuse_if_in_use(conn, "host", name, "deleted")
             conn.execute("DELETE FROM hosts WHERE name = ?", (name,))
 
     def list_hosts(
@@ -225,7 +304,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
         )
         key = validation.dedup_key(notification.type, notification.hostname, notification.payload)
         with self._tx() as conn:
-            self._host(conn, notification.hostname)
+            host = self._host(conn, notification.hostname)
             duplicate = conn.execute(
                 "SELECT id FROM notifications WHERE dedup_key = ? AND created_at >= ? "
                 "ORDER BY seq DESC LIMIT 1",
@@ -238,6 +317,12 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                     f"{duplicate[0]}",
                     existing_id=duplicate[0],
                 )
+            if (
+                host.on_maintenance
+                and inuse.refused_on_maintenance(notification)
+                and not guards.coming_back(conn, notification.hostname)
+            ):
+                raise inuse.on_maintenance(notification.hostname, notification.type.value)
             conn.execute(
                 "INSERT INTO notifications (id, type, hostname, payload, dedup_key, "
                 "generated_time, status, created_at, updated_at) "
@@ -364,10 +449,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 if spare.claimed_by is not None:
                     why = f"claimed by {spare.claimed_by}"
                 raise ClaimLost(f"reserved host {host} cannot be claimed: {why}")
-            conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'claim_epoch'")
-            epoch = conn.execute(
-                "SELECT value FROM counters WHERE name = 'claim_epoch'"
-            ).fetchone()[0]
+            epoch = self._next_epoch(conn)
             conn.execute(
                 "UPDATE hosts SET reserved = 0, claimed_by = ?, claim_epoch = ? WHERE name = ?",
                 (notification_id, epoch, host),
@@ -379,7 +461,35 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
 
-    def check_claim(self, host: str, epoch: int) -> bool:
+    @staticmethod
+    def _next_epoch(conn: sqlite3.Connection) -> int:
+        """The next claim epoch, inside the claim's transaction: the largest of the
+        last one + 1 and the machine's clock in microseconds. The counter alone would
+        go backwards if the file lost its last commits (a power cut with
+        ``synchronous=normal``, a disk that lies about fsync, an older copy restored);
+        the clock has moved on since (docs/safety.md, "Claims and epochs")."""
+        last = conn.execute("SELECT value FROM counters WHERE name = 'claim_epoch'").fetchone()
+        epoch = max((last[0] if last else 0) + 1, clock_micros())
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES ('claim_epoch', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (epoch,),
+        )
+        return epoch
+
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
         with self._tx(immediate=False) as conn:
-            row = conn.execute("SELECT claim_epoch FROM hosts WHERE name = ?", (host,)).fetchone()
-        return row is not None and row[0] is not None and row[0] == epoch
+            row = conn.execute(
+                "SELECT claimed_by, claim_epoch FROM hosts WHERE name = ?", (host,)
+            ).fetchone()
+        return row is not None and row[1] is not None and row[1] == epoch and row[0] == holder
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), whatever the umask;
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_dedup ON notifications(dedup_key, created_at);
 CREATE INDEX IF NOT EXISTS notifications_queue ON notifications(acked, status, seq);
 CREATE INDEX IF NOT EXISTS notifications_created ON notifications(created_at, seq);
+CREATE INDEX IF NOT EXISTS notifications_by_host ON notifications(hostname, status);
 CREATE TABLE IF NOT EXISTS steps (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     notification_id TEXT NOT NULL,

@@ -7,8 +7,12 @@ One run (``run_chaos(ChaosConfig(seed=N))``):
    processes with short leases and lock timeouts;
 2. the storm: kill hosts of several segments and report them, spread over the storm
    window, while a seeded schedule injects faults (see :mod:`chaos_faults`): SIGKILL
-   and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, simulator 5xx and
-   latency, evacuation failures, a reserved host losing capacity;
+   and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, ZooKeeper stopped for
+   a while (locks down), simulator 5xx and latency, evacuation failures, a reserved
+   host losing capacity, store rollbacks (the store loses a few seconds of writes;
+   lost notifications are reported again), and a partition that cuts one extra worker
+   from the store while it still reaches Nova (see :mod:`chaos_partition`: its Nova
+   changes past its lease are violations);
 3. clear the faults, resume paused workers, wait until every notification is
    terminal (with a deadline), and run :func:`rhworker.verify.verify`.
 
@@ -35,8 +39,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from rhworker.errors import DuplicateNotification, StoreError
+from rhworker.recovery.targets import LOCK_UNAVAILABLE
 from rhworker.testing.chaos_faults import FaultInjector, Schedule
+from rhworker.testing.chaos_partition import NovaPartition
 from rhworker.testing.deployment import Deployment
+from rhworker.testing.proxy import CuttableProxy
 from rhworker.testing.servers import RedisServer, ZooKeeperServer
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import VerifyReport, verify
@@ -103,10 +110,15 @@ class ChaosReport:
     wall_time: float
     timeline: list[str]
     state_dir: str
+    # reserved hosts tried on their claim alone because the lock service was down
+    lock_unavailable: int = 0
+    # Nova changes a store-partitioned worker sent past its lease (chaos_partition).
+    fence_violations: list[str] = dataclasses.field(default_factory=list)
+    partition: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.all_terminal and self.verify.ok
+        return self.all_terminal and self.verify.ok and not self.fence_violations
 
     def summary(self) -> str:
         lines = [
@@ -120,7 +132,12 @@ class ChaosReport:
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"    {count} x {reason}")
         lines.append(f"  finished after more than one delivery: {self.retried}")
+        lines.append(f"  reserved hosts tried without their lock: {self.lock_unavailable}")
         lines.append(f"  all terminal: {self.all_terminal}")
+        if self.partition:
+            lines.append(f"  Nova-reaching partition: {self.partition}")
+        lines.append(f"  fence violations: {len(self.fence_violations)}")
+        lines += [f"    {v}" for v in self.fence_violations[:10]]
         lines.append("  " + self.verify.summary().replace("\n", "\n  "))
         return "\n".join(lines)
 
@@ -231,6 +248,38 @@ def _deployment(
     )
 
 
+def _partition(
+    config: ChaosConfig,
+    sim: Any,
+    redis: RedisServer,
+    zookeeper: ZooKeeperServer | None,
+    state_dir: str,
+    proxy: CuttableProxy,
+) -> NovaPartition:
+    """One more worker, whose store (and Redis locks) go through ``proxy``."""
+    via = f"redis://127.0.0.1:{proxy.port}"
+    if zookeeper is not None:
+        coordination_url = f"{zookeeper.url}?timeout={LOCK_TIMEOUT}"
+    else:
+        coordination_url = (
+            f"{via}?timeout={LOCK_TIMEOUT}&lock_timeout={LOCK_TIMEOUT}"
+            f"&membership_timeout={LOCK_TIMEOUT}"
+        )
+    deployment = Deployment(
+        sim.compute_url,
+        store_url=f"{via}/0?prefix=chaos{config.seed}",
+        coordination_url=coordination_url,
+        state_dir=f"{state_dir}/partitioned",
+        options={
+            "worker": {"lease_timeout": LEASE_TIMEOUT, "max_attempts": config.max_attempts},
+            "coordination": {"call_timeout": 3.0, "heartbeat_interval": 0.5},
+            # the defaults: a retry deadline far longer than the lease
+            "compute": {"api_timeout": 10.0, "retry_deadline": 60.0},
+        },
+    )
+    return NovaPartition(deployment, proxy, LEASE_TIMEOUT)
+
+
 def _storm(
     config: ChaosConfig,
     rng: random.Random,
@@ -244,6 +293,44 @@ def _storm(
     started: float,
 ) -> ChaosReport:
     pool = deployment.start_worker_process(pool=config.workers)
+    proxy = CuttableProxy(redis.port).start()
+    partition = _partition(config, sim, redis, zookeeper, deployment.state_dir, proxy)
+    try:
+        partition.start()
+        return _storm_with(
+            config,
+            rng,
+            coordination,
+            deployment,
+            sim,
+            redis,
+            zookeeper,
+            failing,
+            spares,
+            started,
+            pool,
+            partition,
+        )
+    finally:
+        partition.heal()
+        partition.deployment.close()
+        proxy.stop()
+
+
+def _storm_with(
+    config: ChaosConfig,
+    rng: random.Random,
+    coordination: str,
+    deployment: Deployment,
+    sim: Any,
+    redis: RedisServer,
+    zookeeper: ZooKeeperServer | None,
+    failing: list[str],
+    spares: list[str],
+    started: float,
+    pool: Any,
+    partition: NovaPartition,
+) -> ChaosReport:
     servers_of: dict[str, list[str]] = {}
     for s in sim.state()["servers"]:
         servers_of.setdefault(s["host"], []).append(s["id"])
@@ -264,6 +351,10 @@ def _storm(
         servers_of_failures=[sid for h in failing for sid in servers_of.get(h, [])],
         spares=list(spares),
         clock=clock,
+        partition=partition,
+        store=deployment.store,
+        store_url=deployment.store_url,
+        on_rollback=lambda: _report_again(deployment, sim, failing, accepted),
     )
     accepted: list[str] = []
     order = list(failing)
@@ -289,7 +380,10 @@ def _storm(
     injector.resume_all()
     sim.clear_faults()
     all_terminal = _wait_quiet(deployment, accepted, config.quiescence_timeout)
-    report = _retrying(lambda: verify(deployment.store, sim.state(), accepted_ids=accepted))
+    report = _retrying(
+        lambda: verify(deployment.store, sim.state(), accepted_ids=accepted, spares=spares)
+    )
+    requests = sim.requests()
     notifications = _retrying(deployment.store.list_notifications)
     statuses = Counter(n.status.value for n in notifications)
     reasons = Counter(
@@ -308,6 +402,11 @@ def _storm(
         wall_time=time.monotonic() - started,
         timeline=injector.timeline,
         state_dir=deployment.state_dir,
+        lock_unavailable=sum(
+            s.name == LOCK_UNAVAILABLE for n in notifications for s in n.progress.steps
+        ),
+        fence_violations=partition.violations(requests),
+        partition=partition.summary(requests),
     )
 
 
@@ -327,9 +426,25 @@ def _fail_and_record(deployment: Deployment, sim: Any, host: str, accepted: list
     accepted.append(_fail_host(deployment, sim, host))
 
 
+def _report_again(deployment: Deployment, sim: Any, failing: list[str], accepted: list[str]) -> str:
+    """After a store rollback: report every host that is down again, as a host
+    monitor keeps doing while a host stays down. A notification the store still has
+    is found by the duplicate window; a lost one is accepted anew and replaces it."""
+    down = {h["name"] for h in sim.state()["hosts"] if not h.get("alive")}
+    before = set(accepted)
+    accepted[:] = [_report(deployment, host) for host in failing if host in down]
+    lost = before - set(accepted)
+    return f"{len(lost)} notification(s) lost by the rollback reported again"
+
+
 def _fail_host(deployment: Deployment, sim: Any, host: str) -> str:
     """Kill the host in the simulator and report it, as a monitor would."""
     sim.kill_host(host)
+    return _report(deployment, host)
+
+
+def _report(deployment: Deployment, host: str) -> str:
+    """Report a failed host (retried through store outages)."""
     payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 
     def intake() -> str:

@@ -16,7 +16,13 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rhworker.store.base import Store
+    from rhworker.testing.chaos_partition import NovaPartition
+
+from rhworker.testing import rollback
 
 LOG = logging.getLogger(__name__)
 
@@ -26,11 +32,21 @@ FAULT_KINDS = (
     "worker_pause",
     "redis_restart",
     "zookeeper_restart",
+    "locks_down",
     "sim_errors",
     "sim_latency",
     "fail_evacuation",
     "lose_capacity",
+    "nova_partition",
+    "store_rollback",
 )
+# Kinds that act on the ZooKeeper lock service: only for seeds that lock with it (with
+# Redis locks the lock service is the store's server too).
+ZOOKEEPER_KINDS = frozenset({"zookeeper_restart", "locks_down"})
+# Seconds the lock service stays stopped in a locks_down fault.
+LOCKS_DOWN_SECONDS = (6.0, 12.0)
+# Seconds of writes a store rollback loses (from its snapshot to its restore).
+ROLLBACK_SECONDS = (1.0, 4.0)
 # Paths hit by the injected 5xx answers (regular expressions on the request path).
 ERROR_PATHS = ("/servers", "/os-services", "/servers/[^/]+/action")
 
@@ -101,7 +117,13 @@ class FaultInjector:
         servers_of_failures: list[str],
         spares: list[str],
         clock: Callable[[], float],
+        partition: NovaPartition | None = None,
+        store: Store | None = None,
+        store_url: str | None = None,
+        on_rollback: Callable[[], str] | None = None,
     ) -> None:
+        self.partition = partition
+        self.store = store  # reached directly (not through the partition's proxy)
         self.rng = rng
         self.schedule = schedule
         self.sim = sim
@@ -112,16 +134,32 @@ class FaultInjector:
         self.servers_of_failures = servers_of_failures
         self.spares = spares
         self.clock = clock
+        self.store_url = store_url
+        self.on_rollback = on_rollback
         self.events: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.timeline: list[str] = []
         self.paused: set[int] = set()
         self._failing_servers: set[str] = set()
+        self.locks_are_down = False
+        self._locks_back_at = 0.0
 
     def available_kinds(self) -> list[str]:
-        return [k for k in FAULT_KINDS if k != "zookeeper_restart" or self.zookeeper is not None]
+        return [
+            k
+            for k in FAULT_KINDS
+            if (k not in ZOOKEEPER_KINDS or self.zookeeper is not None)
+            and (k != "nova_partition" or self.partition is not None)
+            and (k != "store_rollback" or self.store_url is not None)
+        ]
 
     def inject(self, kind: str) -> None:
+        if kind in ZOOKEEPER_KINDS and self.locks_are_down:
+            # ZooKeeper is stopped by a locks_down fault: act once it is back.
+            at = self._locks_back_at + 0.5
+            self.schedule.add(at, f"{kind} (postponed)", lambda: self.inject(kind))
+            self.timeline.append(f"{self.clock():7.2f} {kind}: postponed to {at:.2f}s")
+            return
         try:
             detail = getattr(self, kind)()
         except Exception:
@@ -174,6 +212,45 @@ class FaultInjector:
     def resume_all(self) -> None:
         for pid in list(self.paused):
             self.cont(pid)
+        self.locks_up()
+        self.heal_partition()
+
+    # -- the Nova-reaching partition (see chaos_partition) ------------------------------------
+    def nova_partition(self) -> str | None:
+        """Armed now; the cut comes when the worker holds a delivery and is changing
+        something in Nova (within 20 s), so that it loses the store mid-work."""
+        if self.partition is None or self.partition.busy:
+            return None
+        self._try_partition(self.clock() + 20.0)
+        pid = self.partition.worker.pid if self.partition.worker else "?"
+        return f"armed: cut worker pid {pid} from the store when it next acts on Nova"
+
+    def _try_partition(self, deadline: float) -> None:
+        partition = self.partition
+        if partition is None or partition.busy:
+            return
+        acting = partition.acting(self.sim, self.store) if self.store is not None else False
+        if not acting and self.clock() < deadline:
+            self.schedule.add(
+                self.clock() + 0.2, "arm the partition", lambda: self._try_partition(deadline)
+            )
+            return
+        # Nova answers 503 first, so that the worker is in its retry loops when, a
+        # moment later, it loses the store.
+        partition.storm(self.sim)
+        self.schedule.add(self.clock() + 0.5, "cut the partition", partition.cut)
+        self.schedule.add(
+            self.clock() + 0.5 + self.pause_seconds, "heal the partition", self.heal_partition
+        )
+        self._note(
+            f"partition: Nova answering 503 to changes, store cut in 0.5s for "
+            f"{self.pause_seconds:.1f}s ({'while' if acting else 'although not'} acting)"
+        )
+
+    def heal_partition(self) -> None:
+        if self.partition is not None and self.partition.is_cut:
+            self.partition.heal()
+            self._note("partition healed")
 
     # -- servers -------------------------------------------------------------------------------
     def redis_restart(self) -> str:
@@ -187,6 +264,26 @@ class FaultInjector:
         started = time.monotonic()
         self.zookeeper.restart(timeout=90)
         return f"ZooKeeper killed and restarted in {time.monotonic() - started:.1f}s"
+
+    def locks_down(self) -> str | None:
+        """Stop ZooKeeper for a while: workers must go on with the store's claims
+        alone (and say so in the histories); it comes back on its own schedule."""
+        if self.zookeeper is None:
+            return None
+        lasting = self.rng.uniform(*LOCKS_DOWN_SECONDS)
+        self.zookeeper.kill()
+        self.locks_are_down = True
+        self._locks_back_at = self.clock() + lasting
+        self.schedule.add(self._locks_back_at, "ZooKeeper back", self.locks_up)
+        return f"ZooKeeper stopped for {lasting:.1f}s (lock service down)"
+
+    def locks_up(self) -> None:
+        if self.zookeeper is None or not self.locks_are_down:
+            return
+        started = time.monotonic()
+        self.zookeeper.start(timeout=90)
+        self.locks_are_down = False
+        self._note(f"ZooKeeper started again in {time.monotonic() - started:.1f}s")
 
     # -- simulator -----------------------------------------------------------------------------
     def sim_errors(self) -> str:
@@ -241,3 +338,42 @@ class FaultInjector:
     def _restore(self, host: str) -> None:
         self.sim.inject(type="lose_capacity", host=host, lost=False)
         self._note(f"capacity of {host} restored")
+
+    # -- the store loses writes ------------------------------------------------------------
+    def store_rollback(self) -> str | None:
+        """Snapshot the store now and put it back a few seconds later: the store loses
+        every write in between, as after a Redis crash with ``appendfsync everysec``
+        or a lagging replica promoted (docs/safety.md, "Claims and epochs")."""
+        if self.store_url is None:
+            return None
+        url = self.store_url
+        taken = _patiently(lambda: rollback.snapshot(url))
+        lag = self.rng.uniform(*ROLLBACK_SECONDS)
+        self.schedule.add(
+            self.clock() + lag, "restore snapshot", lambda: self._roll_back(taken, lag)
+        )
+        return f"store snapshot taken; restored in {lag:.1f}s (those writes are lost)"
+
+    def _roll_back(self, taken: rollback.Snapshot, lag: float) -> None:
+        try:
+            count = _patiently(taken.restore)
+        except Exception as e:  # recorded in the timeline, the run goes on
+            self._note(f"store rollback FAILED to restore: {e}")
+            return
+        finally:
+            taken.discard()
+        self._note(f"store rolled back {lag:.1f}s ({count} keys/pages restored)")
+        if self.on_rollback is not None:
+            self._note(self.on_rollback())
+
+
+def _patiently(call: Callable[[], Any], seconds: float = 15.0) -> Any:
+    """Call, retrying connection errors (Redis may be restarting) for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception:  # redis and sqlite errors alike; re-raised late
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

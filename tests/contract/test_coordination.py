@@ -16,11 +16,19 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from rhworker.coordination import Coordinator, HeldLock, lock_name, new_member_id
+from rhworker.coordination import (
+    Coordinator,
+    HeldLock,
+    LockAnswer,
+    LockState,
+    lock_name,
+    new_member_id,
+)
 from rhworker.errors import CoordinationError
 from rhworker.testing.servers import RedisServer, ServerUnavailable, ZooKeeperServer
 from tests.conftest import require
@@ -302,6 +310,8 @@ def test_zookeeper_still_owner_turns_false_after_session_expiry(
         assert held.tooz_lock.acquired is True  # kazoo does not tell the holder either
         assert not holder.still_owner(held)
         wait_for(lambda: other.try_lock("compute-1") is not None, EXPIRY_DEADLINE, "lock to free")
+        # Until kazoo has a new session, the holder answers "unavailable" at once.
+        wait_for(lambda: holder.unavailable() is None, EXPIRY_DEADLINE, "a new session")
         assert holder.try_lock("compute-1") is None
 
 
@@ -429,6 +439,36 @@ def test_every_call_honours_its_deadline_when_the_backend_hangs(
     # The acquire that answered too late was released, not left held until it expires.
     with Coordinator(coord_own_server.url, new_member_id(), **coord_names) as other:
         wait_for(lambda: other.try_lock("late") is not None, 20, "the late lock to be released")
+
+
+def test_a_stopped_lock_service_is_unavailable_not_held(
+    coord_own_server: RedisServer | ZooKeeperServer, coord_names: dict[str, str]
+):
+    """Locks down: every host answers UNAVAILABLE (never HELD, which would make a
+    worker skip spares nobody holds), quickly after the first deadline, and TAKEN
+    again once the service is back."""
+    call_timeout = 1.0
+    url = coord_own_server.url + ("?timeout=3" if "zookeeper" in coord_own_server.url else "")
+    coordinator = Coordinator(
+        url, new_member_id(), call_timeout=call_timeout, unavailable_backoff=2.0, **coord_names
+    )
+    with coordinator:
+        held = coordinator.ask_lock("held").lock
+        assert held is not None
+        coord_own_server.kill()
+        first = bounded(lambda: coordinator.ask_lock("spare-1"), call_timeout + DEADLINE_SLACK)
+        assert isinstance(first, LockAnswer) and first.state is LockState.UNAVAILABLE
+        assert first.reason
+        for host in ("spare-2", "spare-3"):
+            answer = bounded(partial(coordinator.ask_lock, host), 0.5)
+            assert isinstance(answer, LockAnswer) and answer.state is LockState.UNAVAILABLE
+        assert bounded(lambda: coordinator.still_owner(held), 0.5) is False
+        coord_own_server.start(timeout=60)
+        wait_for(
+            lambda: coordinator.ask_lock("spare-1").state is LockState.TAKEN,
+            60,
+            "locks to be taken again after the service came back",
+        )
 
 
 # --- 7. names -----------------------------------------------------------------------

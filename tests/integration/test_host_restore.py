@@ -139,9 +139,11 @@ def test_started_before_nova_compute_restarts_is_refused_then_succeeds(make_depl
 def test_restore_is_refused_while_a_recovery_of_the_host_is_open(make_deployment):
     d, sim = _recovered(make_deployment)
     sim.revive_host("compute-1")
-    # Another worker holds a new STOPPED notification of compute-1 (the host failed
-    # again, or a monitor repeated itself) under a long lease.
+    # Another worker holds a new STOPPED notification of compute-1 under a long lease
+    # (one taken before the host went on maintenance: intake refuses it afterwards).
+    d.store.update_host("compute-1", on_maintenance=False)
     stopped = d.notify("compute-1")
+    d.store.update_host("compute-1", on_maintenance=True)
     held = d.store.consume("other-worker", lease_timeout=60)
     assert held is not None and held.notification_id == stopped
     d.store.set_status(stopped, S.RUNNING, expected=[S.NEW], token=held.token)

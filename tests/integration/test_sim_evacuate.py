@@ -1,4 +1,4 @@
-"""Evacuation in the simulator, through openstacksdk: each Nova behaviour of DESIGN §7."""
+"""Evacuation in the simulator, through openstacksdk: each Nova behaviour of docs/design.md §7."""
 
 from __future__ import annotations
 

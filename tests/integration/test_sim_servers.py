@@ -40,7 +40,7 @@ def test_servers_on_host_all_projects_paginated() -> None:
         assert len(found) == 7 and {s.compute_host for s in found} == {"c1"}
         assert len({s.id for s in found}) == 7
         assert list(conn.compute.servers(compute_host="c1")) == []  # admin's own project
-        # the trap of DESIGN §7: host= filters client-side on a field Nova never returns
+        # the trap of docs/design.md §7: host= filters client-side on a field Nova never returns
         assert list(conn.compute.servers(all_projects=True, host="c1")) == []
         raw = requests.get(
             f"{sim.compute_url}/servers/detail",

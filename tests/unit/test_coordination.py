@@ -9,9 +9,21 @@ import threading
 from pathlib import Path
 
 import pytest
+import tooz.coordination
+from kazoo.exceptions import ConnectionLoss as KazooConnectionLoss
+from kazoo.protocol.states import KazooState
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from rhworker import conf as rconf
-from rhworker.coordination import Coordinator, check_backend_policy, lock_name, new_member_id
+from rhworker.coordination import (
+    DEFAULT_UNAVAILABLE_BACKOFF,
+    Coordinator,
+    LockAnswer,
+    LockState,
+    check_backend_policy,
+    lock_name,
+    new_member_id,
+)
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
 
 
@@ -127,3 +139,179 @@ def test_a_late_acquire_is_released_not_kept(tmp_path: Path, monkeypatch: pytest
         assert coordinator.held_locks() == []
         slow.go.set()
         assert slow.released.wait(30), "the late lock was never released"
+
+
+# --- held by another vs. lock service unavailable ------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _BrokenBackend:
+    """``get_lock`` raising what a backend raises when it is down; counts calls."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls = 0
+
+    def get_lock(self, name: bytes) -> object:
+        self.calls += 1
+        raise self.error
+
+
+def test_ask_lock_tells_taken_from_held(tmp_path: Path):
+    with (
+        Coordinator(f"file://{tmp_path}", new_member_id()) as first,
+        Coordinator(f"file://{tmp_path}", new_member_id()) as second,
+    ):
+        taken = first.ask_lock("c1")
+        assert taken.state is LockState.TAKEN and taken.lock is not None
+        assert second.ask_lock("c1") == LockAnswer(LockState.HELD)
+        assert first.ask_lock("c1").state is LockState.HELD  # not reentrant
+        first.release(taken.lock)
+        assert second.ask_lock("c1").state is LockState.TAKEN
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        tooz.coordination.ToozConnectionError("connection lost"),
+        KazooConnectionLoss("zk gone"),
+        RedisConnectionError("redis gone"),
+        ConnectionRefusedError("refused"),
+    ],
+    ids=["tooz", "kazoo", "redis", "os"],
+)
+def test_ask_lock_answers_unavailable_on_backend_errors_and_backs_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+):
+    clock = _Clock()
+    coordinator = Coordinator(
+        f"file://{tmp_path}", new_member_id(), unavailable_backoff=5.0, clock=clock
+    )
+    with coordinator:
+        broken = _BrokenBackend(error)
+        real_get_lock = coordinator._require_driver().get_lock
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", broken.get_lock)
+        answer = coordinator.ask_lock("c1")
+        assert answer.state is LockState.UNAVAILABLE and answer.lock is None
+        assert str(error) in answer.reason
+        assert coordinator.unavailable() == answer.reason
+        # Within the back-off nothing is asked: every host is unavailable at once.
+        clock.now += 4.9
+        assert coordinator.ask_lock("c2").state is LockState.UNAVAILABLE
+        assert broken.calls == 1
+        # After it, the backend is asked again; an answer clears the state.
+        clock.now += 0.2
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c2").state is LockState.UNAVAILABLE
+        assert broken.calls == 2
+        clock.now += 5.1
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", real_get_lock)
+        assert coordinator.ask_lock("c3").state is LockState.TAKEN
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c3").state is LockState.HELD
+
+
+def test_ask_lock_answers_unavailable_past_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), call_timeout=0.2)
+    with coordinator:
+        slow = _HeldBackLock()
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", lambda name: slow)
+        answer = coordinator.ask_lock("c1")
+        assert answer.state is LockState.UNAVAILABLE and "no answer within" in answer.reason
+        assert coordinator.held_locks() == []
+        slow.go.set()
+        assert slow.released.wait(30), "the late lock was never released"
+
+
+def test_ask_lock_before_start_is_unavailable(tmp_path: Path):
+    answer = Coordinator(f"file://{tmp_path}", new_member_id()).ask_lock("c1")
+    assert answer.state is LockState.UNAVAILABLE and "not started" in answer.reason
+
+
+class _Owner:
+    """A held tooz lock whose ownership check and release are recorded."""
+
+    def __init__(self) -> None:
+        self.checks = 0
+        self.released = threading.Event()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def is_still_owner(self) -> bool:
+        self.checks += 1
+        return True
+
+    def release(self) -> bool:
+        self.released.set()
+        return True
+
+
+def test_still_owner_while_unavailable_is_false_at_once_and_forgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    clock = _Clock()
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), clock=clock)
+    with coordinator:
+        owner = _Owner()
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", lambda name: owner)
+        held = coordinator.ask_lock("c1").lock
+        assert held is not None and coordinator.still_owner(held) and owner.checks == 1
+        coordinator._mark_down("zk gone")
+        assert coordinator.still_owner(held) is False
+        assert owner.checks == 1  # not asked
+        assert coordinator.held_locks() == []
+        assert owner.released.wait(10), "the release was not handed to a call thread"
+
+
+def test_a_refused_call_is_unavailable_for_that_host_but_starts_no_back_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id())
+    with coordinator:
+        broken = _BrokenBackend(tooz.ToozError("lock name refused"))
+        monkeypatch.setattr(coordinator._require_driver(), "get_lock", broken.get_lock)
+        assert coordinator.ask_lock("c1").state is LockState.UNAVAILABLE
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c2").state is LockState.UNAVAILABLE
+        assert broken.calls == 2  # asked each time
+
+
+def test_every_call_fails_at_once_during_the_back_off(tmp_path: Path):
+    clock = _Clock()
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), clock=clock)
+    with coordinator:
+        coordinator.join({"in_hand": []})
+        coordinator._mark_down("zk gone")
+        with pytest.raises(CoordinationError, match="not asked, lock service unavailable: zk"):
+            coordinator.update_capabilities({"in_hand": ["n1"]})
+        with pytest.raises(CoordinationError, match="not asked"):
+            coordinator.members()
+        clock.now += DEFAULT_UNAVAILABLE_BACKOFF
+        assert coordinator.member_id in coordinator.members()
+
+
+def test_a_suspended_zookeeper_connection_is_unavailable_until_connected(tmp_path: Path):
+    """Kazoo's state listener: no deadline to wait out while it is not connected."""
+    clock = _Clock()
+    coordinator = Coordinator(f"file://{tmp_path}", new_member_id(), clock=clock)
+    with coordinator:
+        coordinator._on_session_state(KazooState.SUSPENDED)
+        answer = coordinator.ask_lock("c1")
+        assert answer.state is LockState.UNAVAILABLE
+        assert "ZooKeeper connection suspended" in answer.reason
+        clock.now += 3600  # not a back-off: lasts as long as the connection is down
+        coordinator._on_session_state(KazooState.LOST)
+        assert coordinator.unavailable() == "ZooKeeper connection lost"
+        coordinator._on_session_state(KazooState.CONNECTED)
+        assert coordinator.unavailable() is None
+        assert coordinator.ask_lock("c1").state is LockState.TAKEN

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rhworker.errors import ConfigError, StoreError, StoreUnavailable
+from rhworker.errors import ConfigError, StoreError, StoreMissing, StoreUnavailable
 from rhworker.models import Host, Segment
 from rhworker.store import from_url
 from rhworker.store.sqlite import SqliteStore
@@ -16,9 +16,10 @@ from rhworker.store.sqlite import SqliteStore
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
 
 
-def test_from_url_creates_parent_dirs(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "b" / "rhworker.db"
-    store = from_url(f"sqlite://{path}?busy_timeout=2&synchronous=normal")
+def test_from_url_opens_an_absolute_path(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "rhworker.db"
+    path.parent.mkdir()
+    store = from_url(f"sqlite:///{path}?busy_timeout=2&synchronous=normal")  # four slashes
     assert isinstance(store, SqliteStore)
     assert store.path == str(path) and store.busy_timeout == 2.0
     store.create_segment(Segment(name="s"))
@@ -29,9 +30,46 @@ def test_from_url_creates_parent_dirs(tmp_path: Path) -> None:
     store.close()  # idempotent
 
 
+def test_relative_url_is_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLAlchemy's meaning: three slashes and a relative path, from the current directory.
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    store = from_url("sqlite:///sub/rel.db")
+    assert isinstance(store, SqliteStore) and store.path == str(tmp_path / "sub" / "rel.db")
+    store.create_segment(Segment(name="s"))
+    store.close()
+    assert (tmp_path / "sub" / "rel.db").exists()
+
+
+def test_missing_directory_is_an_error_and_nothing_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "r.db"
+    with pytest.raises(StoreUnavailable, match=f"directory {tmp_path / 'no' / 'such'} does not"):
+        from_url(f"sqlite:///{path}")
+    assert not (tmp_path / "no").exists()
+
+
+def test_read_only_open_never_creates(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    with pytest.raises(StoreMissing, match=f"no store at {path} "):
+        from_url(f"sqlite:///{path}", create=False)
+    assert not path.exists()
+    from_url(f"sqlite:///{path}").close()
+    from_url(f"sqlite:///{path}", create=False).close()  # now it exists
+
+
 @pytest.mark.parametrize(
     "url",
-    ["sqlite://", "sqlite:///", "sqlite:///x.db?busy_timeout=soon", "sqlite:///x?synchronous=off"],
+    [
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:relative.db",  # once created /relative.db
+        "sqlite://host/x.db",
+        "sqlite:///dir/",
+        "sqlite:///x.db?busy_timeout=soon",
+        "sqlite:///x?synchronous=off",
+    ],
 )
 def test_bad_urls(url: str) -> None:
     with pytest.raises(ConfigError):
