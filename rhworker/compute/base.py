@@ -10,6 +10,7 @@ outlived their retries).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 
@@ -109,6 +110,12 @@ class ComputeClient(Protocol):
         ...
 
     def get_server(self, server_id: str) -> Server: ...
+
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        """One read of each of ``server_ids`` in as few calls as possible: the listings
+        of ``hosts`` (in order, until every id is found), then one read per id not
+        found there. Ids Nova no longer knows (404) are absent from the result."""
+        ...
 
     def lock_server(self, server_id: str) -> None: ...
 

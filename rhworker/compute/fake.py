@@ -289,6 +289,18 @@ class FakeCompute:
         with self._lock:
             return self._copy(self._server(server_id))
 
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        """One read of each id, as one call: each server's next frame is applied (as by
+        a ``get_server`` of it), hooks run after, outside the lock."""
+        ids = sorted(set(server_ids))
+        self._record("read_servers", tuple(ids), tuple(hosts))
+        with self._lock:
+            hooks = [h for h in (self._apply_next_frame(sid) for sid in ids) if h is not None]
+        for hook in hooks:
+            hook()
+        with self._lock:
+            return {sid: self._copy(self.servers[sid]) for sid in ids if sid in self.servers}
+
     def lock_server(self, server_id: str) -> None:
         self._record("lock_server", server_id)
         with self._lock:

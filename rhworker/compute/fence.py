@@ -22,6 +22,7 @@ stale view is harmless, the next mutation is fenced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from rhworker.compute.base import Aggregate, Migration, Server, Service
@@ -59,6 +60,10 @@ class FenceableCompute(Protocol):
     def list_servers_on_host(self, host: str) -> list[Server]: ...
 
     def get_server(self, server_id: str) -> Server: ...
+
+    def read_servers(
+        self, server_ids: Iterable[str], hosts: Iterable[str]
+    ) -> dict[str, Server]: ...
 
     def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
 
@@ -113,6 +118,9 @@ class FencedCompute:
 
     def get_server(self, server_id: str) -> Server:
         return self._inner.get_server(server_id)
+
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        return self._inner.read_servers(server_ids, hosts)  # read-only: not fenced
 
     def list_migrations(
         self,

@@ -14,7 +14,7 @@ through to the client they borrow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from rhworker.compute.base import Aggregate, Migration, Server, Service
@@ -73,6 +73,10 @@ class PooledCompute:
 
     def get_server(self, server_id: str) -> Server:
         return self._run(lambda c: c.get_server(server_id))
+
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        ids, on = list(server_ids), list(hosts)
+        return self._run(lambda c: c.read_servers(ids, on))
 
     def list_migrations(
         self,

@@ -33,7 +33,20 @@ OPTS: list[cfg.Opt] = [
         "host_failure_recovery_threads",
         default=3,
         min=1,
-        help="Parallel evacuations per notification.",
+        help="Evacuations of one notification being posted at once (each: read the "
+        "server, lock it, post its evacuate), in order, HA-enabled instances first. "
+        "Masakari's option of the same name also bounded the evacuations waited for; "
+        "here a posted evacuation no longer holds a slot: see "
+        "max_inflight_evacuations.",
+    ),
+    cfg.IntOpt(
+        "max_inflight_evacuations",
+        default=32,
+        min=1,
+        help="Evacuations of one notification in flight at once (posted and not yet "
+        "settled, restored and unlocked). All in-flight servers of a notification are "
+        "watched together: one listing per poll, polls fast at first (0.2 s) and "
+        "backing off to verify_interval.",
     ),
     cfg.IntOpt(
         "wait_period_after_evacuation",
@@ -45,7 +58,9 @@ OPTS: list[cfg.Opt] = [
         "verify_interval",
         default=1.0,
         min=0.01,
-        help="Seconds between polls of an evacuating server.",
+        help="Longest time between two polls of a notification's evacuating servers "
+        "(polls start 0.2 s apart, or this if shorter, and back off to it while "
+        "nothing changes).",
     ),
     cfg.StrOpt(
         "service_disable_reason",

@@ -45,6 +45,7 @@ class HostFailureOptions:
     ignore_instances_in_error_state: bool = False
     add_reserved_host_to_aggregate: bool = False
     host_failure_recovery_threads: int = 3
+    max_inflight_evacuations: int = 32
     wait_period_after_evacuation: float = 90.0
     verify_interval: float = 1.0
     service_disable_reason: str = "Masakari detected host failed."
@@ -61,6 +62,7 @@ class HostFailureOptions:
             ignore_instances_in_error_state=group.ignore_instances_in_error_state,
             add_reserved_host_to_aggregate=group.add_reserved_host_to_aggregate,
             host_failure_recovery_threads=group.host_failure_recovery_threads,
+            max_inflight_evacuations=group.max_inflight_evacuations,
             wait_period_after_evacuation=float(group.wait_period_after_evacuation),
             verify_interval=group.verify_interval,
             service_disable_reason=group.service_disable_reason,

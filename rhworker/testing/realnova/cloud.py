@@ -185,6 +185,11 @@ class RealNovaCloud:
     def migrations(self) -> list[dict[str, Any]]:
         return list(self._control("GET", "migrations"))
 
+    def requests(self) -> dict[str, int]:
+        """Nova API requests served so far, by HTTP method (control calls excluded)."""
+        result: dict[str, int] = self._control("GET", "requests")
+        return result
+
     def services(self) -> list[dict[str, Any]]:
         return list(self._control("GET", "services"))
 

@@ -395,11 +395,15 @@ class App:
     def __init__(self, nova: RealNova) -> None:
         self.nova = nova
         self.nova_app = nova.api_fixture.app()
+        self.requests: dict[str, int] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return self.control(environ, start_response, path[len(PREFIX) :])
+        # Nova API requests served, by method (the benchmarks' "Nova calls").
+        method = environ.get("REQUEST_METHOD", "")
+        self.requests[method] = self.requests.get(method, 0) + 1
         # No Keystone: a request without identity headers is the harness's admin.
         environ.setdefault("HTTP_X_AUTH_USER", "admin")
         environ.setdefault("HTTP_X_AUTH_PROJECT_ID", nova_fixtures.PROJECT_ID)
@@ -430,6 +434,8 @@ class App:
             return {"ok": True}
         if method == "GET" and parts == ["servers"]:
             return n.servers()
+        if method == "GET" and parts == ["requests"]:
+            return dict(self.requests)
         if method == "GET" and parts == ["migrations"]:
             return n.migrations()
         if method == "GET" and parts == ["services"]:
