@@ -26,6 +26,7 @@ from rhworker.models import (
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.evacuation import Evacuation
 from rhworker.recovery.host_restore import restore_host
+from rhworker.recovery.spares import return_if_unused
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +40,25 @@ TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 def is_ha_enabled(server: Server, key: str) -> bool:
     """The server's ``key`` metadata (``HA_Enabled``) says true."""
     return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
+
+
+def evacuation_priority(server: Server, key: str) -> float:
+    """The server's ``key`` metadata as a number; missing or not a number: 0."""
+    try:
+        value = float(str(server.metadata.get(key, "0")).strip())
+    except ValueError:
+        return 0.0
+    return value if value == value else 0.0  # NaN counts as 0
+
+
+def evacuation_order(servers: list[Server], ha_key: str, priority_key: str) -> list[Server]:
+    """The order instances are recorded, hence evacuated, in: HA-enabled first (as
+    Masakari does), then by the ``priority_key`` metadata, highest first; ties keep
+    Nova's order."""
+    return sorted(
+        servers,
+        key=lambda s: (not is_ha_enabled(s, ha_key), -evacuation_priority(s, priority_key)),
+    )
 
 
 def ha_first(moves: list[Move]) -> list[Move]:
@@ -144,8 +164,8 @@ class HostFailureDriver(RecoveryDriver):
         existing = {m.instance_id: m for m in ctx.store.list_moves(n.id)}
         key = ctx.options.ha_enabled_instance_metadata_key
         servers = ctx.compute.list_servers_on_host(hostname)
-        # HA-enabled first, as Masakari does (the recorded order is the evacuation order)
-        servers = sorted(servers, key=lambda s: not is_ha_enabled(s, key))
+        # HA-enabled first, then by priority (the recorded order is the evacuation order)
+        servers = evacuation_order(servers, key, ctx.options.evacuation_priority_metadata_key)
         added = skipped = 0
         for server in servers:
             if server.id in existing:
@@ -201,6 +221,7 @@ class HostFailureDriver(RecoveryDriver):
         while the current one lacks room. Returns the hosts used and whether the
         segment ran out of reserved hosts."""
         used: list[str] = []
+        claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
         target: ReservedHostTarget | None = resume_claim(ctx, n)
         tried: set[str] = {c.host for c in n.progress.claims}
@@ -212,6 +233,7 @@ class HostFailureDriver(RecoveryDriver):
                     exhausted = True
                     break
             tried.add(target.host)
+            claimed[target.host] = target.epoch
             try:
                 target.prepare(ctx, failed.name)
                 used.append(target.host)
@@ -225,6 +247,9 @@ class HostFailureDriver(RecoveryDriver):
                 "full", f"{target.host} could not take {len(rest)} instance(s); next reserved host"
             )
             todo, target = rest, None
+        for host, epoch in claimed.items():
+            if return_if_unused(ctx, n, host, epoch, failed.name) and host in used:
+                used.remove(host)
         return used, exhausted
 
     def _fallback_auto(self, ctx: RecoveryContext, n: Notification, failed_host: str) -> None:

@@ -226,6 +226,19 @@ class Store(abc.ABC):
     def check_claim(self, host: str, epoch: int) -> bool:
         """True while ``epoch`` is the host's current claim epoch (fencing check)."""
 
+    @abc.abstractmethod
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        """Give back an unused claimed host, atomically with the checks: the host is a
+        spare again (``reserved``, no ``claimed_by``/``claim_epoch``; the epoch counter
+        keeps growing, so ``epoch`` stays stale for good).
+
+        ``ClaimLost`` unless ``notification_id`` holds the host's claim at ``epoch`` and
+        the host is not on maintenance; ``LeaseLost`` on a stale token; ``NotFound``
+        for an unknown host. The notification's recorded claims are kept (history).
+        """
+
     # -- delivery queue ---------------------------------------------------------------
     @abc.abstractmethod
     def consume(

@@ -368,6 +368,11 @@ class RedisStore(RedisGuards, Store):
         epoch = self._run("claim", notification_id, host, str(token))
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
 
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        self._run("release_claim", notification_id, host, str(token), str(epoch))
+
     def check_claim(self, host: str, epoch: int) -> bool:
         current = self._read(lambda p: p.hget(self.key("host", host), "claim_epoch"))[0]
         return bool(current) and int(current) == epoch
