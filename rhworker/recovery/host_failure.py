@@ -24,6 +24,7 @@ from rhworker.models import (
     Segment,
 )
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
+from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.spares import return_if_unused
@@ -217,40 +218,82 @@ class HostFailureDriver(RecoveryDriver):
     def _via_reserved_hosts(
         self, ctx: RecoveryContext, n: Notification, failed: Host, todo: list[Move]
     ) -> tuple[list[str], bool]:
-        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one only
-        while the current one lacks room. Returns the hosts used and whether the
-        segment ran out of reserved hosts."""
+        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one while
+        the current one lacks room (capacity from Placement, or Nova's "No valid
+        host"), then give back a claimed spare nothing was moved onto. Returns the
+        hosts used and whether the segment ran out of reserved hosts."""
         used: list[str] = []
         claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
+        planner = CapacityPlanner(ctx, failed.name)
         target: ReservedHostTarget | None = resume_claim(ctx, n)
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
             if target is None:
-                target = claim_reserved_host(ctx, n, failed, exclude=tried)
+                target = self._claim_with_room(ctx, n, failed, todo, tried, planner)
                 if target is None:
                     ctx.step("no_reserved_host", f"no reserved host available in {failed.segment}")
                     exhausted = True
                     break
             tried.add(target.host)
             claimed[target.host] = target.epoch
+            share = planner.share(target.host, todo)
             try:
                 target.prepare(ctx, failed.name)
                 used.append(target.host)
-                self._evacuate(ctx, failed.name, todo, target.host, target.verify)
+                self._evacuate(ctx, failed.name, share, target.host, target.verify)
             finally:
                 target.release(ctx)
-            rest = self._undone(ctx, n)
-            if not any(NO_VALID_HOST in m.message for m in rest):
+            sent = {m.instance_id for m in share}
+            rest = [
+                m
+                for m in self._undone(ctx, n)
+                if m.instance_id not in sent or NO_VALID_HOST in m.message
+            ]
+            if not rest:
                 break
-            ctx.step(
-                "full", f"{target.host} could not take {len(rest)} instance(s); next reserved host"
-            )
+            if any(NO_VALID_HOST in m.message for m in rest):
+                ctx.step(
+                    "full",
+                    f"{target.host} could not take {len(rest)} instance(s); next reserved host",
+                )
+            else:
+                ctx.step(
+                    "next_share",
+                    f"{target.host} took its share; {len(rest)} instance(s) left for the next "
+                    "reserved host",
+                )
             todo, target = rest, None
         for host, epoch in claimed.items():
             if return_if_unused(ctx, n, host, epoch, failed.name) and host in used:
                 used.remove(host)
         return used, exhausted
+
+    def _claim_with_room(
+        self,
+        ctx: RecoveryContext,
+        n: Notification,
+        failed: Host,
+        todo: list[Move],
+        tried: set[str],
+        planner: CapacityPlanner,
+    ) -> ReservedHostTarget | None:
+        """The first spare (segment order) that can take all of ``todo``, if one can;
+        else the first that can take some of them (docs: rhworker/recovery/capacity.py)."""
+        candidates = [
+            h.name
+            for h in ctx.store.reserved_hosts(failed.segment)
+            if h.name != failed.name and h.name not in tried
+        ]
+        if planner.prefer_whole(todo, candidates):
+            target = claim_reserved_host(
+                ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=True)
+            )
+            if target is not None:
+                return target
+        return claim_reserved_host(
+            ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=False)
+        )
 
     def _fallback_auto(self, ctx: RecoveryContext, n: Notification, failed_host: str) -> None:
         rest = self._undone(ctx, n)

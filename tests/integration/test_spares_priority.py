@@ -27,11 +27,13 @@ def _steps(d: Any, nid: str, name: str) -> list[Any]:
 
 
 def test_spare_that_took_nothing_is_given_back(make_deployment):
-    # spare-1 has no vCPU for the 1-vCPU flavor: Nova answers "No valid host" for all
-    # three, they go to spare-2, and spare-1 is a spare again.
+    # spare-1 has no vCPU for the 1-vCPU flavor and Placement is down, so it is claimed
+    # blind: Nova answers "No valid host" for all three, they go to spare-2, and
+    # spare-1 is a spare again.
     spec = segment_cloud(spares=2)
     spec["segments"][0]["hosts"][2]["vcpus"] = 0
     d, sim = make_deployment(spec)
+    sim.inject(type="error", path="^/placement", status=503)
     sim.kill_host("compute-1")
     nid = d.notify("compute-1")
     d.run_burst()
@@ -54,6 +56,7 @@ def test_spare_that_took_nothing_is_given_back(make_deployment):
 
 def test_used_spare_is_kept(make_deployment):
     d, sim = make_deployment(segment_cloud(spares=2, spare_vcpus=2))
+    sim.inject(type="error", path="^/placement", status=503)
     sim.kill_host("compute-1")
     nid = d.notify("compute-1")
     d.run_burst()
