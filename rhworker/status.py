@@ -321,6 +321,8 @@ TRY_OUTCOMES = {
     "claim_lost": "skipped: claim lost to another notification",
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",
+    "too_small": "skipped: too small (Placement)",
+    "spare_returned": "given back unused",
 }
 
 
