@@ -54,6 +54,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
+    from rhworker.store.base import check_durability
     from rhworker.worker import Worker, WorkerOptions
 
     store_url = rconf.store_url(conf)
@@ -61,6 +62,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     check_backend_policy(coordination_url, store_url, conf.coordination.file_backend_policy)
     member_id = member_id or new_member_id()
     store = configured_store(conf, create=True)
+    check_durability(store, conf.store.redis_durability)
     coordinator = Coordinator.from_conf(conf, member_id)
     compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
     return Worker(

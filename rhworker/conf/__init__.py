@@ -13,6 +13,7 @@ from oslo_config import cfg
 from rhworker.conf import (
     compute,
     coordination,
+    fencing,
     host_failure,
     metrics,
     notification,
@@ -21,7 +22,17 @@ from rhworker.conf import (
     worker,
 )
 
-MODULES = (paths, coordination, store, worker, host_failure, compute, notification, metrics)
+MODULES = (
+    paths,
+    coordination,
+    store,
+    worker,
+    host_failure,
+    fencing,
+    compute,
+    notification,
+    metrics,
+)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

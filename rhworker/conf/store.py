@@ -10,6 +10,18 @@ OPTS: list[cfg.Opt] = [
         "redis://[:password@]host:port/db?prefix=NAME (many machines; rediss:// for TLS). "
         "The directory of a SQLite file must exist. Empty: <state_dir>/rhworker.db.",
     ),
+    cfg.StrOpt(
+        "redis_durability",
+        default="warn",
+        choices=["warn", "refuse"],
+        help="What a worker does at start-up when the Redis store may lose acknowledged "
+        "writes on a crash (no AOF, appendfsync everysec/no, replicas without "
+        "min-replicas-to-write, an evicting maxmemory-policy): 'warn' logs each risk "
+        "and runs, 'refuse' exits listing them (settings that cannot be read, e.g. "
+        "with CONFIG disabled, are only warned about). Lost writes never repeat a "
+        "claim epoch or lease token, and spares are checked against Nova before a "
+        "claim, but work is redone. See docs/safety.md.",
+    ),
 ]
 
 

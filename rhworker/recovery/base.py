@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
+from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class HostFailureOptions:
     service_disable_reason: str = "Masakari detected host failed."
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
+    fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -65,6 +67,7 @@ class HostFailureOptions:
             service_disable_reason=group.service_disable_reason,
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
+            fencing=FencingOptions.from_conf(conf),
         )
 
 

@@ -392,20 +392,21 @@ def test_check_claim_fencing(inventory: Store) -> None:
     store = inventory
     nid, token = _delivered(store, "c1")
     claim = store.claim_reserved_host(nid, "r0", token=token)
-    assert store.check_claim("r0", claim.epoch) is True
-    assert store.check_claim("r0", claim.epoch - 1) is False
-    assert store.check_claim("r1", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is True
+    assert store.check_claim("r0", claim.epoch - 1, nid) is False
+    assert store.check_claim("r1", claim.epoch, nid) is False
 
     # The operator makes r0 a spare again: the old claim is stale.
     spare = store.update_host("r0", reserved=True)
     assert spare.claimed_by is None and spare.claim_epoch is None
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is False
 
     other, other_token = _delivered(store, "c2")
     again = store.claim_reserved_host(other, "r0", token=other_token)
     assert again.epoch > claim.epoch  # the counter only grows
-    assert store.check_claim("r0", again.epoch) is True
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", again.epoch, other) is True
+    assert store.check_claim("r0", again.epoch, nid) is False  # same epoch, other holder
+    assert store.check_claim("r0", claim.epoch, nid) is False
 
 
 def test_release_claim_gives_the_spare_back(inventory: Store) -> None:
@@ -421,12 +422,12 @@ def test_release_claim_gives_the_spare_back(inventory: Store) -> None:
         store.release_claim(nid, "r0", claim.epoch, token=token + 1)
     with pytest.raises(NotFound):
         store.release_claim(nid, "ghost", claim.epoch, token=token)
-    assert store.check_claim("r0", claim.epoch)
+    assert store.check_claim("r0", claim.epoch, nid)
 
     store.release_claim(nid, "r0", claim.epoch, token=token)
     host = store.get_host("r0")
     assert (host.reserved, host.claimed_by, host.claim_epoch) == (True, None, None)
-    assert not store.check_claim("r0", claim.epoch)
+    assert not store.check_claim("r0", claim.epoch, nid)
     assert [h.name for h in store.reserved_hosts("seg")] == ["r0", "r1", "r2"]
     # the claim stays in the notification's history; a second release is refused
     assert store.get_notification(nid).progress.claims == [ClaimRecord("r0", claim.epoch)]

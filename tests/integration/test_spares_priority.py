@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rhworker.models import MoveState, NotificationStatus
-from rhworker.recovery.spares import RETURNED, RETURNED_REASON
+from rhworker.recovery.giveback import RETURNED, RETURNED_REASON
 from tests.integration.clouds import segment_cloud
 
 pytestmark = pytest.mark.integration
