@@ -284,7 +284,8 @@ def _check_redis(url: str, durability: str = "warn") -> str:
 
 def check_locks(conf: cfg.ConfigOpts, *, create: bool) -> str:
     """Start a tooz coordinator on the configured backend and try one lock."""
-    from rhworker.coordination import Coordinator, _redact, new_member_id
+    from rhworker.coordination import Coordinator, new_member_id
+    from rhworker.masking import mask_url
 
     url = rconf.coordination_url(conf)
     parts = urllib.parse.urlsplit(url)
@@ -309,7 +310,7 @@ def check_locks(conf: cfg.ConfigOpts, *, create: bool) -> str:
             outcome = "the probe lock is held by another process (the backend answered)"
     finally:
         coordinator.stop()
-    return f"{_redact(url)}: {outcome}"
+    return f"{mask_url(url)}: {outcome}"
 
 
 # --- compute ------------------------------------------------------------------------

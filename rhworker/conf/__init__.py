@@ -10,6 +10,7 @@ import os
 
 from oslo_config import cfg
 
+from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
@@ -18,6 +19,7 @@ from rhworker.conf import (
     metrics,
     notification,
     paths,
+    pool,
     store,
     worker,
 )
@@ -32,12 +34,14 @@ MODULES = (
     compute,
     notification,
     metrics,
+    pool,
 )
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     for module in MODULES:
         module.register_opts(conf)
+    logs.register_opts(conf)  # oslo.log's [DEFAULT] options (its own generator namespace)
     return conf
 
 

@@ -5,6 +5,7 @@ GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queu
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "url",
+        secret=True,  # may carry a password: masked in logs and `rhworker config`
         help="sqlite:////absolute/path/rhworker.db or sqlite:///relative/path/rhworker.db "
         "(SQLAlchemy's form: relative to the current directory; one machine) or "
         "redis://[:password@]host:port/db?prefix=NAME (many machines; rediss:// for TLS). "

@@ -102,6 +102,10 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 raise StoreUnavailable(
                     f"cannot create the sqlite store {path}: directory {directory} does not exist"
                 )
+            try:
+                _create_private(path)
+            except OSError as e:
+                raise StoreUnavailable(f"cannot create the sqlite store {path}: {e}") from e
         return cls(path, **kwargs)
 
     def durability_risks(self) -> list[DurabilityRisk]:
@@ -502,3 +506,13 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 "SELECT claimed_by, claim_epoch FROM hosts WHERE name = ?", (host,)
             ).fetchone()
         return row is not None and row[1] is not None and row[1] == epoch and row[0] == holder
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), whatever the umask;
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
