@@ -24,7 +24,7 @@ import dataclasses
 import logging
 
 from rhworker.compute.base import CAPACITY_CLASSES, HostCapacity, Server
-from rhworker.errors import ComputeError, ConfigError
+from rhworker.errors import ComputeError, ComputeNotFound, ConfigError
 from rhworker.models import Move
 from rhworker.recovery.base import RecoveryContext
 
@@ -114,12 +114,17 @@ class CapacityPlanner:
 
     def capacity(self, host: str) -> HostCapacity | None:
         """Placement's answer for ``host`` (asked once per attempt), None if unknown."""
+        if not self.known:
+            return None
         if host not in self._capacity:
             try:
                 self._capacity[host] = self.ctx.compute.host_capacity(host)
-            except (ComputeError, ConfigError) as e:
+            except ComputeNotFound as e:  # no provider for this host: this one unknown
                 self._capacity[host] = None
                 self._unknown(str(e), host)
+            except (ComputeError, ConfigError) as e:  # Placement itself: not asked again
+                self._capacity[host] = None
+                self._unknown(f"Placement cannot be asked: {e}")
         return self._capacity[host]
 
     def _moves_needs(self, moves: list[Move]) -> list[Need] | None:

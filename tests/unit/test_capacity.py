@@ -101,5 +101,8 @@ def test_unknown_capacity_falls_back_to_todays_behaviour(
     moves = _moves(ctx)
     assert planner.accepts("r0", moves, whole=True)  # taken whatever its size
     assert planner.share("r0", moves) == moves
-    assert _steps(store, ctx, CAPACITY_UNKNOWN)
+    assert len(_steps(store, ctx, CAPACITY_UNKNOWN)) == 1
     assert not _steps(store, ctx, TOO_SMALL)
+    if case == "placement_down":  # Placement itself failed: not asked for other spares
+        assert planner.accepts("r1", moves, whole=True)
+        assert len(compute.calls_of("host_capacity")) == 1
