@@ -1,7 +1,7 @@
 """rhworker benchmarks: RTO, floor, storm, takeover, backends, profile, real Nova.
 
     python -m benchmarks all [--quick] [--out docs/benchmarks.md] [--json docs/benchmarks.json]
-    python -m benchmarks rto|floor|storm|takeover|backends|profile|realnova [--quick] ...
+    python -m benchmarks rto|floor|storm|takeover|backends|profile|realnova|status_cost [--quick]
     python -m benchmarks render --from-json docs/benchmarks.json --out docs/benchmarks.md
 
 ``--quick`` runs every scenario at tiny sizes (a harness check for CI, under a
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import backends, profile, realnova, report, rto, storm, takeover
+from benchmarks import backends, profile, realnova, report, rto, status_cost, storm, takeover
 from benchmarks.common import log_progress
 
 SCENARIOS: dict[str, Callable[[bool, dict[str, Any]], dict[str, Any]]] = {
@@ -33,6 +33,7 @@ SCENARIOS: dict[str, Callable[[bool, dict[str, Any]], dict[str, Any]]] = {
     "backends": lambda quick, done: backends.scenario(quick),
     "profile": lambda quick, done: profile.scenario(quick),
     "realnova": lambda quick, done: realnova.scenario(quick),
+    "status_cost": lambda quick, done: status_cost.scenario(quick),
 }
 
 NOTES = [

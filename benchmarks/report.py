@@ -442,6 +442,7 @@ def _sections(results: dict[str, Any]) -> list[str]:
                     rows,
                 ),
             ]
+    out += _status_cost_section(results.get("status_cost"))
     return out
 
 
@@ -486,3 +487,29 @@ def _storm_table(runs: list[dict[str, Any]]) -> str:
         ],
         rows,
     )
+
+
+def _status_cost_section(sc: dict[str, Any] | None) -> list[str]:
+    if not sc:
+        return []
+    return [
+        "",
+        f"## `rhworker status` on a store with {sc['notifications']:,} notifications",
+        "",
+        _table(
+            ["store", "status ms", "status --json ms", "work per refresh", "in flight"],
+            [
+                [
+                    name,
+                    sc[name]["status_ms"],
+                    sc[name]["status_json_ms"],
+                    sc[name]["work"],
+                    sc[name]["in_flight"],
+                ]
+                for name in ("sqlite", "redis")
+                if name in sc
+            ],
+        ),
+        "",
+        "Work: SQLite virtual-machine steps, Redis commands (benchmarks/status_cost.py).",
+    ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
 from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
+from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 
 if TYPE_CHECKING:
     from rhworker.compute.base import ComputeClient
@@ -102,6 +103,13 @@ class RecoveryContext:
     # Told of every recorded step (the worker's metrics count lock skips, lost claims
     # and step durations from it); must not raise.
     on_step: Callable[[Step], None] = _ignore_step
+    # ``[instance_failure]`` (VM notifications) and ``[process_failure]`` (PROCESS).
+    instance_failure: InstanceFailureOptions = dataclasses.field(
+        default_factory=InstanceFailureOptions
+    )
+    process_failure: ProcessFailureOptions = dataclasses.field(
+        default_factory=ProcessFailureOptions
+    )
 
     @property
     def token(self) -> int:
@@ -300,6 +308,31 @@ class RecoveryDriver(abc.ABC):
     ) -> RecoveryResult:
         """Recover from a COMPUTE_HOST failure. Must be idempotent: a delivery can be
         processed more than once and resumed by another worker from its progress."""
+
+    # VM and PROCESS notifications: not abstract, so that a third-party driver written
+    # for host failures only keeps working (its VM/PROCESS notifications end ignored).
+    def execute_instance_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        """Recover from a VM notification (an instance stopped or crashed)."""
+        return _not_supported(ctx, self, notification)
+
+    def execute_process_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        """Recover from a PROCESS notification (e.g. nova-compute stopped)."""
+        return _not_supported(ctx, self, notification)
+
+
+def _not_supported(
+    ctx: RecoveryContext, driver: RecoveryDriver, notification: Notification
+) -> RecoveryResult:
+    reason = (
+        f"{notification.type.value} notifications are not supported by this driver "
+        f"({type(driver).__name__})"
+    )
+    ctx.step("ignored", reason)
+    return RecoveryResult(NotificationStatus.IGNORED, reason)
 
 
 def load_driver(name: str) -> RecoveryDriver:

@@ -83,6 +83,22 @@ class HostFailureDriver(RecoveryDriver):
         self._fencers: dict[FencingOptions, FencingDriver] = {}
         self._fencers_lock = threading.Lock()
 
+    # VM and PROCESS notifications live in their own modules (imported here, not at the
+    # top: they use this module's helpers).
+    def execute_instance_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.instance_failure import execute_instance_failure
+
+        return execute_instance_failure(ctx, notification)
+
+    def execute_process_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.process_failure import execute_process_failure
+
+        return execute_process_failure(ctx, notification)
+
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:

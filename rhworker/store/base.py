@@ -384,6 +384,15 @@ class Store(abc.ABC):
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
         """Queue depth, delayed retries, in-flight deliveries and dead letters."""
 
+    @abc.abstractmethod
+    def prune_history(
+        self, older_than: float, *, limit: int | None = None, now: float | None = None
+    ) -> int:
+        """Delete terminal (finished, ignored, failed) notifications last updated more
+        than ``older_than`` seconds ago, with their steps, moves, claims, dead letters
+        and index entries; at most ``limit`` of them (None: all). Never one with a live
+        lease or a reserved host still claimed by it. Idempotent. Returns how many went."""
+
     def reserved_left(self) -> dict[str, int]:
         """Per segment, how many usable reserved hosts remain (0 included)."""
         left = {segment.name: 0 for segment in self.list_segments()}

@@ -44,6 +44,7 @@ from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Stor
 from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, clock_micros
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
+from rhworker.store.sqlite_retention import SqliteRetention
 
 LOG = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def sqlite_path(url: str) -> tuple[str, str]:
     return os.path.abspath(rest), query
 
 
-class SqliteStore(SqliteControls, SqliteQueue, Store):
+class SqliteStore(SqliteControls, SqliteQueue, SqliteRetention, Store):
     """Store on one SQLite file.
 
     URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with

@@ -170,6 +170,9 @@ class RealNovaCloud:
     def crash_host(self, host: str) -> None:
         self._control("POST", f"hosts/{host}/crash")
 
+    def crash_server(self, server_id: str) -> None:
+        self._control("POST", f"servers/{server_id}/crash")
+
     def restart_host(self, host: str) -> None:
         self._control("POST", f"hosts/{host}/restart", timeout=120)
 

@@ -54,6 +54,7 @@ from nova import (
     test,  # noqa: E402
 )
 from nova.api.openstack import common as api_common  # noqa: E402
+from nova.compute import power_state as nova_power_state  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
@@ -312,6 +313,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
         compute.stop()
         self.crashed.add(host)
 
+    def crash_server(self, server_id: str) -> dict:
+        """The guest dies under a running nova-compute: the fake hypervisor shows it
+        shut down, Nova's database still says ACTIVE/running (until a power-state sync,
+        which the harness does not run) — what Masakari's instance monitor reports."""
+        for host, compute in self.computes.items():
+            guest = compute.manager.driver.instances.get(server_id)
+            if guest is not None:
+                guest.state = nova_power_state.SHUTDOWN
+                return {"server": server_id, "host": host, "crashed": True}
+        raise ControlError(404, f"no guest {server_id} on any fake hypervisor")
+
     def restart(self, host: str) -> None:
         compute = self.computes.get(host)
         if compute is None:
@@ -448,6 +460,8 @@ class App:
         if method == "POST" and parts == ["spawn_delay"]:
             SPAWN_DELAY[0] = max(0.0, float(body.get("seconds", 0)))
             return {"seconds": SPAWN_DELAY[0]}
+        if method == "POST" and len(parts) == 3 and parts[:1] + parts[2:] == ["servers", "crash"]:
+            return n.crash_server(parts[1])
         if method == "POST" and len(parts) == 3 and parts[0] == "hosts":
             if parts[2] == "crash":
                 n.crash(parts[1])
