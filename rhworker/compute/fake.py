@@ -32,6 +32,7 @@ from rhworker.compute.base import (
     MIGRATION_IN_PROGRESS,
     REBUILD_TASK_STATES,
     Aggregate,
+    HostCapacity,
     Migration,
     Server,
     Service,
@@ -92,6 +93,8 @@ class FakeCompute:
         self.services: dict[str, Service] = {}
         self.aggregates: dict[str, Aggregate] = {}
         self.migrations: list[Migration] = []  # oldest first; listed newest first
+        # Placement's answer per host; a host not in it has no resource provider.
+        self.capacities: dict[str, HostCapacity] = {}
         self.calls: list[Call] = []
         self.violations: list[str] = []
         # Where an evacuate without a host lands (Nova's scheduler), when set.
@@ -393,6 +396,14 @@ class FakeCompute:
                 raise ComputeNotFound(f"Aggregate {aggregate_id} could not be found.")
             if host not in aggregate.hosts:
                 aggregate.hosts.append(host)
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        self._record("host_capacity", host)
+        with self._lock:
+            capacity = self.capacities.get(host)
+        if capacity is None:
+            raise ComputeNotFound(f"no resource provider named {host}")
+        return dataclasses.replace(capacity, free=dict(capacity.free))
 
     def close(self) -> None:
         self._record("close")

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import Aggregate, HostCapacity, Migration, Server, Service
 from rhworker.compute.retry import Fence
 
 
@@ -95,6 +95,8 @@ class FenceableCompute(Protocol):
 
     def list_aggregates(self) -> list[Aggregate]: ...
 
+    def host_capacity(self, host: str) -> HostCapacity: ...
+
     def add_host_to_aggregate(
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None: ...
@@ -139,6 +141,9 @@ class FencedCompute:
 
     def list_aggregates(self) -> list[Aggregate]:
         return self._inner.list_aggregates()
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        return self._inner.host_capacity(host)
 
     # -- changes: fenced ---------------------------------------------------------------
     def force_down_service(

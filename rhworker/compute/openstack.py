@@ -40,12 +40,20 @@ from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import service as sdk_service
 from oslo_config import cfg
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import (
+    Aggregate,
+    HostCapacity,
+    Migration,
+    Server,
+    Service,
+    capacity_of,
+)
 from rhworker.compute.retry import (
     DEFAULT_RETRY_DEADLINE,
     Fence,
     Retrier,
     status_of,
+    translate,
 )
 from rhworker.errors import (
     ComputeBadRequest,
@@ -118,6 +126,8 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
         kwargs["region_name"] = group.region_name
     if group.endpoint_override:
         kwargs["compute_endpoint_override"] = group.endpoint_override
+    if group.placement_endpoint_override:
+        kwargs["placement_endpoint_override"] = group.placement_endpoint_override
     if group.insecure:
         kwargs["verify"] = False
     if group.cloud:
@@ -580,6 +590,31 @@ class OpenStackCompute:
 
         result: list[Aggregate] = self._call("list aggregates", run)
         return result
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        def run() -> HostCapacity:
+            placement = self._conn.placement
+            found = [p for p in placement.resource_providers(name=host) if p.name == host]
+            if not found:
+                raise ComputeNotFound(f"Placement has no resource provider named {host!r}")
+            provider = found[0]
+            inventories = {
+                inv.resource_class: {
+                    "total": inv.total,
+                    "reserved": inv.reserved,
+                    "allocation_ratio": inv.allocation_ratio,
+                }
+                for inv in placement.resource_provider_inventories(provider)
+            }
+            usages = placement.fetch_resource_provider_usages(provider).usages or {}
+            return capacity_of(host, inventories, usages)
+
+        # Not retried: capacity is advice (unknown → reserved hosts taken as before), and
+        # a recovery must not wait out the retry deadline for a Placement that is absent.
+        try:
+            return run()
+        except Exception as e:
+            raise translate(e, f"capacity of {host}") from e
 
     def add_host_to_aggregate(
         self, aggregate_id: str, host: str, *, fence: Fence | None = None

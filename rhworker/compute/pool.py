@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import Aggregate, HostCapacity, Migration, Server, Service
 from rhworker.compute.fence import FenceableCompute
 from rhworker.compute.retry import Fence
 
@@ -97,6 +97,9 @@ class PooledCompute:
 
     def list_aggregates(self) -> list[Aggregate]:
         return self._run(lambda c: c.list_aggregates())
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        return self._run(lambda c: c.host_capacity(host))
 
     # -- changes (``fence``: the lease they run under, see rhworker.compute.fence) ----------
     def force_down_service(

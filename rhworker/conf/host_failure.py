@@ -19,6 +19,13 @@ OPTS: list[cfg.Opt] = [
         default="HA_Enabled",
         help="Instance metadata key that marks an instance for evacuation.",
     ),
+    cfg.StrOpt(
+        "evacuation_priority_metadata_key",
+        default="evacuation_priority",
+        help="Instance metadata key holding an evacuation priority (a number, higher "
+        "first; missing or not a number counts as 0). HA-enabled instances still go "
+        "before the others; the concurrency limit is applied in this order.",
+    ),
     cfg.BoolOpt(
         "ignore_instances_in_error_state",
         default=False,

@@ -42,6 +42,7 @@ class HostFailureOptions:
 
     evacuate_all_instances: bool = True
     ha_enabled_instance_metadata_key: str = "HA_Enabled"
+    evacuation_priority_metadata_key: str = "evacuation_priority"
     ignore_instances_in_error_state: bool = False
     add_reserved_host_to_aggregate: bool = False
     host_failure_recovery_threads: int = 3
@@ -59,6 +60,7 @@ class HostFailureOptions:
         return cls(
             evacuate_all_instances=group.evacuate_all_instances,
             ha_enabled_instance_metadata_key=group.ha_enabled_instance_metadata_key,
+            evacuation_priority_metadata_key=group.evacuation_priority_metadata_key,
             ignore_instances_in_error_state=group.ignore_instances_in_error_state,
             add_reserved_host_to_aggregate=group.add_reserved_host_to_aggregate,
             host_failure_recovery_threads=group.host_failure_recovery_threads,

@@ -34,7 +34,9 @@ from rhworker.models import (
     Segment,
 )
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
+from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
+from rhworker.recovery.giveback import return_if_unused
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
 
@@ -49,6 +51,25 @@ TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 def is_ha_enabled(server: Server, key: str) -> bool:
     """The server's ``key`` metadata (``HA_Enabled``) says true."""
     return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
+
+
+def evacuation_priority(server: Server, key: str) -> float:
+    """The server's ``key`` metadata as a number; missing or not a number: 0."""
+    try:
+        value = float(str(server.metadata.get(key, "0")).strip())
+    except ValueError:
+        return 0.0
+    return value if value == value else 0.0  # NaN counts as 0
+
+
+def evacuation_order(servers: list[Server], ha_key: str, priority_key: str) -> list[Server]:
+    """The order instances are recorded, hence evacuated, in: HA-enabled first (as
+    Masakari does), then by the ``priority_key`` metadata, highest first; ties keep
+    Nova's order."""
+    return sorted(
+        servers,
+        key=lambda s: (not is_ha_enabled(s, ha_key), -evacuation_priority(s, priority_key)),
+    )
 
 
 def ha_first(moves: list[Move]) -> list[Move]:
@@ -249,8 +270,8 @@ class HostFailureDriver(RecoveryDriver):
         servers = ctx.compute.list_servers_on_host(hostname)
         with self._listed_lock:
             self._listed[n.id] = {s.id: s for s in servers}
-        # HA-enabled first, as Masakari does (the recorded order is the evacuation order)
-        servers = sorted(servers, key=lambda s: not is_ha_enabled(s, key))
+        # HA-enabled first, then by priority (the recorded order is the evacuation order)
+        servers = evacuation_order(servers, key, ctx.options.evacuation_priority_metadata_key)
         added = skipped = 0
         for server in servers:
             if server.id in existing:
@@ -302,35 +323,82 @@ class HostFailureDriver(RecoveryDriver):
     def _via_reserved_hosts(
         self, ctx: RecoveryContext, n: Notification, failed: Host, todo: list[Move]
     ) -> tuple[list[str], bool]:
-        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one only
-        while the current one lacks room. Returns the hosts used and whether the
-        segment ran out of reserved hosts."""
+        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one while
+        the current one lacks room (capacity from Placement, or Nova's "No valid
+        host"), then give back a claimed spare nothing was moved onto. Returns the
+        hosts used and whether the segment ran out of reserved hosts."""
         used: list[str] = []
+        claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
+        planner = CapacityPlanner(ctx, failed.name)
         target: ReservedHostTarget | None = resume_claim(ctx, n)
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
             if target is None:
-                target = claim_reserved_host(ctx, n, failed, exclude=tried)
+                target = self._claim_with_room(ctx, n, failed, todo, tried, planner)
                 if target is None:
                     ctx.step("no_reserved_host", f"no reserved host available in {failed.segment}")
                     exhausted = True
                     break
             tried.add(target.host)
+            claimed[target.host] = target.epoch
+            share = planner.share(target.host, todo)
             try:
                 target.prepare(ctx, failed.name)
                 used.append(target.host)
-                self._evacuate(ctx, failed.name, todo, target.host, target.verify)
+                self._evacuate(ctx, failed.name, share, target.host, target.verify)
             finally:
                 target.release(ctx)
-            rest = self._undone(ctx, n)
-            if not any(NO_VALID_HOST in m.message for m in rest):
+            sent = {m.instance_id for m in share}
+            rest = [
+                m
+                for m in self._undone(ctx, n)
+                if m.instance_id not in sent or NO_VALID_HOST in m.message
+            ]
+            if not rest:
                 break
-            ctx.step(
-                "full", f"{target.host} could not take {len(rest)} instance(s); next reserved host"
-            )
+            if any(NO_VALID_HOST in m.message for m in rest):
+                ctx.step(
+                    "full",
+                    f"{target.host} could not take {len(rest)} instance(s); next reserved host",
+                )
+            else:
+                ctx.step(
+                    "next_share",
+                    f"{target.host} took its share; {len(rest)} instance(s) left for the next "
+                    "reserved host",
+                )
             todo, target = rest, None
+        for host, epoch in claimed.items():
+            if return_if_unused(ctx, n, host, epoch, failed.name) and host in used:
+                used.remove(host)
         return used, exhausted
+
+    def _claim_with_room(
+        self,
+        ctx: RecoveryContext,
+        n: Notification,
+        failed: Host,
+        todo: list[Move],
+        tried: set[str],
+        planner: CapacityPlanner,
+    ) -> ReservedHostTarget | None:
+        """The first spare (segment order) that can take all of ``todo``, if one can;
+        else the first that can take some of them (docs: rhworker/recovery/capacity.py)."""
+        candidates = [
+            h.name
+            for h in ctx.store.reserved_hosts(failed.segment)
+            if h.name != failed.name and h.name not in tried
+        ]
+        if planner.prefer_whole(todo, candidates):
+            target = claim_reserved_host(
+                ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=True)
+            )
+            if target is not None:
+                return target
+        return claim_reserved_host(
+            ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=False)
+        )
 
     def _fallback_auto(self, ctx: RecoveryContext, n: Notification, failed_host: str) -> None:
         rest = self._undone(ctx, n)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
@@ -133,12 +133,19 @@ def _walk(ctx: RecoveryContext, failed: Host, exclude: set[str]) -> Iterator[Hos
 
 
 def claim_reserved_host(
-    ctx: RecoveryContext, n: Notification, failed: Host, exclude: set[str]
+    ctx: RecoveryContext,
+    n: Notification,
+    failed: Host,
+    exclude: set[str],
+    accept: Callable[[str], bool] | None = None,
 ) -> ReservedHostTarget | None:
     """Walk the segment's reserved hosts in order: lock (skip if another worker holds
     it; go on without it if the lock service cannot be asked), claim (skip if lost).
+    ``accept``: asked first, skips a host it refuses (e.g. too small; it records why).
     Returns the claimed host, with its lock when one was taken, or None."""
     for host in _walk(ctx, failed, exclude):
+        if accept is not None and not accept(host.name):
+            continue
         answer = ctx.coordinator.ask_lock(host.name)
         if answer.state is LockState.HELD:
             ctx.step("lock_skipped", f"{host.name} is locked by another worker", host=host.name)

@@ -271,6 +271,19 @@ class Store(abc.ABC):
         exactly ``epoch``. Both are compared: after a store lost writes, another
         notification could hold the host again, and only the holder tells them apart."""
 
+    @abc.abstractmethod
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        """Give back an unused claimed host, atomically with the checks: the host is a
+        spare again (``reserved``, no ``claimed_by``/``claim_epoch``; the epoch counter
+        keeps growing, so ``epoch`` stays stale for good).
+
+        ``ClaimLost`` unless ``notification_id`` holds the host's claim at ``epoch`` and
+        the host is not on maintenance; ``LeaseLost`` on a stale token; ``NotFound``
+        for an unknown host. The notification's recorded claims are kept (history).
+        """
+
     # -- delivery queue ---------------------------------------------------------------
     @abc.abstractmethod
     def consume(

@@ -399,6 +399,11 @@ class RedisStore(RedisGuards, Store):
             self._wait_for_replica(host)
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
 
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        self._run("release_claim", notification_id, host, str(token), str(epoch))
+
     def _wait_for_replica(self, host: str) -> None:
         """WAIT until a replica has the claim, so that a failover keeps it. Not a
         guarantee (Redis replication is asynchronous; a replica can still be promoted

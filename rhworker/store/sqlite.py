@@ -462,6 +462,29 @@ class SqliteStore(SqliteControls, SqliteQueue, SqliteRetention, Store):
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
 
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        with self._tx() as conn:
+            self._guard(conn, notification_id, token)
+            spare = self._host(conn, host)
+            if spare.claimed_by != notification_id or spare.claim_epoch != epoch:
+                raise ClaimLost(
+                    f"claim on {host} (epoch {epoch}) is not current: held by "
+                    f"{spare.claimed_by or 'nobody'} at epoch {spare.claim_epoch}"
+                )
+            if spare.on_maintenance:
+                raise ClaimLost(f"{host} is on maintenance: not given back as a spare")
+            conn.execute(
+                "UPDATE hosts SET reserved = 1, claimed_by = NULL, claim_epoch = NULL "
+                "WHERE name = ?",
+                (host,),
+            )
+            conn.execute(
+                "UPDATE notifications SET updated_at = ? WHERE id = ?",
+                (now_or(now), notification_id),
+            )
+
     @staticmethod
     def _next_epoch(conn: sqlite3.Connection) -> int:
         """The next claim epoch, inside the claim's transaction: the largest of the

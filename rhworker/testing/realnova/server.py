@@ -12,6 +12,8 @@ in-memory SQLite and the ``fake`` messaging transport. Then it serves on one fre
 - the Compute API under ``/v2.1`` (and ``/``), for openstacksdk with ``auth_type: none``
   and ``compute_endpoint_override``: requests without identity headers act as the
   harness's admin user;
+- Nova's Placement (the harness's, otherwise reached through wsgi-intercept only) under
+  ``/placement``, for ``placement_endpoint_override``;
 - a JSON control API under ``/_rhworker/``:
   ``POST build`` (a cloud spec), ``POST hosts/<h>/crash``, ``POST hosts/<h>/restart``,
   ``POST spawn_delay`` ``{"seconds": s}``, ``GET servers|migrations|services``.
@@ -57,9 +59,11 @@ from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 from nova.virt import fake as fake_virt  # noqa: E402
+from placement import deploy as placement_deploy  # noqa: E402
 
 READY = "RHWORKER-REALNOVA-READY"
 PREFIX = "/_rhworker/"
+PLACEMENT = "/placement"
 IMAGE = nova_fixtures.GlanceFixture.image1["id"]
 DEFAULT_VCPUS = 16
 DEFAULT_MEMORY_MB = 32768
@@ -135,7 +139,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
         self.neutron = self.useFixture(nova_fixtures.NeutronFixture(self))
         self.glance = self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(nova_fixtures.CinderFixture(self))
-        self.placement = self.useFixture(func_fixtures.PlacementFixture()).api
+        # Keep the Placement WSGI app the fixture intercepts, to serve it on our port too.
+        loaded: list = []
+        real_loadapp = placement_deploy.loadapp
+
+        def loadapp(*args, **kwargs):
+            loaded.append(real_loadapp(*args, **kwargs))
+            return loaded[-1]
+
+        with mock.patch.object(placement_deploy, "loadapp", loadapp):
+            self.placement = self.useFixture(func_fixtures.PlacementFixture()).api
+        self.placement_app = loaded[-1] if loaded else None
         self.useFixture(nova_fixtures.AllServicesCurrent())
         self.notifier = self.useFixture(nova_fixtures.NotificationFixture(self))
         self.api_fixture = self.useFixture(nova_fixtures.OSAPIFixture(api_version="v2.1"))
@@ -401,6 +415,13 @@ class App:
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return self.control(environ, start_response, path[len(PREFIX) :])
+        if path.startswith(PLACEMENT) and self.nova.placement_app is not None:
+            # Nova's real Placement (the harness's, in-process). Its noauth middleware
+            # makes token "admin" the admin; auth_type none sends "notused".
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + PLACEMENT
+            environ["PATH_INFO"] = path[len(PLACEMENT) :] or "/"
+            environ["HTTP_X_AUTH_TOKEN"] = "admin"
+            return self.nova.placement_app(environ, start_response)
         # Nova API requests served, by method (the benchmarks' "Nova calls").
         method = environ.get("REQUEST_METHOD", "")
         self.requests[method] = self.requests.get(method, 0) + 1
