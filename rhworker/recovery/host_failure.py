@@ -342,7 +342,7 @@ class HostFailureDriver(RecoveryDriver):
                     break
             tried.add(target.host)
             claimed[target.host] = target.epoch
-            share = planner.share(target.host, todo)
+            share = self._share(planner, target.host, todo)
             try:
                 target.prepare(ctx, failed.name)
                 used.append(target.host)
@@ -373,6 +373,16 @@ class HostFailureDriver(RecoveryDriver):
             if return_if_unused(ctx, n, host, epoch, failed.name) and host in used:
                 used.remove(host)
         return used, exhausted
+
+    @staticmethod
+    def _share(planner: CapacityPlanner, host: str, todo: list[Move]) -> list[Move]:
+        """The moves ``host`` takes now. Moves an earlier attempt already started
+        towards it stay with it: their room is already counted in its usage (Placement
+        holds it for an evacuation under way), so they are not weighed again."""
+        started = {m.instance_id for m in todo if m.state == MoveState.ONGOING and m.target == host}
+        fresh = [m for m in todo if m.instance_id not in started]
+        chosen = {m.instance_id for m in planner.share(host, fresh)} if fresh else set()
+        return [m for m in todo if m.instance_id in started or m.instance_id in chosen]
 
     def _claim_with_room(
         self,

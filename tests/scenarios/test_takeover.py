@@ -74,7 +74,9 @@ def _check_evacuated_once(scn: Scenario, nid: str, names: list[str]) -> None:
     }
     [n] = scn.deployment.notifications([nid])
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
-    assert [c.host for c in n.progress.claims] == ["spare-1"]
+    assert [c.host for c in n.progress.claims] == ["spare-1"], "\n".join(
+        f"{s.name}: {s.message}" for s in n.progress.steps
+    )
 
 
 # Real Nova's fake driver can only be slowed in its spawn: the other two states pass
