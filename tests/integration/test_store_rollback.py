@@ -137,8 +137,16 @@ def test_rollback_of_a_hand_out_in_progress(make_deployment: Any, backend: str) 
         n1 = done[0]
         assert n1.lease_token != lost.lease_token
         [old] = lost.progress.claims
-        [new] = n1.progress.claims
-        assert new.epoch > old.epoch
+        if not n1.progress.claims:
+            # The evacuations the first holder had posted before the rollback settled
+            # before the new hand-out listed compute-1 (e.g. the same worker got it
+            # again and let its older hand-out stop first): nothing left to claim for.
+            # Nova decides below.
+            assert n1.progress.reason.startswith("0 evacuated"), n1.progress.reason
+            new = old
+        else:
+            [new] = n1.progress.claims
+            assert new.epoch > old.epoch
         d.wait_for(lambda: _quiet(sim), 30, "no evacuation under way")
         # The new hand-out may find the first spare still locked by the stale holder
         # and take the next one: compute-1's servers may then be on two spares, but
