@@ -48,6 +48,7 @@ class HostFailureOptions:
     service_disable_reason: str = "Masakari detected host failed."
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
+    correlation_window: float = 0.0
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -63,6 +64,7 @@ class HostFailureOptions:
             service_disable_reason=group.service_disable_reason,
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
+            correlation_window=float(group.correlation_window),
         )
 
 

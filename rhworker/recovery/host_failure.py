@@ -23,6 +23,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
+from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.evacuation import Evacuation
 from rhworker.recovery.host_restore import restore_host
@@ -57,6 +58,8 @@ class HostFailureDriver(RecoveryDriver):
         host, segment = gate
         self._mark_failed_host(ctx, host)
         self._fence(ctx, notification, host.name)
+        # every reported host forced down before any evacuation (docs/design.md)
+        correlated.settle(ctx, notification, ctx.options.correlation_window)
         moves = self._record_moves(ctx, notification, host.name)
         self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
@@ -244,6 +247,7 @@ class HostFailureDriver(RecoveryDriver):
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
+        correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
         threads = max(1, min(ctx.options.host_failure_recovery_threads, len(moves)))
         # The pool starts its tasks in submission order: HA-enabled instances first.
         moves = ha_first(moves)
@@ -274,6 +278,9 @@ class HostFailureDriver(RecoveryDriver):
         skipped = sum(m.state == MoveState.SKIPPED for m in moves)
         gone = sum(m.state == MoveState.GONE for m in moves)
         failed = [m for m in moves if not m.state.done]
+        if failed and correlated.explain_stranded(ctx, n, n.hostname):
+            moves = ctx.store.list_moves(n.id)
+            failed = [m for m in moves if not m.state.done]
         if not failed:
             return RecoveryResult(
                 NotificationStatus.FINISHED,
