@@ -69,6 +69,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from rhworker.deadline import CallRunner, after_late, quietly
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
+from rhworker.masking import mask_text, mask_url
 
 LOG = logging.getLogger(__name__)
 
@@ -142,20 +143,12 @@ def check_backend_policy(coordination_url: str, store_url: str, policy: str) -> 
         return
     message = (
         f"the file lock backend ({coordination_url}) only coordinates workers on this "
-        f"machine, but the store ({_redact(store_url)}) can be shared by other machines; "
+        f"machine, but the store ({mask_url(store_url)}) can be shared by other machines; "
         "use a redis:// or zookeeper:// coordination backend_url"
     )
     if policy == "refuse":
         raise ConfigError(message)
     LOG.warning("%s", message)
-
-
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 @dataclass(eq=False)
@@ -245,7 +238,7 @@ class Coordinator:
         )
 
     def __repr__(self) -> str:
-        return f"<Coordinator {self.member_id} {_redact(self.url)}>"
+        return f"<Coordinator {self.member_id} {mask_url(self.url)}>"
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -256,13 +249,15 @@ class Coordinator:
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme == "file":
             try:
-                os.makedirs(parts.path, exist_ok=True)
+                os.makedirs(parts.path, mode=0o700, exist_ok=True)
             except OSError as e:
                 raise CoordinationError(f"cannot create lock directory {parts.path}: {e}") from e
         try:
             driver = tooz.coordination.get_coordinator(self.url, self.member_id.encode())
         except (RuntimeError, ValueError, ImportError, tooz.ToozError) as e:
-            raise ConfigError(f"unusable coordination URL {_redact(self.url)}: {e}") from e
+            raise ConfigError(
+                f"unusable coordination URL {mask_url(self.url)}: {mask_text(str(e))}"
+            ) from e
         runner = CallRunner(f"coord-{self.member_id}")
         future = runner.submit(lambda: driver.start(start_heart=False))
         try:
@@ -285,7 +280,7 @@ class Coordinator:
                 daemon=True,
             )
             self._heart.start()
-        LOG.info("coordinator %s started on %s", self.member_id, _redact(self.url))
+        LOG.info("coordinator %s started on %s", self.member_id, mask_url(self.url))
 
     def stop(self) -> None:
         """Release held locks, leave the group, disconnect. Idempotent; never raises;

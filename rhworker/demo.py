@@ -74,6 +74,17 @@ class Scenario:
     fail_once_host: str | None  # one of its servers fails its first evacuation
 
 
+def failable_hosts(spec: dict[str, Any]) -> list[str]:
+    """The hosts a scenario can fail: every non-reserved host that runs a server."""
+    running = {server["host"] for server in spec.get("servers", [])}
+    return [
+        h["name"]
+        for segment in spec.get("segments", [])
+        for h in segment.get("hosts", [])
+        if not h.get("reserved") and h["name"] in running
+    ]
+
+
 def plan_scenario(spec: dict[str, Any], failures: int, seed: int) -> Scenario:
     """Pick failed hosts: as many as possible from the segment with the most spares
     first (contention), then one per other segment; one server fails once."""

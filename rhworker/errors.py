@@ -122,3 +122,18 @@ class RecoveryError(RhworkerError):
 
 class DriverNotFound(RecoveryError):
     """No recovery driver is registered under that name."""
+
+
+# --- fencing ---------------------------------------------------------------------------
+
+
+class FencingError(RhworkerError):
+    """A failed host could not be fenced (confirmed powered off): do not evacuate it."""
+
+
+class FencingDriverNotFound(FencingError, ConfigError):
+    """No fencing driver is registered under that name."""
+
+
+class FencingTimeout(FencingError):
+    """The fence did not complete within its deadline."""

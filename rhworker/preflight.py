@@ -190,6 +190,7 @@ def check_config(conf: cfg.ConfigOpts) -> str:
     """Values, unknown sections/options, and the cross-option rules."""
     from rhworker.compute.openstack import check_microversion
     from rhworker.coordination import check_backend_policy
+    from rhworker.fencing.base import FencingOptions, check_fencing
 
     problems = invalid_values(conf) + unknown_options(conf)
     if not problems:
@@ -200,6 +201,7 @@ def check_config(conf: cfg.ConfigOpts) -> str:
                 rconf.store_url(conf),
                 conf.coordination.file_backend_policy,
             )
+            check_fencing(FencingOptions.from_conf(conf))
         except ConfigError as e:
             problems.append(str(e))
     if problems:
@@ -224,7 +226,7 @@ def check_store(conf: cfg.ConfigOpts, *, create: bool) -> str:
         path, _ = sqlite_path(url)
         return _check_sqlite(path, create=create, state_dir=rconf.store_is_embedded_default(conf))
     if scheme in ("redis", "rediss"):
-        return _check_redis(url)
+        return _check_redis(url, conf.store.redis_durability)
     raise ConfigError(f"unsupported store URL scheme {scheme!r} (use sqlite:// or redis://)")
 
 
@@ -259,16 +261,22 @@ def _check_sqlite(path: str, *, create: bool, state_dir: bool) -> str:
     return f"sqlite {path}, schema version {version}; a worker upgrades it to {SCHEMA_VERSION}"
 
 
-def _check_redis(url: str) -> str:
+def _check_redis(url: str, durability: str = "warn") -> str:
     from rhworker.store import from_url
+    from rhworker.store.base import check_durability
 
     store = from_url(url)
     try:
         store.pauses()  # one round trip; the first one also checks the server version
         where = getattr(store, "where", "redis")
+        # [store] redis_durability: refuse raises ConfigError (this check fails)
+        risks = check_durability(store, durability)
     finally:
         store.close()
-    return f"redis {where} answers (version checked; no schema version kept in Redis)"
+    line = f"redis {where} answers (version checked; no schema version kept in Redis)"
+    if risks:
+        line += f"; durability ({durability}): " + "; ".join(r.message for r in risks)
+    return line
 
 
 # --- locks --------------------------------------------------------------------------
@@ -276,7 +284,8 @@ def _check_redis(url: str) -> str:
 
 def check_locks(conf: cfg.ConfigOpts, *, create: bool) -> str:
     """Start a tooz coordinator on the configured backend and try one lock."""
-    from rhworker.coordination import Coordinator, _redact, new_member_id
+    from rhworker.coordination import Coordinator, new_member_id
+    from rhworker.masking import mask_url
 
     url = rconf.coordination_url(conf)
     parts = urllib.parse.urlsplit(url)
@@ -301,7 +310,7 @@ def check_locks(conf: cfg.ConfigOpts, *, create: bool) -> str:
             outcome = "the probe lock is held by another process (the backend answered)"
     finally:
         coordinator.stop()
-    return f"{_redact(url)}: {outcome}"
+    return f"{mask_url(url)}: {outcome}"
 
 
 # --- compute ------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -137,7 +136,7 @@ def collect(
         except RhworkerError as e:
             workers_error = str(e)
     # After the (slow) group read, so lease ages and lease left match the store's view.
-    at = time.time() if now is None else now
+    at = store.now() if now is None else now  # the clock the store's leases are on
     stats = store.queue_stats(now=at)
     pauses = store.pauses()
     for w in workers or []:  # the store's leases are the truth (the file driver
@@ -321,6 +320,7 @@ TRY_OUTCOMES = {
     "claim_lost": "skipped: claim lost to another notification",
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",
+    "spare_in_use": "skipped: Nova shows servers of another failed host on it",
 }
 
 

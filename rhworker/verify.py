@@ -16,6 +16,11 @@ only reads. Each broken invariant becomes one :class:`Violation`:
     a notification is neither terminal nor held under a live lease;
 ``lost``
     a notification accepted at intake is missing from the store;
+``spare_shared``
+    the servers on a reserved host (or on their way to it) were evacuated there from
+    more than one failed host — a spare used by two failures. Read from where Nova
+    says the servers are and from its migration records, not from the store's claims,
+    so that it holds even when the store lost writes (a rollback).
 ``simulator``
     the simulator recorded a violation (e.g. a server evacuated twice concurrently).
 """
@@ -25,7 +30,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +41,12 @@ LOG = logging.getLogger(__name__)
 
 # Server states a recovered instance may settle in.
 SETTLED_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+# Migration statuses of an evacuation that did not move the server.
+FAILED_MIGRATION_STATUSES = frozenset({"error", "failed"})
+# Migration statuses of an evacuation still under way (the server is not there yet).
+RUNNING_MIGRATION_STATUSES = frozenset(
+    {"accepted", "pre-migrating", "migrating", "running", "queued"}
+)
 # Move states that explain why a server did not end on a live host (with a message).
 EXPLAINING_MOVE_STATES = frozenset({MoveState.SKIPPED, MoveState.FAILED, MoveState.GONE})
 
@@ -80,14 +90,20 @@ def verify(
     *,
     accepted_ids: Iterable[str] | None = None,
     now: float | None = None,
+    spares: Iterable[str] | None = None,
 ) -> VerifyReport:
-    """Check every docs/design.md §4 invariant against ``store`` and a simulator snapshot."""
-    now = time.time() if now is None else now
+    """Check every docs/design.md §4 invariant against ``store`` and a simulator snapshot.
+
+    ``now`` defaults to the store's clock (the one its leases are judged by);
+    ``spares`` to the hosts the store knows as reserved, claimed or ever claimed."""
+    now = store.now() if now is None else now
     notifications = store.list_notifications()
     hosts = store.list_hosts()
     moves = {n.id: store.list_moves(n.id) for n in notifications}
     violations: list[Violation] = []
     violations += check_claims(notifications, hosts)
+    spare_names = set(spares) if spares is not None else spare_hosts(notifications, hosts)
+    violations += check_spares(spare_names, sim_state)
     violations += check_servers(notifications, moves, sim_state)
     violations += check_terminal(notifications, now)
     if accepted_ids is not None:
@@ -153,6 +169,75 @@ def check_claims(notifications: list[Notification], hosts: list[Host]) -> list[V
                     f"progress records epochs {epochs}; current claim recorded by {holders}",
                 )
             )
+    return out
+
+
+# -- invariant 1 seen from Nova: a spare serves one failed host ----------------------------
+
+
+def spare_hosts(notifications: list[Notification], hosts: list[Host]) -> set[str]:
+    """Hosts that are or were reserved as far as the store knows: reserved now,
+    claimed now, or named by any notification's claims."""
+    names = {h.name for h in hosts if h.reserved or h.claimed_by is not None}
+    names |= {c.host for n in notifications for c in n.progress.claims}
+    return names
+
+
+def evacuation_sources(
+    sim_state: dict[str, Any], spares: set[str]
+) -> dict[str, dict[str, set[str]]]:
+    """Per spare, per failed (source) host: the servers that are on the spare, or on
+    their way to it, because of an evacuation from that host. A server's source is
+    that of its latest evacuation aimed at the spare that did not fail."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for mig in sorted(sim_state.get("migrations", []), key=_migration_order):
+        dest = mig.get("dest_compute")
+        if dest not in spares:
+            continue
+        if mig.get("migration_type", "evacuation") != "evacuation":
+            continue
+        if str(mig.get("status", "")).lower() in FAILED_MIGRATION_STATUSES:
+            continue
+        latest[(str(mig.get("instance_uuid")), dest)] = mig
+    where = {s["id"]: s.get("host") for s in sim_state.get("servers", [])}
+    out: dict[str, dict[str, set[str]]] = collections.defaultdict(
+        lambda: collections.defaultdict(set)
+    )
+    for (server, dest), mig in latest.items():
+        host = where.get(server)
+        running = str(mig.get("status", "")).lower() in RUNNING_MIGRATION_STATUSES
+        if host == dest or (running and host == mig.get("source_compute")):
+            # on the spare, or still on its source while the evacuation runs
+            out[dest][str(mig.get("source_compute"))].add(server)
+    return out
+
+
+def _migration_order(mig: dict[str, Any]) -> tuple[float, int]:
+    """Oldest first: by creation time when known, then by id (Nova's grow)."""
+    created = mig.get("created")
+    ident = mig.get("id")
+    return (
+        float(created) if isinstance(created, (int, float)) else 0.0,
+        int(ident) if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()) else 0,
+    )
+
+
+def check_spares(spares: set[str], sim_state: dict[str, Any]) -> list[Violation]:
+    """Servers on a reserved host come from one failed host only (Nova's view)."""
+    out = []
+    for spare, sources in sorted(evacuation_sources(sim_state, spares).items()):
+        if len(sources) < 2:
+            continue
+        detail = ", ".join(
+            f"{len(servers)} from {source}" for source, servers in sorted(sources.items())
+        )
+        out.append(
+            Violation(
+                "spare_shared",
+                spare,
+                f"reserved host {spare} holds servers of {len(sources)} failed hosts: {detail}",
+            )
+        )
     return out
 
 

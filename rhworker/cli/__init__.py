@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -29,7 +30,8 @@ from rhworker.errors import (
     StoreMissing,
     ValidationError,
 )
-from rhworker.logs import setup_logging
+from rhworker.logs import setup_from_conf, setup_logging
+from rhworker.masking import mask_text
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # an operation failed
@@ -40,6 +42,26 @@ EXIT_CONFLICT = 5  # already exists / in another state
 EXIT_NO_STORE = 6  # no store where the configuration points (nothing created)
 EXIT_PREFLIGHT = 7  # preflight failed: bad configuration or a service not usable
 EXIT_ON_MAINTENANCE = 8  # notification refused: its host is on maintenance
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_PIPE_CLOSED = 141  # the reader of our output went away (128 + SIGPIPE), e.g. `| head`
+
+# The table printed by ``rhworker --help`` (the README has the same one).
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK:<4} success (demo/verify: the invariants hold)
+  {EXIT_ERROR:<4} the operation failed (store, locks, Nova, configuration; demo/verify:
+       an invariant is violated or work did not end in time; pool: a worker kept
+       failing at start and the pool gave up)
+  {EXIT_USAGE:<4} bad arguments or invalid input (argparse uses 2 as well)
+  {EXIT_DUPLICATE:<4} notify: refused as a duplicate of a recent notification
+  {EXIT_NOT_FOUND:<4} the named object (segment, host, notification) does not exist
+  {EXIT_CONFLICT:<4} already exists, or in a state that does not allow it
+  {EXIT_NO_STORE:<4} no store where the configuration points (a read-only command creates none)
+  {EXIT_PREFLIGHT:<4} preflight failed (check, worker, pool): bad configuration, or the store,
+       locks or Nova not usable
+  {EXIT_ON_MAINTENANCE:<4} notify: refused, the host is on maintenance
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)
+  {EXIT_PIPE_CLOSED:<4} the output was closed early (e.g. piped into head); nothing else is wrong
+"""
 
 LOG = logging.getLogger(__name__)
 
@@ -48,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rhworker",
         description="Distributed host-failure recovery workers for OpenStack.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rhworker {rhworker.__version__}")
     parser.add_argument(
@@ -110,6 +134,9 @@ def load_conf(args: argparse.Namespace, *, validate: bool = True) -> cfg.ConfigO
         from rhworker.preflight import validate_values
 
         validate_values(conf)
+    setup_from_conf(
+        conf, debug=getattr(args, "debug", False), fmt=getattr(args, "log_format", "text")
+    )
     return conf
 
 
@@ -119,35 +146,58 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(debug=args.debug, fmt=args.log_format)
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _pipe_closed()
     except StoreMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_NO_STORE
+        code = _error(e, EXIT_NO_STORE)
     except PreflightFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_PREFLIGHT
+        code = _error(e, EXIT_PREFLIGHT)
     except DuplicateNotification as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_DUPLICATE
+        code = _error(e, EXIT_DUPLICATE)
     except HostOnMaintenance as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_ON_MAINTENANCE
+        code = _error(e, EXIT_ON_MAINTENANCE)
     except NotFound as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_NOT_FOUND
+        code = _error(e, EXIT_NOT_FOUND)
     except (AlreadyExists, Conflict) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_CONFLICT
+        code = _error(e, EXIT_CONFLICT)
     except ValidationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = _error(e, EXIT_USAGE)
     except (RhworkerError, cfg.Error) as e:
         LOG.debug("command failed", exc_info=True)
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_ERROR
+        code = _error(e, EXIT_ERROR)
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     return int(code or 0)
 
 
+def _error(error: BaseException, code: int) -> int:
+    """One line on stderr, credentials in any URL it names masked."""
+    print(f"error: {mask_text(str(error))}", file=sys.stderr)
+    return code
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``| head``): end quietly. As the Python documentation
+    advises, point stdout at devnull so the interpreter's final flush cannot raise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (tests capture it)
+        pass
+    return EXIT_PIPE_CLOSED
+
+
 def run() -> None:
-    sys.exit(main())
+    # Files rhworker creates (SQLite database, lock files, logs) are for its own user.
+    os.umask(0o077)
+    code: int | str | None
+    try:
+        try:
+            code = main()
+        except SystemExit as e:  # argparse: --help, --version, usage errors
+            code = e.code
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _pipe_closed()
+    sys.exit(code)

@@ -7,8 +7,9 @@ import contextlib
 import datetime as dt
 import enum
 import json
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from oslo_config import cfg
@@ -71,6 +72,38 @@ def yes_no(text: str) -> bool:
     if lowered in _NO:
         return False
     raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=``: an integer in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {allowed})")
+        return value
+
+    return parse
+
+
+def port(text: str) -> int:
+    """argparse ``type=``: a TCP port, 0 (any free port) to 65535."""
+    return int_in(0, 65535)(text)
+
+
+def seconds(text: str) -> float:
+    """argparse ``type=``: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: 0 or more seconds)")
+    return value
 
 
 def iso(epoch: float | None) -> str:

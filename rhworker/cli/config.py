@@ -6,6 +6,7 @@ import argparse
 
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
+from rhworker.masking import mask_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _show(args: argparse.Namespace) -> int:
     conf = load_conf(args)
     print(f"state_dir = {rconf.state_dir(conf)}")
-    print(f"store url = {rconf.store_url(conf)}")
-    print(f"coordination url = {rconf.coordination_url(conf)}")
+    print(f"store url = {mask_url(rconf.store_url(conf))}")
+    print(f"coordination url = {mask_url(rconf.coordination_url(conf))}")
     return 0

@@ -13,7 +13,9 @@ from typing import Any
 
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
-from rhworker.errors import ConfigError, RhworkerError
+from rhworker.cli._common import int_in, seconds
+from rhworker.errors import ConfigError, RhworkerError, ValidationError
+from rhworker.supervisor import rhworker_command
 
 # Worker settings of the demo: short leases so a killed worker's work moves on fast.
 DEMO_WORKER = {
@@ -33,8 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "unless --store/--coordination say otherwise), fail some hosts, follow the "
         "recovery live and check the invariants of docs/design.md §4. Exit 0 only if they hold.",
     )
-    p.add_argument("-n", "--workers", type=int, default=3, help="worker processes (default 3)")
-    p.add_argument("--failures", type=int, default=6, help="hosts to fail (default 6)")
+    p.add_argument(
+        "-n", "--workers", type=int_in(0), default=3, help="worker processes (default 3)"
+    )
+    p.add_argument(
+        "--failures",
+        type=int_in(1),
+        default=6,
+        help="hosts to fail (default 6; at most the cloud's hosts that run servers)",
+    )
     p.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
     p.add_argument("--cloud", help="cloud spec YAML (default: a built-in 3-segment cloud)")
     p.add_argument("--sim-url", help="use this running simulator instead of starting one")
@@ -45,11 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--evacuation-time",
-        type=float,
+        type=seconds,
         default=0.5,
         help="seconds the started simulator takes per evacuation (default 0.5)",
     )
-    p.add_argument("--timeout", type=float, default=120.0, help="give up after (default 120 s)")
+    p.add_argument("--timeout", type=seconds, default=120.0, help="give up after (default 120 s)")
     p.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
     p.add_argument("--keep", action="store_true", help="keep the temporary state directory")
     p.set_defaults(func=_demo)
@@ -57,9 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _start_simulator(evacuation_time: float, log_path: str) -> tuple[subprocess.Popen, str]:
     cmd = [
-        sys.executable,
-        "-m",
-        "rhworker",
+        *rhworker_command(),
         "sim",
         "serve",
         "--port",
@@ -81,7 +88,7 @@ def _start_simulator(evacuation_time: float, log_path: str) -> tuple[subprocess.
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rhworker.demo import demo_cloud
+    from rhworker.demo import demo_cloud, failable_hosts
 
     if args.workers < 1 and not args.external_workers:
         raise ConfigError("--workers must be at least 1")
@@ -93,6 +100,12 @@ def _demo(args: argparse.Namespace) -> int:
         spec = load_file(args.cloud)
     else:
         spec = demo_cloud()
+    most = len(failable_hosts(spec))
+    if args.failures > most:
+        raise ValidationError(
+            f"--failures {args.failures}: this cloud has {most} hosts that can fail "
+            f"(allowed: 1..{most})"
+        )
     own_state = not args.state_dir
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="rhworker-demo-")
     os.makedirs(state_dir, exist_ok=True)

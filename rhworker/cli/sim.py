@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from rhworker.cli._common import port, seconds
 from rhworker.sim import Simulator
 from rhworker.sim import spec as sim_spec
 from rhworker.sim.state import (
@@ -34,11 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim_sub.required = True
     serve = sim_sub.add_parser("serve", help="serve the simulator; prints its URL when ready")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    serve.add_argument("--port", type=port, default=0, help="port (default 0: a free one)")
     serve.add_argument("--cloud", metavar="FILE.yaml", help="cloud spec to load at start")
     serve.add_argument(
         "--evacuation-time",
-        type=float,
+        type=seconds,
         default=DEFAULT_EVACUATION_TIME,
         metavar="S",
         help="seconds one evacuation alone takes, split into the phases below "
@@ -77,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--service-down-time",
-        type=float,
+        type=seconds,
         default=DEFAULT_SERVICE_DOWN_TIME,
         metavar="S",
         help="seconds without heartbeat before a dead host's service is down "
@@ -85,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--disable-rpc-delay",
-        type=float,
+        type=seconds,
         default=DEFAULT_DISABLE_RPC_DELAY,
         metavar="S",
         help="seconds a status change of a dead but still-up compute blocks "

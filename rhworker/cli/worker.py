@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
-import sys
-import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,8 @@ from oslo_config import cfg
 from rhworker import conf as rconf
 from rhworker import preflight
 from rhworker.cli import load_conf
+from rhworker.cli._common import int_in, port, seconds
+from rhworker.supervisor import RestartPolicy, Supervisor, rhworker_command
 
 if TYPE_CHECKING:
     from rhworker.worker import Worker
@@ -26,9 +27,11 @@ LOG = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="run one worker process (consume and recover)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
-    worker.add_argument("--concurrency", type=int, help="notifications at once (overrides config)")
     worker.add_argument(
-        "--metrics-port", type=int, help="Prometheus endpoint port (overrides [metrics] port)"
+        "--concurrency", type=int_in(1), help="notifications at once (overrides config)"
+    )
+    worker.add_argument(
+        "--metrics-port", type=port, help="Prometheus endpoint port (overrides [metrics] port)"
     )
     worker.add_argument(
         "--skip-preflight",
@@ -39,9 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(func=_worker)
 
     pool = sub.add_parser("pool", help="run and supervise N worker processes on this machine")
-    pool.add_argument("-n", "--workers", type=int, default=2, help="worker processes (default 2)")
     pool.add_argument(
-        "--restart-delay", type=float, default=1.0, help="seconds before restarting a dead worker"
+        "-n", "--workers", type=int_in(1), default=2, help="worker processes (default 2)"
+    )
+    pool.add_argument(
+        "--restart-delay",
+        type=seconds,
+        help="seconds before restarting a dead worker, doubled after each quick failure "
+        "(overrides [pool] restart_delay)",
     )
     pool.set_defaults(func=_pool)
 
@@ -54,6 +62,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
+    from rhworker.store.base import check_durability
     from rhworker.worker import Worker, WorkerOptions
 
     store_url = rconf.store_url(conf)
@@ -61,6 +70,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     check_backend_policy(coordination_url, store_url, conf.coordination.file_backend_policy)
     member_id = member_id or new_member_id()
     store = configured_store(conf, create=True)
+    check_durability(store, conf.store.redis_durability)
     coordinator = Coordinator.from_conf(conf, member_id)
     compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
     return Worker(
@@ -99,6 +109,8 @@ def _worker(args: argparse.Namespace) -> int:
         conf.set_override("concurrency", args.concurrency, group="worker")
     if args.metrics_port is not None:
         conf.set_override("port", args.metrics_port, group="metrics")
+    # Every option at DEBUG; secret ones (URLs, passwords) print as ****.
+    conf.log_opt_values(LOG, logging.DEBUG)
     if not args.skip_preflight:
         preflight.require(conf, quiet=not args.debug)  # one line and exit 7 on failure
     worker = build_worker(conf)
@@ -122,17 +134,18 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+# Environment variables (oslo.config's environment source) that hand the pool's store
+# and lock URLs to its workers: they may carry passwords, and argv is visible to all.
+CHILD_ENV = {"store_url": "OS_STORE__URL", "coordination_url": "OS_COORDINATION__BACKEND_URL"}
+
+
 def _child_command(args: argparse.Namespace, metrics_port: int = 0) -> list[str]:
-    cmd = [sys.executable, "-m", "rhworker"]
+    """The worker's command line: nothing secret in it (see :func:`_child_env`)."""
+    cmd = rhworker_command()
     for path in args.config_file:
         cmd += ["--config-file", path]
-    for flag, value in (
-        ("--state-dir", args.state_dir),
-        ("--store", args.store_url),
-        ("--coordination", args.coordination_url),
-    ):
-        if value:
-            cmd += [flag, value]
+    if args.state_dir:
+        cmd += ["--state-dir", args.state_dir]
     cmd += ["--log-format", args.log_format]
     if args.debug:
         cmd.append("--debug")
@@ -142,14 +155,24 @@ def _child_command(args: argparse.Namespace, metrics_port: int = 0) -> list[str]
     return cmd
 
 
+def _child_env(args: argparse.Namespace) -> dict[str, str]:
+    """The pool's environment, plus ``--store``/``--coordination`` given on its command line."""
+    env = dict(os.environ)
+    for attr, variable in CHILD_ENV.items():
+        value = getattr(args, attr, None)
+        if value:
+            env[variable] = value
+    return env
+
+
 def _pool(args: argparse.Namespace) -> int:
-    """Keep N workers alive; restart any that dies; forward SIGTERM and wait."""
+    """Keep N workers alive; restart any that dies (with back-off); forward SIGTERM and wait."""
     conf = load_conf(args)
-    if args.workers < 1:
-        print("error: -n must be at least 1", file=sys.stderr)
-        return 2
+    if args.restart_delay is not None:
+        conf.set_override("restart_delay", args.restart_delay, group="pool")
     preflight.require(conf, quiet=not args.debug)  # once, before any child starts
     base_port = conf.metrics.port
+    env = _child_env(args)
     stopping = False
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -158,32 +181,14 @@ def _pool(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    children: list[subprocess.Popen | None] = [None] * args.workers
-    restarts = 0
-    while not stopping:
-        for i, child in enumerate(children):
-            if child is not None and child.poll() is None:
-                continue
-            if child is not None:
-                restarts += 1
-                LOG.warning(
-                    "worker %d (pid %d) exited with %s; restarting", i, child.pid, child.returncode
-                )
-                time.sleep(args.restart_delay)
-                if stopping:
-                    break
-            started = subprocess.Popen(_child_command(args, base_port + i if base_port else 0))
-            children[i] = started
-            LOG.info("worker %d started (pid %d)", i, started.pid)
-        time.sleep(0.2)
-    LOG.info("pool stopping %d workers", len(children))
-    live = [c for c in children if c is not None and c.poll() is None]
-    for child in live:
-        child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + conf.worker.shutdown_timeout + 10
-    for child in live:
-        try:
-            child.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            child.kill()
+
+    def spawn(index: int) -> subprocess.Popen:
+        metrics_port = base_port + index if base_port else 0
+        return subprocess.Popen(_child_command(args, metrics_port), env=env)
+
+    supervisor = Supervisor(spawn, args.workers, RestartPolicy.from_conf(conf))
+    try:
+        supervisor.run(lambda: stopping)
+    finally:
+        supervisor.stop(conf.worker.shutdown_timeout + 10)
     return 0

@@ -136,8 +136,10 @@ class ComputeClient(Protocol):
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
-        """Nova's migration records, newest first, filtered as Nova filters them."""
+        """Nova's migration records, newest first, filtered as Nova filters them
+        (``host``: the source or the destination is that host)."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...

@@ -349,12 +349,14 @@ class FakeCompute:
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
         self._record(
             "list_migrations",
             instance_id=instance_id,
             source_host=source_host,
             migration_type=migration_type,
+            host=host,
         )
         with self._lock:
             return [
@@ -363,6 +365,7 @@ class FakeCompute:
                 if (instance_id is None or m.instance_id == instance_id)
                 and (source_host is None or m.source_host == source_host)
                 and (migration_type is None or m.migration_type == migration_type)
+                and (host is None or host in (m.source_host, m.dest_host))
             ]
 
     def list_aggregates(self) -> list[Aggregate]:

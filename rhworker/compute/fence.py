@@ -85,6 +85,7 @@ class FenceableCompute(Protocol):
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]: ...
 
     def list_aggregates(self) -> list[Aggregate]: ...
@@ -119,9 +120,13 @@ class FencedCompute:
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
         return self._inner.list_migrations(
-            instance_id=instance_id, source_host=source_host, migration_type=migration_type
+            instance_id=instance_id,
+            source_host=source_host,
+            migration_type=migration_type,
+            host=host,
         )
 
     def list_aggregates(self) -> list[Aggregate]:

@@ -469,8 +469,11 @@ class OpenStackCompute:
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
         query: dict[str, Any] = {}
+        if host:
+            query["host"] = host
         if instance_id:
             query["server_id"] = instance_id
         if source_host:
@@ -487,6 +490,7 @@ class OpenStackCompute:
                 if (not instance_id or m.instance_id == instance_id)
                 and (not source_host or m.source_host == source_host)
                 and (not migration_type or m.migration_type == migration_type)
+                and (not host or host in (m.source_host, m.dest_host))
             ]
 
         result: list[Migration] = self._call("list migrations", run)

@@ -80,10 +80,14 @@ class PooledCompute:
         instance_id: str | None = None,
         source_host: str | None = None,
         migration_type: str | None = "evacuation",
+        host: str | None = None,
     ) -> list[Migration]:
         return self._run(
             lambda c: c.list_migrations(
-                instance_id=instance_id, source_host=source_host, migration_type=migration_type
+                instance_id=instance_id,
+                source_host=source_host,
+                migration_type=migration_type,
+                host=host,
             )
         )
 

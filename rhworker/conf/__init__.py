@@ -10,23 +10,38 @@ import os
 
 from oslo_config import cfg
 
+from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
+    fencing,
     host_failure,
     metrics,
     notification,
     paths,
+    pool,
     store,
     worker,
 )
 
-MODULES = (paths, coordination, store, worker, host_failure, compute, notification, metrics)
+MODULES = (
+    paths,
+    coordination,
+    store,
+    worker,
+    host_failure,
+    fencing,
+    compute,
+    notification,
+    metrics,
+    pool,
+)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     for module in MODULES:
         module.register_opts(conf)
+    logs.register_opts(conf)  # oslo.log's [DEFAULT] options (its own generator namespace)
     return conf
 
 

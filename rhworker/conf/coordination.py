@@ -5,6 +5,7 @@ GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membersh
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "backend_url",
+        secret=True,  # may carry a password: masked in logs and `rhworker config`
         help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "
         "or any other tooz driver. Empty: file://<state_dir>/locks.",
     ),

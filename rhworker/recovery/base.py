@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
+from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class HostFailureOptions:
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
     correlation_window: float = 0.0
+    fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -65,6 +67,7 @@ class HostFailureOptions:
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
             correlation_window=float(group.correlation_window),
+            fencing=FencingOptions.from_conf(conf),
         )
 
 

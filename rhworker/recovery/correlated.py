@@ -28,6 +28,7 @@ import logging
 
 from rhworker.compute.base import is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound, NotFound
+from rhworker.fencing.nova import force_down
 from rhworker.models import MoveState, Notification, NotificationStatus, NotificationType, Step
 from rhworker.recovery.base import RecoveryContext
 
@@ -81,10 +82,8 @@ def fence_reported(ctx: RecoveryContext, current: Notification) -> list[str]:
             service = ctx.compute.get_service(hostname)
         except ComputeNotFound:
             continue
-        if service.forced_down:
+        if not force_down(ctx.compute, hostname, service, ctx.guard):
             continue
-        ctx.guard()
-        ctx.compute.force_down_service(hostname, True, service=service)
         fenced.append(hostname)
         message = f"{hostname} forced down in Nova before any evacuation (by {current.id})"
         for n in reported[hostname]:

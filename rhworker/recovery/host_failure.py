@@ -1,6 +1,7 @@
 """The built-in driver: host-failure recovery as in docs/design.md §3.
 
-gate → mark the failed host → fence it in Nova (force down, then disable) → choose
+gate → mark the failed host → fence it (the ``[fencing]`` driver: Nova only, or
+power off through the BMC / a script) and then in Nova (force down, then disable) → choose
 instances and record their moves → choose a target by recovery method (reserved
 host under a tooz lock + an atomic claim, or Nova's scheduler) → evacuate with
 bounded parallelism → judge the outcome on the moves as they stand.
@@ -9,11 +10,20 @@ bounded parallelism → judge the outcome on the moves as they stand.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from rhworker.compute.base import Server
-from rhworker.errors import ComputeNotFound, NotFound
+from rhworker.compute.base import Server, Service
+from rhworker.errors import ComputeNotFound, FencingError, NotFound
+from rhworker.fencing.base import (
+    FenceRequest,
+    FencingDriver,
+    FencingOptions,
+    load_fencing_driver,
+)
+from rhworker.fencing.nova import force_down
 from rhworker.models import (
     Host,
     Move,
@@ -49,6 +59,10 @@ def ha_first(moves: list[Move]) -> list[Move]:
 
 
 class HostFailureDriver(RecoveryDriver):
+    def __init__(self) -> None:
+        self._fencers: dict[FencingOptions, FencingDriver] = {}
+        self._fencers_lock = threading.Lock()
+
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:
@@ -57,7 +71,9 @@ class HostFailureDriver(RecoveryDriver):
             return gate
         host, segment = gate
         self._mark_failed_host(ctx, host)
-        self._fence(ctx, notification, host.name)
+        unfenced = self._fence(ctx, notification, host)
+        if unfenced is not None:
+            return unfenced
         # every reported host forced down before any evacuation (docs/design.md)
         correlated.settle(ctx, notification, ctx.options.correlation_window)
         moves = self._record_moves(ctx, notification, host.name)
@@ -103,13 +119,19 @@ class HostFailureDriver(RecoveryDriver):
         if event != "STOPPED":
             return self._ignore(ctx, f"event {event or '(none)'} is not handled")
         host_status = str(n.payload.get("host_status") or "").upper()
-        if host_status != "NORMAL":
+        note = ""
+        if host_status == "UNKNOWN" and self._recovers_unknown(ctx):
+            note = (
+                f"; host_status UNKNOWN, recovered once fenced by {ctx.options.fencing.driver} "
+                "(recover_unknown_host_status)"
+            )
+        elif host_status != "NORMAL":
             return self._ignore(
                 ctx,
                 f"host_status is {host_status or 'missing'}, not NORMAL: the host is not known "
                 "to be fenced and evacuating could run an instance twice",
             )
-        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}")
+        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}{note}")
         return host, segment
 
     def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
@@ -127,20 +149,66 @@ class HostFailureDriver(RecoveryDriver):
             f"{host.name} on maintenance" + (", no longer reserved" if host.reserved else ""),
         )
 
-    def _fence(self, ctx: RecoveryContext, n: Notification, hostname: str) -> None:
+    def _fencer(self, options: FencingOptions) -> FencingDriver:
+        """The fencing driver for these options, loaded once per configuration."""
+        with self._fencers_lock:
+            driver = self._fencers.get(options)
+            if driver is None:
+                driver = self._fencers[options] = load_fencing_driver(options.driver, options)
+            return driver
+
+    def _recovers_unknown(self, ctx: RecoveryContext) -> bool:
+        """host_status UNKNOWN is recovered only when asked to and the fence
+        confirms power off."""
+        opts = ctx.options.fencing
+        return opts.recover_unknown_host_status and self._fencer(opts).confirms_power_off
+
+    def _fence(self, ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryResult | None:
+        """Fence the host (the ``[fencing]`` driver), then force its compute service
+        down and disable it in Nova. A failed fence ends the attempt in ``error``:
+        nothing is evacuated from a host that may still run its instances."""
+        hostname = host.name
         try:
-            service = ctx.compute.get_service(hostname)
+            service: Service | None = ctx.compute.get_service(hostname)
         except ComputeNotFound:
-            ctx.step("fence", f"Nova has no compute service on {hostname}")
-            return
-        if not service.forced_down:
-            ctx.guard()
-            ctx.compute.force_down_service(hostname, True, service=service)
+            service = None
+        try:
+            fencer = self._fencer(ctx.options.fencing)
+            result = fencer.fence(
+                FenceRequest(host, ctx.compute, service, ctx.guard, ctx.sleep, time.monotonic)
+            )
+        except FencingError as e:
+            driver = ctx.options.fencing.driver
+            reason = f"fencing {hostname} ({driver}) failed, nothing evacuated: {e}"
+            ctx.step("fence", reason, driver=driver, result="failed")
+            return RecoveryResult(NotificationStatus.ERROR, reason)
+        fenced = f"{hostname}: {result.message} ({fencer.name})"
+        if service is None:
+            ctx.step(
+                "fence",
+                f"Nova has no compute service on {hostname}"
+                if fencer.name == "nova"
+                else f"{fenced}; Nova has no compute service on {hostname}",
+                driver=fencer.name,
+                result="fenced",
+                powered_off=result.powered_off,
+            )
+            return None
+        if not result.forced_down:
+            force_down(ctx.compute, hostname, service, ctx.guard)
         if service.status != "disabled":
             reason = f"{ctx.options.service_disable_reason} notification {n.id}"[:255]
             ctx.guard()
             ctx.compute.disable_service(hostname, reason, service=service)
-        ctx.step("fence", f"{hostname}: compute service forced down and disabled")
+        message = (
+            f"{hostname}: compute service forced down and disabled"
+            if fencer.name == "nova"
+            else f"{fenced}; compute service forced down and disabled"
+        )
+        ctx.step(
+            "fence", message, driver=fencer.name, result="fenced", powered_off=result.powered_off
+        )
+        return None
 
     # -- 4. instances --------------------------------------------------------------------
     def _record_moves(self, ctx: RecoveryContext, n: Notification, hostname: str) -> list[Move]:

@@ -21,6 +21,7 @@ from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
 from rhworker.models import Host, Notification
 from rhworker.recovery.base import RecoveryContext
+from rhworker.recovery.spares import serving_other_host
 
 LOG = logging.getLogger(__name__)
 
@@ -41,8 +42,11 @@ class ReservedHostTarget:
         """Before each evacuate: our claim still stands (fencing) and, where we hold
         it, our lock; a lost lock is re-taken if free, since the claim decides."""
         self.ctx.guard()
-        if not self.ctx.store.check_claim(self.host, self.epoch):
-            raise RecoveryError(f"claim on {self.host} (epoch {self.epoch}) is no longer current")
+        holder = self.ctx.delivery.notification_id
+        if not self.ctx.store.check_claim(self.host, self.epoch, holder):
+            raise RecoveryError(
+                f"claim on {self.host} by {holder} (epoch {self.epoch}) is no longer current"
+            )
         with self._lock_mutex:
             if self.lock is not None and not _still_owner(self.ctx, self.lock):
                 LOG.warning(
@@ -93,7 +97,7 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
     """A claim recorded by an earlier attempt (maybe another worker's) that is still
     current: resume on the same reserved host."""
     for claim in reversed(n.progress.claims):
-        if ctx.store.check_claim(claim.host, claim.epoch):
+        if ctx.store.check_claim(claim.host, claim.epoch, n.id):
             answer = ctx.coordinator.ask_lock(claim.host)
             note = {
                 LockState.TAKEN: "",
@@ -132,6 +136,16 @@ def claim_reserved_host(
                 host=host.name,
             )
         try:
+            other = serving_other_host(ctx, host.name, failed.name)
+            if other is not None:  # the store forgot a claim that Nova remembers
+                _release(ctx, lock)
+                ctx.step(
+                    "spare_in_use",
+                    f"{host.name} is reserved in the store but Nova shows servers evacuated "
+                    f"there from {other}; skipped (the store may have lost writes)",
+                    host=host.name,
+                )
+                continue
             ctx.guard()
             claim = ctx.store.claim_reserved_host(n.id, host.name, token=ctx.token)
         except ClaimLost as e:

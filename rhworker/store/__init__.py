@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rhworker.errors import ConfigError
+from rhworker.masking import mask_url
 from rhworker.store.base import Store
 
 __all__ = ["Store", "from_url"]
@@ -26,5 +27,5 @@ def from_url(url: str, *, create: bool = True) -> Store:
 
         return RedisStore.from_url(url)
     raise ConfigError(
-        f"unsupported store URL scheme {scheme!r} in {url!r} (use sqlite:// or redis://)"
+        f"unsupported store URL scheme {scheme!r} in {mask_url(url)!r} (use sqlite:// or redis://)"
     )

@@ -14,9 +14,14 @@ Semantics every backend must keep (docs/design.md §4, §6):
   :class:`~rhworker.errors.LeaseLost` once another consumer has taken the notification
   over. A lease that expires without a takeover still lets its owner write.
 * **Claims** are one compare-and-set: reserved → not reserved, ``claimed_by``,
-  ``claim_epoch`` from a counter that only grows, and the claim recorded in the
+  ``claim_epoch`` that only grows — even across lost writes: the largest of the last
+  epoch + 1 and the store's clock in microseconds — and the claim recorded in the
   notification's progress, all at once. A claim by the same notification is
-  idempotent (returns the existing claim).
+  idempotent (returns the existing claim). A claim is checked by holder *and* epoch
+  (:meth:`Store.check_claim`), never by epoch alone.
+* **One clock.** Leases, retry due times and the duplicate window are judged by one
+  clock per store: the Redis server's ``TIME`` for Redis, the machine's clock for
+  SQLite (one machine). ``now=`` lets tests move it per call.
 * Backend exceptions never escape: they become :class:`~rhworker.errors.StoreError`
   subclasses (``StoreUnavailable`` for connection problems).
 """
@@ -24,10 +29,13 @@ Semantics every backend must keep (docs/design.md §4, §6):
 from __future__ import annotations
 
 import abc
+import dataclasses
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from rhworker.errors import ConfigError, StoreError
 from rhworker.models import (
     Claim,
     Delivery,
@@ -41,12 +49,47 @@ from rhworker.models import (
     Step,
 )
 
+LOG = logging.getLogger(__name__)
+
 # Masakari's default: the same failure reported again within 180 s is a duplicate.
 DEFAULT_DUPLICATE_INTERVAL = 180.0
 # How long a delivery stays with a worker that stops renewing it.
 DEFAULT_LEASE_TIMEOUT = 30.0
 # Deliveries of one notification before it goes to the dead letters.
 DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class DurabilityRisk:
+    """One way the store's configuration can lose acknowledged writes."""
+
+    message: str
+    # False: the setting could not be read (e.g. CONFIG disabled on a managed Redis),
+    # so the risk is possible, not known. Only known risks are refused.
+    known: bool = True
+    # Whether ``[store] redis_durability = refuse`` refuses it (SQLite's are warnings).
+    refusable: bool = True
+
+
+def check_durability(store: Store, policy: str = "warn") -> list[DurabilityRisk]:
+    """Log each durability risk of ``store``; with ``policy="refuse"``, raise
+    :class:`ConfigError` listing the known ones instead (``[store] redis_durability``)."""
+    try:
+        risks = store.durability_risks()
+    except StoreError as e:
+        if policy == "refuse":
+            raise ConfigError(f"cannot check the store's durability: {e}") from e
+        LOG.warning("store durability not checked: %s", e)
+        return []
+    refused = [r for r in risks if r.known and r.refusable]
+    if policy == "refuse" and refused:
+        raise ConfigError(
+            "the store may lose acknowledged writes ([store] redis_durability = refuse): "
+            + "; ".join(r.message for r in refused)
+        )
+    for risk in risks:
+        LOG.warning("store durability: %s", risk.message)
+    return risks
 
 
 def now_or(now: float | None) -> float:
@@ -223,8 +266,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def check_claim(self, host: str, epoch: int) -> bool:
-        """True while ``epoch`` is the host's current claim epoch (fencing check)."""
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
+        """Fencing check: True while ``host`` is claimed by notification ``holder`` at
+        exactly ``epoch``. Both are compared: after a store lost writes, another
+        notification could hold the host again, and only the holder tells them apart."""
 
     # -- delivery queue ---------------------------------------------------------------
     @abc.abstractmethod
@@ -308,6 +353,18 @@ class Store(abc.ABC):
         """Operator close: status ``failed`` with ``reason``, never handed out again;
         the lease token is bumped so a worker still holding it gets ``LeaseLost`` at its
         next write. ``Conflict`` for ``finished``/``ignored``; ``NotFound``."""
+
+    # -- clock ------------------------------------------------------------------------
+    def now(self) -> float:
+        """The store's clock (UTC epoch seconds): the one leases, retry due times and
+        the duplicate window are judged by. The machine's clock by default; the Redis
+        store reads the server's."""
+        return time.time()
+
+    def durability_risks(self) -> list[DurabilityRisk]:
+        """What this store's configuration risks losing on a crash (empty: nothing
+        known). Checked once by workers at start-up (:func:`check_durability`)."""
+        return []
 
     # -- read models ------------------------------------------------------------------
     @abc.abstractmethod

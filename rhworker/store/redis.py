@@ -9,11 +9,14 @@ them on ``NOSCRIPT``.
 Queue: intake ``XADD``s one entry per notification; a hand-out takes, oldest
 notification first, either a never-delivered entry (``XREADGROUP >``) or a pending one
 whose lease expired or whose retry is due (``XCLAIM`` to the new worker). Leases are
-judged by the notification's ``lease_until`` (the caller's clock, mirrored in the
-``P:leases`` zset), not by the entry's idle time, so that ``now=`` works and renewals
-(``XCLAIM`` by the owner, which also resets the idle time) and takeovers agree. A retry
-keeps its entry pending (never lost, never doubled) until it is due; ack and dead letter
-``XACK`` + ``XDEL`` it. Notification records are kept forever (history).
+judged by the notification's ``lease_until`` (mirrored in the ``P:leases`` zset), not by
+the entry's idle time, so that ``now=`` works and renewals (``XCLAIM`` by the owner,
+which also resets the idle time) and takeovers agree. Every such time is on the Redis
+server's clock (``TIME`` inside the scripts), never the caller's: workers with skewed
+clocks agree on leases, retry due times and the duplicate window. ``now=`` (tests)
+overrides it per call. A retry keeps its entry pending (never lost, never doubled)
+until it is due; ack and dead letter ``XACK`` + ``XDEL`` it. Notification records are
+kept forever (history).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
+    DurabilityRisk,
     Store,
     now_or,
 )
@@ -65,6 +69,14 @@ HANDOUT_BATCH = 50
 PAUSE_RECHECK = 5.0
 # Notifications read per round trip while listing.
 LIST_CHUNK = 200
+# Milliseconds a claim waits for a replica to acknowledge it (WAIT) when the server
+# has replicas; past it the claim stands but a failover could lose it (logged).
+CLAIM_WAIT_MS = 1000
+
+
+def _at(now: float | None) -> str:
+    """A script's time argument: '' (the server's clock) unless a test moves time."""
+    return "" if now is None else rec.flt(now)
 
 
 class RedisStore(RedisGuards, Store):
@@ -78,6 +90,8 @@ class RedisStore(RedisGuards, Store):
         self._redis = client
         self._checked = False
         self._closed = False
+        # Replicas the server had at the durability check: claims WAIT for one.
+        self.replicas = 0
         self._scripts = {
             name: client.register_script(src)
             for name, src in {**SCRIPTS, **redis_controls.SCRIPTS, **redis_guards.SCRIPTS}.items()
@@ -220,16 +234,16 @@ class RedisStore(RedisGuards, Store):
         n = validation.prepare_notification(type, hostname, payload, generated_time, now=at)
         fingerprint = validation.dedup_key(n.type, n.hostname, n.payload)
         try:
-            self._run(
+            _, created = self._run(
                 "intake",
                 n.id,
                 n.type.value,
                 n.hostname,
                 json.dumps(n.payload, sort_keys=True),
                 rec.flt(n.generated_time),
-                rec.flt(at),
+                _at(now),
                 rec.flt(dedup_interval),
-                rec.flt(at - dedup_interval),
+                "",
                 fingerprint,
                 int(max(dedup_interval, 0)) + 60,
                 "1" if inuse.refused_on_maintenance(n) else "0",
@@ -244,6 +258,7 @@ class RedisStore(RedisGuards, Store):
             ) from e
         except HostOnMaintenance as e:
             raise inuse.on_maintenance(n.hostname, n.type.value) from e
+        n.created_at = n.updated_at = float(created)
         return n
 
     def _fetch(self, ids: list[str]) -> list[Notification | None]:
@@ -330,7 +345,7 @@ class RedisStore(RedisGuards, Store):
             notification_id,
             "" if token is None else str(token),
             new.value,
-            rec.flt(now_or(now)),
+            _at(now),
             "0" if reason is None else "1",
             reason or "",
             *allowed,
@@ -366,11 +381,30 @@ class RedisStore(RedisGuards, Store):
         self, notification_id: str, host: str, *, token: int, now: float | None = None
     ) -> Claim:
         epoch = self._run("claim", notification_id, host, str(token))
+        if self.replicas:
+            self._wait_for_replica(host)
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
 
-    def check_claim(self, host: str, epoch: int) -> bool:
-        current = self._read(lambda p: p.hget(self.key("host", host), "claim_epoch"))[0]
-        return bool(current) and int(current) == epoch
+    def _wait_for_replica(self, host: str) -> None:
+        """WAIT until a replica has the claim, so that a failover keeps it. Not a
+        guarantee (Redis replication is asynchronous; a replica can still be promoted
+        without it), hence only a warning when it does not come."""
+        with self._translated():
+            acked = int(cast(int, self._redis.execute_command("WAIT", 1, CLAIM_WAIT_MS)))
+        if acked < 1:
+            LOG.warning(
+                "redis store %s: no replica acknowledged the claim on %s within %d ms; a "
+                "failover now could lose it",
+                self.where,
+                host,
+                CLAIM_WAIT_MS,
+            )
+
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
+        holder_now, epoch_now = self._read(
+            lambda p: p.hmget(self.key("host", host), "claimed_by", "claim_epoch")
+        )[0]
+        return bool(epoch_now) and int(epoch_now) == epoch and holder_now == holder
 
     # -- delivery queue ---------------------------------------------------------------
     def consume(
@@ -384,13 +418,11 @@ class RedisStore(RedisGuards, Store):
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
-            at = now_or(now)
-            until = at + lease_timeout
             result = self._run(
                 "consume",
                 worker_id,
-                rec.flt(at),
-                rec.flt(until),
+                _at(now),
+                rec.flt(lease_timeout),
                 int(max_attempts),
                 HANDOUT_BATCH,
                 rec.flt(PAUSE_RECHECK),
@@ -408,7 +440,8 @@ class RedisStore(RedisGuards, Store):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:], at)))
+            at = float(result[4])  # the server's clock (or now=)
+            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:4], at)))
 
     @staticmethod
     def _due_in(times: list[str], at: float) -> list[float]:
@@ -424,13 +457,15 @@ class RedisStore(RedisGuards, Store):
     def renew(
         self, delivery: Delivery, *, lease_timeout: float, now: float | None = None
     ) -> Delivery:
-        until = now_or(now) + lease_timeout
-        self._run(
-            "renew",
-            delivery.notification_id,
-            str(delivery.token),
-            delivery.worker_id,
-            rec.flt(until),
+        until = float(
+            self._run(
+                "renew",
+                delivery.notification_id,
+                str(delivery.token),
+                delivery.worker_id,
+                rec.flt(lease_timeout),
+                _at(now),
+            )
         )
         return Delivery(
             notification_id=delivery.notification_id,
@@ -442,18 +477,17 @@ class RedisStore(RedisGuards, Store):
         )
 
     def ack(self, delivery: Delivery) -> None:
-        self._run("ack", delivery.notification_id, str(delivery.token), rec.flt(time.time()))
+        self._run("ack", delivery.notification_id, str(delivery.token), "")
 
     def retry_later(
         self, delivery: Delivery, delay: float, *, reason: str = "", now: float | None = None
     ) -> None:
-        at = now_or(now)
         self._run(
             "retry_later",
             delivery.notification_id,
             str(delivery.token),
-            rec.flt(at),
-            rec.flt(at + delay),
+            _at(now),
+            rec.flt(delay),
             reason or "",
         )
 
@@ -462,7 +496,7 @@ class RedisStore(RedisGuards, Store):
             "dead_letter",
             delivery.notification_id,
             str(delivery.token),
-            rec.flt(now_or(now)),
+            _at(now),
             reason,
         )
 
@@ -476,7 +510,8 @@ class RedisStore(RedisGuards, Store):
         reason: str = "",
         now: float | None = None,
     ) -> None:
-        self._run("set_pause", *redis_controls.pause_args(segment, paused, by, reason, now_or(now)))
+        args = redis_controls.pause_args(segment, paused, by, reason, now_or(now), now)
+        self._run("set_pause", *args)
 
     def pauses(self) -> dict[str | None, PauseInfo]:
         raw = self._read(lambda p: p.hgetall(self.key("pauses")))[0]
@@ -485,16 +520,105 @@ class RedisStore(RedisGuards, Store):
     def requeue(
         self, notification_id: str, *, reason: str = "", now: float | None = None
     ) -> Notification:
-        self._run("requeue", notification_id, rec.flt(now_or(now)), reason)
+        self._run("requeue", notification_id, _at(now), reason)
         return self.get_notification(notification_id)
 
     def resolve(
         self, notification_id: str, *, reason: str, now: float | None = None
     ) -> Notification:
-        self._run("resolve", notification_id, rec.flt(now_or(now)), reason)
+        self._run("resolve", notification_id, _at(now), reason)
         return self.get_notification(notification_id)
 
     # -- read models ------------------------------------------------------------------
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
+        at = self.now() if now is None else now
         with self._translated():
-            return redis_stats.queue_stats(self._redis, self.key, now_or(now))
+            return redis_stats.queue_stats(self._redis, self.key, at)
+
+    def durability_risks(self) -> list[DurabilityRisk]:
+        """Read the server's persistence and replication settings (docs/safety.md).
+
+        ``CONFIG GET`` when allowed; where it is disabled (managed Redis, renamed
+        command, ACL), ``INFO`` tells whether AOF is on and how many replicas there
+        are but not ``appendfsync`` nor ``min-replicas-to-write``: those become
+        "unknown" risks (warned, never refused)."""
+        with self._translated():
+            info = cast(dict[str, Any], self._redis.info())
+            try:
+                config = cast(dict[str, str], self._redis.config_get("*"))
+            except redis.exceptions.RedisError as e:
+                LOG.info("redis store %s: CONFIG GET unavailable (%s); using INFO", self.where, e)
+                config = {}
+        self.replicas = int(info.get("connected_slaves", 0) or 0)
+        return durability_risks_of(config, info, self.where)
+
+    def now(self) -> float:
+        """The Redis server's clock: the one leases and due times are judged by."""
+        with self._translated():
+            seconds, micros = cast(tuple[int, int], self._redis.time())
+        return seconds + micros / 1e6
+
+
+def durability_risks_of(
+    config: dict[str, str], info: dict[str, Any], where: str
+) -> list[DurabilityRisk]:
+    """The risks of a server from its ``CONFIG GET *`` (may be empty) and ``INFO``."""
+    risks: list[DurabilityRisk] = []
+    aof = config.get("appendonly", "yes" if info.get("aof_enabled") else "no")
+    if aof != "yes":
+        risks.append(
+            DurabilityRisk(
+                f"redis store {where}: appendonly is off; a crash loses every write since "
+                "the last RDB snapshot (set appendonly yes, appendfsync always)"
+            )
+        )
+    else:
+        fsync = config.get("appendfsync")
+        if fsync is None:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: appendfsync unknown (CONFIG GET disabled); "
+                    "with anything but 'always' a crash of the machine loses the last "
+                    "acknowledged writes",
+                    known=False,
+                )
+            )
+        elif fsync != "always":
+            lost = "about 1 s" if fsync == "everysec" else "up to 30 s"
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: appendfsync {fsync}; a crash of the machine loses "
+                    f"{lost} of acknowledged writes (claims, hand-outs, progress). Claims stay "
+                    "fenced by holder and epoch, but work may be redone (appendfsync always "
+                    "to avoid it)"
+                )
+            )
+    replicas = int(info.get("connected_slaves", 0) or 0)
+    if replicas:
+        min_replicas = config.get("min-replicas-to-write", config.get("min-slaves-to-write"))
+        if min_replicas is None:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: {replicas} replica(s), min-replicas-to-write "
+                    "unknown (CONFIG GET disabled); a failover may lose acknowledged writes",
+                    known=False,
+                )
+            )
+        elif int(min_replicas) < 1:
+            risks.append(
+                DurabilityRisk(
+                    f"redis store {where}: {replicas} replica(s) but min-replicas-to-write "
+                    "0; a failover to a replica loses the writes it had not received (set "
+                    "min-replicas-to-write 1; claims also WAIT for a replica)"
+                )
+            )
+    policy = config.get("maxmemory-policy", str(info.get("maxmemory_policy", "noeviction")))
+    maxmemory = config.get("maxmemory", str(info.get("maxmemory", 0)))
+    if policy != "noeviction" and maxmemory not in ("0", ""):
+        risks.append(
+            DurabilityRisk(
+                f"redis store {where}: maxmemory-policy {policy}; evicted keys lose "
+                "notifications and claims (use noeviction)"
+            )
+        )
+    return risks

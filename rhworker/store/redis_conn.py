@@ -23,6 +23,7 @@ from rhworker.errors import (
     StoreError,
     StoreUnavailable,
 )
+from rhworker.masking import mask_text, mask_url
 
 # Key prefix when the URL has no ?prefix=.
 DEFAULT_PREFIX = "rhworker"
@@ -69,7 +70,7 @@ def connect(url: str) -> tuple[redis.Redis, str, str]:
     (client, prefix, where). Other query options are passed on to redis-py."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"not a redis URL: {url!r}")
+        raise ConfigError(f"not a redis URL: {mask_url(url)!r}")
     prefix = DEFAULT_PREFIX
     rest = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -90,7 +91,7 @@ def connect(url: str) -> tuple[redis.Redis, str, str]:
             retry_on_timeout=True,
         )
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"bad redis URL {url!r}: {e}") from e
+        raise ConfigError(f"bad redis URL {mask_url(url)!r}: {mask_text(str(e))}") from e
     where = f"{parts.hostname}:{parts.port or 6379}/{parts.path.lstrip('/') or 0}"
     return client, prefix, where
 

@@ -19,11 +19,11 @@ from rhworker.models import PauseInfo
 from rhworker.store.redis_records import flt
 from rhworker.store.redis_scripts import COMMON
 
-# ARGV: P, segment ('' = all), paused ('1'/'0'), info_json, now
+# ARGV: P, segment ('' = all), paused ('1'/'0'), info_json, now ('' = server)
 SET_PAUSE = (
     COMMON
     + r"""
-local seg, paused, info, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local seg, paused, info, now = ARGV[2], ARGV[3], ARGV[4], now_arg(ARGV[5])
 if seg ~= '' and redis.call('EXISTS', P .. ':segment:' .. seg) == 0 then
   return fail('NOT_FOUND', 'segment ' .. seg .. ' not found')
 end
@@ -40,11 +40,11 @@ return 1
 """
 )
 
-# ARGV: P, id, now, reason
+# ARGV: P, id, now ('' = server), reason
 REQUEUE = (
     COMMON
     + r"""
-local id, now, reason = ARGV[2], ARGV[3], ARGV[4]
+local id, now, reason = ARGV[2], now_arg(ARGV[3]), ARGV[4]
 local nk = nkey(id)
 local h = redis.call('HMGET', nk, 'status', 'lease_owner', 'lease_until')
 if not h[1] then return fail('NOT_FOUND', 'notification ' .. id .. ' not found') end
@@ -58,7 +58,7 @@ end
 ensure_group()
 release(id)
 redis.call('SREM', P .. ':held', id)
-redis.call('HINCRBY', nk, 'lease_token', 1)
+bump_token(nk)
 local entry = redis.call('XADD', STREAM, '*', 'nid', id)
 redis.call('HSET', nk, 'status', 'new', 'attempts', 0, 'entry', entry, 'next_attempt_at', '',
   'reason', reason, 'updated_at', now, 'dead_reason', '', 'dead_at', '')
@@ -67,11 +67,11 @@ return entry
 """
 )
 
-# ARGV: P, id, now, reason
+# ARGV: P, id, now ('' = server), reason
 RESOLVE = (
     COMMON
     + r"""
-local id, now, reason = ARGV[2], ARGV[3], ARGV[4]
+local id, now, reason = ARGV[2], now_arg(ARGV[3]), ARGV[4]
 local nk = nkey(id)
 local status = redis.call('HGET', nk, 'status')
 if not status then return fail('NOT_FOUND', 'notification ' .. id .. ' not found') end
@@ -80,7 +80,7 @@ if status == 'finished' or status == 'ignored' then
 end
 release(id)
 redis.call('SREM', P .. ':held', id)
-redis.call('HINCRBY', nk, 'lease_token', 1)
+bump_token(nk)
 redis.call('HSET', nk, 'status', 'failed', 'reason', reason, 'updated_at', now,
   'next_attempt_at', '')
 return 1
@@ -90,9 +90,12 @@ return 1
 SCRIPTS = {"set_pause": SET_PAUSE, "requeue": REQUEUE, "resolve": RESOLVE}
 
 
-def pause_args(segment: str | None, paused: bool, by: str, reason: str, at: float) -> list[str]:
+def pause_args(
+    segment: str | None, paused: bool, by: str, reason: str, at: float, now: float | None
+) -> list[str]:
+    """``at`` is shown to operators; ``now`` (None: the server's clock) times the resume."""
     info = json.dumps({"by": by, "reason": reason, "at": at}, separators=(",", ":"))
-    return [segment or "", "1" if paused else "0", info, flt(at)]
+    return [segment or "", "1" if paused else "0", info, "" if now is None else flt(now)]
 
 
 def pauses_of(raw: dict[Any, Any]) -> dict[str | None, PauseInfo]:

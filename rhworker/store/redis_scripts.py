@@ -8,7 +8,7 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 ``P:seghosts:SEG``    zset    host names of a segment, score = position (ties by name)
 ``P:host:NAME``       hash    name, segment, type, control_attributes, reserved,
                               on_maintenance, position, claimed_by, claim_epoch
-``P:epoch``           string  the claim-epoch counter (INCR only: it only grows)
+``P:epoch``           string  the last claim epoch handed out (see CLAIM: it only grows)
 ``P:notif_seq``       string  intake counter (orders notifications created at one time)
 ``P:notifs``          zset    member ``%012d(seq):id``, score = created_at
 ``P:notif:ID``        hash    scalar fields of a notification (payload as JSON), plus
@@ -37,6 +37,14 @@ that do not match it are stale and are dropped when read.
 Every script gets the prefix as ``ARGV[1]``. Floats are formatted in Python and passed
 as strings (Lua's number formatting would round epoch times). Errors are returned as
 ``CODE message`` replies, turned into rhworker errors by the store.
+
+One clock (docs/safety.md, "Claims and epochs"): every time a script compares or
+stores — lease deadlines, retry due times, the duplicate window, ``updated_at`` — is
+the Redis server's ``TIME``, read inside the script, never a client's ``time.time()``:
+workers on machines whose clocks disagree still agree on when a lease ends. A script
+takes a time argument only to let tests move time (``now=``); ``''`` means the
+server's clock, which is what the store always passes in production. Scripts that read
+``TIME`` before writing are fine with Redis >= 5 (effects replication).
 """
 
 from __future__ import annotations
@@ -56,6 +64,38 @@ local TERMINAL = {finished = true, ignored = true, failed = true}
 local function nkey(id) return P .. ':notif:' .. id end
 
 local function fail(code, msg) return redis.error_reply(code .. ' ' .. msg) end
+
+-- the server's clock as 'seconds.micros' (the store's one clock)
+local function server_now()
+  local t = redis.call('TIME')
+  return string.format('%s.%06d', t[1], tonumber(t[2]))
+end
+
+-- The next lease token of a notification: the largest of the current one + 1 and the
+-- server's clock in microseconds, so that a store that lost its last writes (and
+-- with them the last hand-out) never hands the same token out twice: a worker still
+-- holding the lost hand-out is fenced off by the new one (docs/safety.md).
+local function bump_token(nk)
+  local t = redis.call('TIME')
+  local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local current = tonumber(redis.call('HGET', nk, 'lease_token') or '') or 0
+  if current + 1 > token then token = current + 1 end
+  local text = string.format('%.0f', token)
+  redis.call('HSET', nk, 'lease_token', text)
+  return text
+end
+
+-- a time argument: '' = the server's clock, else the caller's (tests move time)
+local function now_arg(arg)
+  if arg == nil or arg == '' then return server_now() end
+  return arg
+end
+
+-- seconds after a time, formatted as the store keeps times (17 digits: exact, as
+-- Python's repr; rounding could put a due time after the instant it is due)
+local function later(at, seconds)
+  return string.format('%.17g', tonumber(at) + tonumber(seconds))
+end
 
 local function ensure_group()
   if redis.call('EXISTS', STREAM) == 0 then
@@ -92,18 +132,21 @@ local function release(id)
 end
 """
 
-# ARGV: P, id, type, hostname, payload, generated_time, now, dedup_interval,
-#       dedup_threshold, fingerprint, dedup_ttl, refuse_on_maintenance ('1'/'0')
-#       (ARGV[8] is informative)
+# ARGV: P, id, type, hostname, payload, generated_time, now ('' = server), dedup_interval,
+#       (unused), fingerprint, dedup_ttl, refuse_on_maintenance ('1'/'0').
+#       Returns {entry, now}.
 INTAKE = (
     COMMON
     + r"""
-local id, hostname, now = ARGV[2], ARGV[4], ARGV[7]
+local id, hostname, now = ARGV[2], ARGV[4], now_arg(ARGV[7])
 local dk = P .. ':dedup:' .. ARGV[10]
+-- the duplicate window on the server's clock: the same failure reported by two
+-- machines with skewed clocks is still one failure
+local threshold = later(now, -tonumber(ARGV[8]))
 if redis.call('EXISTS', P .. ':host:' .. hostname) == 0 then
   return fail('NOT_FOUND', 'host ' .. hostname .. ' is not in the inventory')
 end
-local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', ARGV[9], 'LIMIT', 0, 1)
+local hit = redis.call('ZREVRANGEBYSCORE', dk, '+inf', threshold, 'LIMIT', 0, 1)
 if #hit > 0 then return fail('DUPLICATE', hit[1]) end
 if ARGV[12] == '1' and redis.call('HGET', P .. ':host:' .. hostname, 'on_maintenance') == '1' then
   -- taken only while the host is coming back: its latest notification a STARTED one
@@ -128,18 +171,21 @@ redis.call('HSET', nkey(id), 'id', id, 'type', ARGV[3], 'hostname', hostname,
   'next_attempt_at', '', 'reason', '', 'entry', entry, 'seq', seq)
 redis.call('ZADD', P .. ':notifs', now, string.format('%012d', seq) .. ':' .. id)
 redis.call('ZADD', P .. ':hostnotifs:' .. hostname, now, id)
-redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. ARGV[9])
+redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. threshold)
 redis.call('ZADD', dk, now, id)
 redis.call('EXPIRE', dk, ARGV[11])
-return entry
+return {entry, now}
 """
 )
 
-# ARGV: P, worker, now, lease_until, max_attempts, batch, hold_seconds
+# ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds
+# Returns the hand-out {id, token, attempts, lease_until, entry}, or, when nothing is
+# due, {'', stream cursor, next retry due, next lease end, now}.
 CONSUME = (
     COMMON
     + r"""
-local worker, now, lease_until = ARGV[2], ARGV[3], ARGV[4]
+local worker, now = ARGV[2], now_arg(ARGV[3])
+local lease_until = later(now, ARGV[4])
 local max_attempts, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local PAUSES, HELD = P .. ':pauses', P .. ':held'
@@ -186,7 +232,7 @@ local function handout(id, entry)
     redis.call('RPUSH', DEAD, id)
     return nil
   end
-  local token = redis.call('HINCRBY', nk, 'lease_token', 1)
+  local token = bump_token(nk)
   redis.call('HSET', nk, 'attempts', attempts, 'lease_owner', worker,
     'lease_until', lease_until, 'next_attempt_at', '')
   redis.call('ZADD', LEASES, lease_until, id)
@@ -263,18 +309,19 @@ end
 local last = redis.call('XREVRANGE', STREAM, '+', '-', 'COUNT', 1)
 local cursor = '0-0'
 if #last > 0 then cursor = last[1][1] end
-if paused_all then return {'', cursor, '', ''} end
+if paused_all then return {'', cursor, '', '', now} end
 local next_due = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 local next_lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
-return {'', cursor, next_due[2] or '', next_lease[2] or ''}
+return {'', cursor, next_due[2] or '', next_lease[2] or '', now}
 """
 )
 
-# ARGV: P, id, token, worker, lease_until
+# ARGV: P, id, token, worker, lease_timeout, now ('' = server). Returns lease_until.
 RENEW = (
     COMMON
     + r"""
-local id, token, worker, lease_until = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, token, worker = ARGV[2], ARGV[3], ARGV[4]
+local lease_until = later(now_arg(ARGV[6]), ARGV[5])
 local bad = check_token(id, token)
 if bad then return bad end
 local nk = nkey(id)
@@ -285,11 +332,11 @@ end
 redis.call('XCLAIM', STREAM, GROUP, worker, 0, entry, 'JUSTID')
 redis.call('HSET', nk, 'lease_until', lease_until, 'lease_owner', worker)
 redis.call('ZADD', LEASES, lease_until, id)
-return entry
+return lease_until
 """
 )
 
-# ARGV: P, id, token, now
+# ARGV: P, id, token, now ('' = server)
 ACK = (
     COMMON
     + r"""
@@ -297,16 +344,17 @@ local id, token = ARGV[2], ARGV[3]
 local bad = check_token(id, token)
 if bad then return bad end
 release(id)
-redis.call('HSET', nkey(id), 'next_attempt_at', '', 'updated_at', ARGV[4])
+redis.call('HSET', nkey(id), 'next_attempt_at', '', 'updated_at', now_arg(ARGV[4]))
 return 1
 """
 )
 
-# ARGV: P, id, token, now, due, reason
+# ARGV: P, id, token, now ('' = server), delay (seconds), reason
 RETRY_LATER = (
     COMMON
     + r"""
-local id, token, now, due, reason = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local id, token, now, reason = ARGV[2], ARGV[3], now_arg(ARGV[4]), ARGV[6]
+local due = later(now, ARGV[5])
 local bad = check_token(id, token)
 if bad then return bad end
 -- the stream entry stays pending: the hand-out after the back-off XCLAIMs it
@@ -322,11 +370,11 @@ return 1
 """
 )
 
-# ARGV: P, id, token, now, reason
+# ARGV: P, id, token, now ('' = server), reason
 DEAD_LETTER = (
     COMMON
     + r"""
-local id, token, now, reason = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, token, now, reason = ARGV[2], ARGV[3], now_arg(ARGV[4]), ARGV[5]
 local bad = check_token(id, token)
 if bad then return bad end
 release(id)
@@ -338,11 +386,11 @@ return 1
 """
 )
 
-# ARGV: P, id, token, new, now, set_reason ('1'/'0'), reason, expected...
+# ARGV: P, id, token, new, now ('' = server), set_reason ('1'/'0'), reason, expected...
 SET_STATUS = (
     COMMON
     + r"""
-local id, token, new, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, token, new, now = ARGV[2], ARGV[3], ARGV[4], now_arg(ARGV[5])
 local bad = check_token(id, token)
 if bad then return bad end
 local nk = nkey(id)
@@ -401,10 +449,25 @@ if h[3] and h[3] ~= '' then
 end
 if h[1] ~= '1' then return fail('CLAIM_LOST', 'host ' .. host .. ' is not reserved') end
 if h[2] == '1' then return fail('CLAIM_LOST', 'host ' .. host .. ' is on maintenance') end
-local epoch = redis.call('INCR', P .. ':epoch')
-redis.call('HSET', hk, 'reserved', '0', 'claimed_by', id, 'claim_epoch', epoch)
-redis.call('RPUSH', P .. ':claims:' .. id, cjson.encode({host = host, epoch = epoch}))
-return tostring(epoch)
+-- The epoch never goes backwards, even after this server lost its last writes (AOF
+-- everysec and a crash, a promoted replica, an evicted P:epoch): it is the largest of
+-- the last epoch handed out + 1, this host's last epoch + 1 and the server's clock in
+-- microseconds. A lost counter is thus replaced by the clock, which has moved on
+-- since the lost claim was made (docs/safety.md, "Claims and epochs"). Integers up to
+-- 2^53 are exact in Lua; they are formatted by hand (Redis would round a Lua number
+-- to 14 digits).
+local t = redis.call('TIME')
+local epoch = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local counter = tonumber(redis.call('GET', P .. ':epoch') or '') or 0
+local last = tonumber(h[4] or '') or 0
+if counter + 1 > epoch then epoch = counter + 1 end
+if last + 1 > epoch then epoch = last + 1 end
+local text = string.format('%.0f', epoch)
+redis.call('SET', P .. ':epoch', text)
+redis.call('HSET', hk, 'reserved', '0', 'claimed_by', id, 'claim_epoch', text)
+redis.call('RPUSH', P .. ':claims:' .. id,
+  '{"host":' .. cjson.encode(host) .. ',"epoch":' .. text .. '}')
+return text
 """
 )
 

@@ -40,8 +40,8 @@ from rhworker.models import (
 from rhworker.store import inuse
 from rhworker.store import sqlite_guards as guards
 from rhworker.store import sqlite_schema as schema
-from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, Store, now_or
-from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT
+from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Store, now_or
+from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, clock_micros
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
 
@@ -102,7 +102,22 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 raise StoreUnavailable(
                     f"cannot create the sqlite store {path}: directory {directory} does not exist"
                 )
+            try:
+                _create_private(path)
+            except OSError as e:
+                raise StoreUnavailable(f"cannot create the sqlite store {path}: {e}") from e
         return cls(path, **kwargs)
+
+    def durability_risks(self) -> list[DurabilityRisk]:
+        if self.synchronous == "FULL":
+            return []
+        return [
+            DurabilityRisk(
+                f"sqlite store {self.path}: synchronous={self.synchronous.lower()}; a power "
+                "cut may lose the last commits (claims stay fenced: epochs follow the clock)",
+                refusable=False,
+            )
+        ]
 
     # -- inventory: segments -------------------------------------------------------
     def create_segment(self, segment: Segment) -> Segment:
@@ -434,10 +449,7 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 if spare.claimed_by is not None:
                     why = f"claimed by {spare.claimed_by}"
                 raise ClaimLost(f"reserved host {host} cannot be claimed: {why}")
-            conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'claim_epoch'")
-            epoch = conn.execute(
-                "SELECT value FROM counters WHERE name = 'claim_epoch'"
-            ).fetchone()[0]
+            epoch = self._next_epoch(conn)
             conn.execute(
                 "UPDATE hosts SET reserved = 0, claimed_by = ?, claim_epoch = ? WHERE name = ?",
                 (notification_id, epoch, host),
@@ -449,7 +461,35 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
 
-    def check_claim(self, host: str, epoch: int) -> bool:
+    @staticmethod
+    def _next_epoch(conn: sqlite3.Connection) -> int:
+        """The next claim epoch, inside the claim's transaction: the largest of the
+        last one + 1 and the machine's clock in microseconds. The counter alone would
+        go backwards if the file lost its last commits (a power cut with
+        ``synchronous=normal``, a disk that lies about fsync, an older copy restored);
+        the clock has moved on since (docs/safety.md, "Claims and epochs")."""
+        last = conn.execute("SELECT value FROM counters WHERE name = 'claim_epoch'").fetchone()
+        epoch = max((last[0] if last else 0) + 1, clock_micros())
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES ('claim_epoch', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (epoch,),
+        )
+        return epoch
+
+    def check_claim(self, host: str, epoch: int, holder: str) -> bool:
         with self._tx(immediate=False) as conn:
-            row = conn.execute("SELECT claim_epoch FROM hosts WHERE name = ?", (host,)).fetchone()
-        return row is not None and row[0] is not None and row[0] == epoch
+            row = conn.execute(
+                "SELECT claimed_by, claim_epoch FROM hosts WHERE name = ?", (host,)
+            ).fetchone()
+        return row is not None and row[1] is not None and row[1] == epoch and row[0] == holder
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), whatever the umask;
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)

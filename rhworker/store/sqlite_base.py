@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 from rhworker.errors import ConfigError, LeaseLost, NotFound, StoreError, StoreUnavailable
@@ -17,6 +18,19 @@ DEFAULT_BUSY_TIMEOUT = 15.0
 # fsync every commit: a claim survives a power cut (NORMAL is ~3x faster, not as safe).
 DEFAULT_SYNCHRONOUS = "full"
 SYNCHRONOUS_MODES = ("full", "normal")
+
+
+def clock_micros() -> int:
+    """The machine's clock in microseconds: the floor of new claim epochs and lease
+    tokens, so that they keep growing even if the file lost its last commits (a
+    power cut, an older copy restored). See docs/safety.md, "Claims and epochs"."""
+    return int(time.time() * 1_000_000)
+
+
+def next_token(current: int) -> int:
+    """The lease token after ``current``: never one handed out before, even by a
+    version of the file that was lost."""
+    return max(int(current) + 1, clock_micros())
 
 
 class SqliteBase:

@@ -11,7 +11,7 @@ from rhworker.errors import Conflict, NotFound
 from rhworker.models import Notification, NotificationStatus, PauseInfo
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import now_or
-from rhworker.store.sqlite_base import SqliteBase
+from rhworker.store.sqlite_base import SqliteBase, clock_micros
 
 _RETRYABLE = (NotificationStatus.ERROR.value, NotificationStatus.FAILED.value)
 _UNRESOLVABLE = (NotificationStatus.FINISHED.value, NotificationStatus.IGNORED.value)
@@ -72,9 +72,9 @@ class SqliteControls(SqliteBase):
                 )
             conn.execute(
                 "UPDATE notifications SET status = 'new', attempts = 0, acked = 0, "
-                "lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, "
+                "lease_owner = NULL, lease_until = NULL, lease_token = MAX(lease_token + 1, ?), "
                 "next_attempt_at = NULL, reason = ?, updated_at = ? WHERE id = ?",
-                (reason or None, at, notification_id),
+                (clock_micros(), reason or None, at, notification_id),
             )
             conn.execute("DELETE FROM dead_letters WHERE notification_id = ?", (notification_id,))
             return self._notification(conn, self._row(conn, notification_id))
@@ -88,8 +88,8 @@ class SqliteControls(SqliteBase):
                 raise Conflict(f"notification {notification_id} is already {row['status']}")
             conn.execute(
                 "UPDATE notifications SET status = 'failed', acked = 1, lease_owner = NULL, "
-                "lease_until = NULL, lease_token = lease_token + 1, next_attempt_at = NULL, "
-                "reason = ?, updated_at = ? WHERE id = ?",
-                (reason, now_or(now), notification_id),
+                "lease_until = NULL, lease_token = MAX(lease_token + 1, ?), "
+                "next_attempt_at = NULL, reason = ?, updated_at = ? WHERE id = ?",
+                (clock_micros(), reason, now_or(now), notification_id),
             )
             return self._notification(conn, self._row(conn, notification_id))

@@ -11,7 +11,7 @@ from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, now_or
-from rhworker.store.sqlite_base import SqliteBase
+from rhworker.store.sqlite_base import SqliteBase, next_token
 
 LOG = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class SqliteQueue(SqliteBase):
                     self._bury(conn, row["id"], reason, at)
                     LOG.warning("notification %s dead-lettered: %s", row["id"], reason)
                     continue
-                token, until = row["lease_token"] + 1, at + lease_timeout
+                token, until = next_token(row["lease_token"]), at + lease_timeout
                 conn.execute(
                     "UPDATE notifications SET attempts = ?, lease_token = ?, lease_owner = ?, "
                     "lease_until = ? WHERE id = ?",

@@ -9,9 +9,10 @@ One run (``run_chaos(ChaosConfig(seed=N))``):
    window, while a seeded schedule injects faults (see :mod:`chaos_faults`): SIGKILL
    and SIGSTOP/SIGCONT of workers, Redis and ZooKeeper restarts, ZooKeeper stopped for
    a while (locks down), simulator 5xx and latency, evacuation failures, a reserved
-   host losing capacity, and a partition that cuts one extra worker from the store
-   while it still reaches Nova (see :mod:`chaos_partition`: its Nova changes past its
-   lease are violations);
+   host losing capacity, store rollbacks (the store loses a few seconds of writes;
+   lost notifications are reported again), and a partition that cuts one extra worker
+   from the store while it still reaches Nova (see :mod:`chaos_partition`: its Nova
+   changes past its lease are violations);
 3. clear the faults, resume paused workers, wait until every notification is
    terminal (with a deadline), and run :func:`rhworker.verify.verify`.
 
@@ -352,6 +353,8 @@ def _storm_with(
         clock=clock,
         partition=partition,
         store=deployment.store,
+        store_url=deployment.store_url,
+        on_rollback=lambda: _report_again(deployment, sim, failing, accepted),
     )
     accepted: list[str] = []
     order = list(failing)
@@ -377,7 +380,9 @@ def _storm_with(
     injector.resume_all()
     sim.clear_faults()
     all_terminal = _wait_quiet(deployment, accepted, config.quiescence_timeout)
-    report = _retrying(lambda: verify(deployment.store, sim.state(), accepted_ids=accepted))
+    report = _retrying(
+        lambda: verify(deployment.store, sim.state(), accepted_ids=accepted, spares=spares)
+    )
     requests = sim.requests()
     notifications = _retrying(deployment.store.list_notifications)
     statuses = Counter(n.status.value for n in notifications)
@@ -421,9 +426,25 @@ def _fail_and_record(deployment: Deployment, sim: Any, host: str, accepted: list
     accepted.append(_fail_host(deployment, sim, host))
 
 
+def _report_again(deployment: Deployment, sim: Any, failing: list[str], accepted: list[str]) -> str:
+    """After a store rollback: report every host that is down again, as a host
+    monitor keeps doing while a host stays down. A notification the store still has
+    is found by the duplicate window; a lost one is accepted anew and replaces it."""
+    down = {h["name"] for h in sim.state()["hosts"] if not h.get("alive")}
+    before = set(accepted)
+    accepted[:] = [_report(deployment, host) for host in failing if host in down]
+    lost = before - set(accepted)
+    return f"{len(lost)} notification(s) lost by the rollback reported again"
+
+
 def _fail_host(deployment: Deployment, sim: Any, host: str) -> str:
     """Kill the host in the simulator and report it, as a monitor would."""
     sim.kill_host(host)
+    return _report(deployment, host)
+
+
+def _report(deployment: Deployment, host: str) -> str:
+    """Report a failed host (retried through store outages)."""
     payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 
     def intake() -> str:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from rhworker.store.base import Store
     from rhworker.testing.chaos_partition import NovaPartition
 
+from rhworker.testing import rollback
+
 LOG = logging.getLogger(__name__)
 
 # Every kind the runner can inject; each seed gets each available kind at least once.
@@ -36,12 +38,15 @@ FAULT_KINDS = (
     "fail_evacuation",
     "lose_capacity",
     "nova_partition",
+    "store_rollback",
 )
 # Kinds that act on the ZooKeeper lock service: only for seeds that lock with it (with
 # Redis locks the lock service is the store's server too).
 ZOOKEEPER_KINDS = frozenset({"zookeeper_restart", "locks_down"})
 # Seconds the lock service stays stopped in a locks_down fault.
 LOCKS_DOWN_SECONDS = (6.0, 12.0)
+# Seconds of writes a store rollback loses (from its snapshot to its restore).
+ROLLBACK_SECONDS = (1.0, 4.0)
 # Paths hit by the injected 5xx answers (regular expressions on the request path).
 ERROR_PATHS = ("/servers", "/os-services", "/servers/[^/]+/action")
 
@@ -114,6 +119,8 @@ class FaultInjector:
         clock: Callable[[], float],
         partition: NovaPartition | None = None,
         store: Store | None = None,
+        store_url: str | None = None,
+        on_rollback: Callable[[], str] | None = None,
     ) -> None:
         self.partition = partition
         self.store = store  # reached directly (not through the partition's proxy)
@@ -127,6 +134,8 @@ class FaultInjector:
         self.servers_of_failures = servers_of_failures
         self.spares = spares
         self.clock = clock
+        self.store_url = store_url
+        self.on_rollback = on_rollback
         self.events: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.timeline: list[str] = []
@@ -141,6 +150,7 @@ class FaultInjector:
             for k in FAULT_KINDS
             if (k not in ZOOKEEPER_KINDS or self.zookeeper is not None)
             and (k != "nova_partition" or self.partition is not None)
+            and (k != "store_rollback" or self.store_url is not None)
         ]
 
     def inject(self, kind: str) -> None:
@@ -328,3 +338,42 @@ class FaultInjector:
     def _restore(self, host: str) -> None:
         self.sim.inject(type="lose_capacity", host=host, lost=False)
         self._note(f"capacity of {host} restored")
+
+    # -- the store loses writes ------------------------------------------------------------
+    def store_rollback(self) -> str | None:
+        """Snapshot the store now and put it back a few seconds later: the store loses
+        every write in between, as after a Redis crash with ``appendfsync everysec``
+        or a lagging replica promoted (docs/safety.md, "Claims and epochs")."""
+        if self.store_url is None:
+            return None
+        url = self.store_url
+        taken = _patiently(lambda: rollback.snapshot(url))
+        lag = self.rng.uniform(*ROLLBACK_SECONDS)
+        self.schedule.add(
+            self.clock() + lag, "restore snapshot", lambda: self._roll_back(taken, lag)
+        )
+        return f"store snapshot taken; restored in {lag:.1f}s (those writes are lost)"
+
+    def _roll_back(self, taken: rollback.Snapshot, lag: float) -> None:
+        try:
+            count = _patiently(taken.restore)
+        except Exception as e:  # recorded in the timeline, the run goes on
+            self._note(f"store rollback FAILED to restore: {e}")
+            return
+        finally:
+            taken.discard()
+        self._note(f"store rolled back {lag:.1f}s ({count} keys/pages restored)")
+        if self.on_rollback is not None:
+            self._note(self.on_rollback())
+
+
+def _patiently(call: Callable[[], Any], seconds: float = 15.0) -> Any:
+    """Call, retrying connection errors (Redis may be restarting) for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception:  # redis and sqlite errors alike; re-raised late
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from rhworker import conf as rconf
 from rhworker.inventory import apply_inventory, load_inventory
 from rhworker.models import Notification
 from rhworker.store import Store, from_url
+from rhworker.supervisor import rhworker_command
 
 # Worker settings that keep tests and demos quick (seconds).
 FAST_WORKER = {
@@ -45,7 +45,7 @@ class Deployment:
         options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="rhworker-")
-        os.makedirs(self.state_dir, exist_ok=True)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         self.compute_url = compute_url
         self.store_url = store_url or f"sqlite:///{self.state_dir}/rhworker.db"
         self.coordination_url = coordination_url or f"file://{self.state_dir}/locks"
@@ -61,7 +61,9 @@ class Deployment:
         for group, values in (options or {}).items():
             groups.setdefault(group, {}).update(values)
         self.conf_path = os.path.join(self.state_dir, "rhworker.conf")
-        with open(self.conf_path, "w") as f:
+        # 0600: the store and lock URLs in it may carry passwords.
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             for group, values in groups.items():
                 f.write(f"[{group}]\n")
                 for key, value in values.items():
@@ -123,7 +125,7 @@ class Deployment:
                 worker.store.close()
 
     def start_worker_process(self, *extra: str, pool: int | None = None) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "rhworker", *self.cli_args()]
+        cmd = [*rhworker_command(), *self.cli_args()]
         cmd += ["pool", "-n", str(pool)] if pool else ["worker", *extra]
         log = open(os.path.join(self.state_dir, f"worker-{len(self.processes)}.log"), "ab")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -392,17 +392,18 @@ def test_check_claim_fencing(inventory: Store) -> None:
     store = inventory
     nid, token = _delivered(store, "c1")
     claim = store.claim_reserved_host(nid, "r0", token=token)
-    assert store.check_claim("r0", claim.epoch) is True
-    assert store.check_claim("r0", claim.epoch - 1) is False
-    assert store.check_claim("r1", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is True
+    assert store.check_claim("r0", claim.epoch - 1, nid) is False
+    assert store.check_claim("r1", claim.epoch, nid) is False
 
     # The operator makes r0 a spare again: the old claim is stale.
     spare = store.update_host("r0", reserved=True)
     assert spare.claimed_by is None and spare.claim_epoch is None
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", claim.epoch, nid) is False
 
     other, other_token = _delivered(store, "c2")
     again = store.claim_reserved_host(other, "r0", token=other_token)
     assert again.epoch > claim.epoch  # the counter only grows
-    assert store.check_claim("r0", again.epoch) is True
-    assert store.check_claim("r0", claim.epoch) is False
+    assert store.check_claim("r0", again.epoch, other) is True
+    assert store.check_claim("r0", again.epoch, nid) is False  # same epoch, other holder
+    assert store.check_claim("r0", claim.epoch, nid) is False

@@ -50,7 +50,7 @@ def test_concurrent_claims_over_processes(store_url: str) -> None:
         assert [(c.host, c.epoch) for c in setup.get_notification(nid).progress.claims] == [
             (host, epoch)
         ]
-        assert setup.check_claim(host, epoch)
+        assert setup.check_claim(host, epoch, nid)
     won = {host for *_, host, _ in claims}
     for host in setup.list_hosts(segment="spares"):  # and none is claimed without a winner
         if host.name in won:

@@ -7,12 +7,18 @@ import sys
 
 import pytest
 
+from rhworker.supervisor import rhworker_command
+from tests.integration.test_pool import plant_shadow
+
 pytestmark = pytest.mark.integration
 
 
 def test_demo_embedded_default(tmp_path):
+    # Run from a directory with a rhworker/ package of its own: the demo's simulator,
+    # pool and workers must import the real one (`rhworker` is a console script).
+    plant_shadow(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "rhworker", "demo", "--plain", "--workers", "2"],
+        [*rhworker_command(), "demo", "--plain", "--workers", "2"],
         capture_output=True,
         text=True,
         timeout=240,

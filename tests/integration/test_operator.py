@@ -334,11 +334,13 @@ def test_json_log_line_per_step(make_deployment, backend):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stderr.splitlines() if x.startswith("{")]
-    step_lines = [x for x in lines if x.get("step") and x.get("notification") == nid]
+    step_lines = [
+        x for x in lines if x["extra"].get("step") and x["extra"].get("notification") == nid
+    ]
     steps = d.store.get_notification(nid).progress.steps
-    assert [x["step"] for x in step_lines] == [s.name for s in steps]
-    assert {x["worker"] for x in step_lines} == {steps[0].worker}
-    assert all(x["level"] == "INFO" and x["ts"] for x in step_lines)
+    assert [x["extra"]["step"] for x in step_lines] == [s.name for s in steps]
+    assert {x["extra"]["worker"] for x in step_lines} == {steps[0].worker}
+    assert all(x["levelname"] == "INFO" and x["asctime"] for x in step_lines)
 
 
 def _wait_two_workers(d: Any) -> Any:

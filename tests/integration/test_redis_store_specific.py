@@ -235,7 +235,7 @@ def test_restart_with_aof_keeps_everything(own_redis: RedisServer) -> None:
 
     n = eventually(lambda: store.get_notification(ids[0]))
     assert n.lease_owner == "w1" and n.progress.claims[0].epoch == claim.epoch
-    assert store.check_claim("r0", claim.epoch)
+    assert store.check_claim("r0", claim.epoch, ids[0])
     assert eventually(lambda: store.get_host("r1")).reserved is True
     # The queue carries on: the old lease is taken over, the others are handed out.
     got = [store.consume("w2", lease_timeout=5, now=t0 + 20) for _ in range(3)]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import tooz.coordination
 
+from rhworker.compute.fake import FakeCompute
 from rhworker.coordination import Coordinator, new_member_id
 from rhworker.errors import RecoveryError
 from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment
@@ -72,7 +73,7 @@ def _context(store: Store, coordinator: Coordinator, hostname: str) -> RecoveryC
     return RecoveryContext(
         store=store,
         coordinator=coordinator,
-        compute=None,  # type: ignore[arg-type]  # taking a spare makes no Nova call
+        compute=FakeCompute(),  # taking a spare reads Nova's migrations only
         delivery=delivery,
         worker_id=f"w-{hostname}",
         options=HostFailureOptions(),

@@ -270,3 +270,83 @@ def test_cli_verify(tmp_path: Any, capsys: Any) -> None:
         out = json.loads(capsys.readouterr().out)
         assert out["ok"] is False
         assert out["violations"][0]["kind"] == "simulator"
+
+
+# -- a spare serves one failed host, as Nova sees it ------------------------------------
+
+
+def evacuation(mid: int, sid: str, source: str, dest: str, status: str = "done") -> dict[str, Any]:
+    return {
+        "id": mid,
+        "instance_uuid": sid,
+        "source_compute": source,
+        "dest_compute": dest,
+        "status": status,
+        "migration_type": "evacuation",
+    }
+
+
+def test_spare_with_servers_of_two_failed_hosts(store: Store) -> None:
+    # The store says spare1 serves c1 only (it lost c2's claim, e.g. a rollback);
+    # Nova's records say otherwise.
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    recover(store, "c2", moves=[("vm2", MoveState.SUCCEEDED, "")])
+    state = sim_state(
+        [server("vm1", "spare1"), server("vm2", "spare1")],
+        migrations=[evacuation(1, "vm1", "c1", "spare1"), evacuation(2, "vm2", "c2", "spare1")],
+    )
+    report = verify(store, state)
+    assert kinds(report) == ["spare_shared"]
+    assert report.violations[0].subject == "spare1"
+    assert "1 from c1, 1 from c2" in report.violations[0].message
+
+
+def test_spare_counts_an_evacuation_still_under_way(store: Store) -> None:
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    state = sim_state(
+        [server("vm1", "spare1"), server("vm2", "c2")],
+        migrations=[
+            evacuation(1, "vm1", "c1", "spare1"),
+            evacuation(2, "vm2", "c2", "spare1", status="migrating"),
+        ],
+    )
+    assert kinds(verify(store, state)) == ["spare_shared"]
+
+
+def test_spare_ignores_failed_evacuations_and_servers_gone_elsewhere(store: Store) -> None:
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    state = sim_state(
+        [server("vm1", "spare1"), server("vm2", "c2"), server("vm3", "c2")],
+        migrations=[
+            evacuation(1, "vm1", "c1", "spare1"),
+            evacuation(2, "vm2", "c2", "spare1", status="error"),  # never moved
+            evacuation(3, "vm3", "c2", "spare1"),  # moved there, then away again
+            {**evacuation(4, "vm1", "c1", "c2"), "migration_type": "live-migration"},
+        ],
+    )
+    assert verify(store, state).ok
+
+
+def test_spare_latest_evacuation_of_a_server_decides(store: Store) -> None:
+    # A first evacuation of vm1 to spare1 (from c2) failed; the one that counts is from c1.
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    state = sim_state(
+        [server("vm1", "spare1"), server("vm2", "spare1")],
+        migrations=[
+            evacuation(1, "vm1", "c2", "spare1", status="failed"),
+            evacuation(2, "vm1", "c1", "spare1"),
+            evacuation(3, "vm2", "c1", "spare1"),
+        ],
+    )
+    assert verify(store, state).ok
+
+
+def test_spares_given_explicitly(store: Store) -> None:
+    # c2 is not a spare as far as the store knows; the caller says it is one.
+    state = sim_state(
+        [server("vm1", "c2"), server("vm2", "c2")],
+        migrations=[evacuation(1, "vm1", "c1", "c2"), evacuation(2, "vm2", "spare2", "c2")],
+    )
+    assert verify(store, state).ok
+    report = verify(store, state, spares=["c2"])
+    assert kinds(report) == ["spare_shared"] and report.violations[0].subject == "c2"
