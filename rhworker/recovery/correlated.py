@@ -106,10 +106,11 @@ def fence_reported(ctx: RecoveryContext, current: Notification) -> list[str]:
 def settle(ctx: RecoveryContext, n: Notification, window: float) -> None:
     """Wait until ``n`` is ``window`` seconds old (hosts that failed with its host
     get reported meanwhile), then fence every reported host."""
-    until = n.created_at + window
-    left = until - ctx.clock()
+    # never more than ``window``, even if the store's clock and ours disagree
+    left = min(window, n.created_at + window - ctx.clock())
     if left > 0:
         ctx.step("correlation_window", f"waiting {left:.1f}s for correlated failure reports")
+        until = ctx.clock() + left
         while left > 0:
             ctx.guard()
             ctx.sleep(min(left, 1.0))
