@@ -129,6 +129,34 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{avg:.2f} on average, {worst:.2f} in the worst run",
             avg <= 2.0,
         )
+    rn = results.get("realnova", {}).get("summary", {})
+    for key, goal in (("1x10", 1.1), ("2x10", None), ("4x10", 1.2)):
+        sm = rn.get(key) if isinstance(rn, dict) else None
+        if not sm:
+            continue
+        add(
+            f"real Nova {key.replace('x', ' × ')}: crash → all ACTIVE / plain script",
+            f"≤ {goal}" if goal else "(reported)",
+            f"{sm['ratio']:.2f} (rhworker {sm['rhworker_all_active_s']} s / plain "
+            f"{sm['plain_all_active_s']} s, median of {sm['runs']})",
+            sm["ratio"] <= goal if goal else None,
+        )
+    cost = results.get("storm_cost", {})
+    for f in cost.get("floor", []):
+        add(
+            f"storm efficiency with Nova's request cost (F={f['failures']}, N={f['workers']})",
+            "≥ 0.9",
+            f"{f['efficiency']:.2f} (floor {f['drain_s']} s / engine {f['engine_drain_s']} s)",
+            f["efficiency"] >= 0.9,
+        )
+    for r in cost.get("runs", []):
+        if r["workers"] == 8 and r["lock_attempts_per_claim"] is not None:
+            add(
+                f"lock tries per claim (storm a, N=8, {r['latency'] * 1000:.0f} ms)",
+                "≤ 1.2",
+                f"{r['lock_attempts_per_claim']:.2f}",
+                r["lock_attempts_per_claim"] <= 1.2,
+            )
     for r in results.get("takeover", {}).get("runs", []):
         limit = r["lease_timeout"] + 2
         value = r["takeover_s"]
@@ -403,45 +431,113 @@ def _sections(results: dict[str, Any]) -> list[str]:
             ),
         ]
     if "realnova" in results:
-        out += ["", "## 7. Real Nova 34 (one failed host, rhworker and a plain script)", ""]
-        rn = results["realnova"]
-        if "skipped" in rn:
-            out.append(f"skipped ({rn['skipped']})")
-        else:
-            rows = [
+        out += _realnova_section(results["realnova"])
+    if "storm_cost" in results:
+        out += _storm_cost_section(results["storm_cost"])
+    out += _status_cost_section(results.get("status_cost"))
+    return out
+
+
+def _realnova_section(rn: dict[str, Any]) -> list[str]:
+    out: list[str] = [
+        "",
+        "## 7. Real Nova 34 (F failed hosts × 10 servers, rhworker and a plain script)",
+        "",
+    ]
+    if "skipped" in rn:
+        out.append(f"skipped ({rn['skipped']})")
+    else:
+        sm = rn["summary"]
+        keys = [k for k in sm if k != "nova_startup_s"]
+        out += [
+            _table(
                 [
-                    r["who"] + (f" ({r['threads']} threads)" if "threads" in r else ""),
-                    r["servers"],
-                    r.get("intervals", ""),
-                    r["all_active_s"],
-                    r.get("finished_s", r.get("script_done_s")),
-                    r.get("pickup_s", ""),
-                    r["migrations"],
-                    r["nova_startup_s"],
-                ]
-                for r in rn["runs"]
-            ]
-            sm = rn["summary"]
-            out += [
-                f"Median of {rn['repeats']} (shipped intervals): crash → all ACTIVE "
-                f"rhworker {sm['rhworker_all_active_s']} s (finished "
-                f"{sm['rhworker_finished_s']} s), plain script {sm['plain_all_active_s']} s; "
-                f"Nova ready in {sm['nova_startup_s']} s.",
-                "",
-                _table(
+                    "F × M",
+                    "runs",
+                    "rhworker all ACTIVE s",
+                    "plain all ACTIVE s",
+                    "ratio",
+                    "rhworker finished s",
+                    "Nova calls/notif rhworker / plain",
+                    "CPU s/notif rhworker / plain",
+                ],
+                [
                     [
-                        "who",
-                        "M",
-                        "intervals",
-                        "crash → all ACTIVE s",
-                        "crash → finished / script done s",
-                        "pickup s",
-                        "migrations",
-                        "Nova startup s",
-                    ],
-                    rows,
-                ),
-            ]
+                        k.replace("x", " × "),
+                        sm[k]["runs"],
+                        sm[k]["rhworker_all_active_s"],
+                        sm[k]["plain_all_active_s"],
+                        sm[k]["ratio"],
+                        sm[k]["rhworker_finished_s"],
+                        f"{sm[k]['rhworker_nova_calls_per_notification']} / "
+                        f"{sm[k]['plain_nova_calls_per_notification']}",
+                        f"{sm[k]['rhworker_cpu_s_per_notification']} / "
+                        f"{sm[k]['plain_cpu_s_per_notification']}",
+                    ]
+                    for k in keys
+                ],
+            ),
+            "",
+            f"Medians; Nova ready in {sm['nova_startup_s']} s. Every run:",
+            "",
+            _table(
+                [
+                    "who",
+                    "F",
+                    "crash → all ACTIVE s",
+                    "crash → finished / script done s",
+                    "pickup s",
+                    "Nova calls/notif",
+                    "CPU s/notif",
+                    "migrations",
+                    "load at start",
+                ],
+                [
+                    [
+                        r["who"],
+                        r["failures"],
+                        r["all_active_s"],
+                        r.get("finished_s", r.get("script_done_s")),
+                        r.get("pickup_s", ""),
+                        r["nova_calls_per_notification"],
+                        r["cpu_s_per_notification"],
+                        r["migrations"],
+                        r.get("load"),
+                    ]
+                    for r in rn["runs"]
+                ],
+            ),
+        ]
+    return out
+
+
+def _storm_cost_section(sc: dict[str, Any]) -> list[str]:
+    out: list[str] = [
+        "",
+        "## 8. Storm with Nova's request cost (simulator costs on), lock tries at N=8",
+        "",
+        "The simulator's per-request cost and shared capacity at their defaults "
+        "(measured against real Nova: reads 0.02 s, writes 0.1 s of work, capacity 2.0); "
+        f"load average {sc.get('load_at_start')} at the start, {sc.get('load_at_end')} "
+        "at the end.",
+        "",
+        _storm_table(sc["runs"]),
+        "",
+        _table(
+            ["F", "N", "floor drain s", "engine drain s", "efficiency", "Nova calls/notif"],
+            [
+                [
+                    f["failures"],
+                    f["workers"],
+                    f["drain_s"],
+                    f["engine_drain_s"],
+                    f["efficiency"],
+                    f["nova_calls_per_notification"],
+                ]
+                for f in sc["floor"]
+            ],
+        ),
+    ]
     return out
 
 
@@ -486,3 +582,29 @@ def _storm_table(runs: list[dict[str, Any]]) -> str:
         ],
         rows,
     )
+
+
+def _status_cost_section(sc: dict[str, Any] | None) -> list[str]:
+    if not sc:
+        return []
+    return [
+        "",
+        f"## `rhworker status` on a store with {sc['notifications']:,} notifications",
+        "",
+        _table(
+            ["store", "status ms", "status --json ms", "work per refresh", "in flight"],
+            [
+                [
+                    name,
+                    sc[name]["status_ms"],
+                    sc[name]["status_json_ms"],
+                    sc[name]["work"],
+                    sc[name]["in_flight"],
+                ]
+                for name in ("sqlite", "redis")
+                if name in sc
+            ],
+        ),
+        "",
+        "Work: SQLite virtual-machine steps, Redis commands (benchmarks/status_cost.py).",
+    ]

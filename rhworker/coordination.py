@@ -124,12 +124,22 @@ def new_member_id() -> str:
     return f"{host}-{os.getpid()}-{random.getrandbits(24):06x}"
 
 
-def lock_name(prefix: str, host: str) -> bytes:
-    """The tooz lock name of a reserved host — the only place lock names are built.
+# Kinds of lock (what a lock name is about): a reserved host, or an instance that a VM
+# notification recovers (two reports of one instance never act at once).
+LOCK_RESERVED_HOST = "reserved-host"
+LOCK_INSTANCE = "instance"
+LOCK_KINDS = (LOCK_RESERVED_HOST, LOCK_INSTANCE)
 
-    The host is percent-encoded so that it is safe as a file name (file driver), a
+
+def lock_name(prefix: str, host: str, kind: str = LOCK_RESERVED_HOST) -> bytes:
+    """The tooz lock name of a reserved host (or, with ``kind=LOCK_INSTANCE``, of an
+    instance) — the only place lock names are built.
+
+    The name is percent-encoded so that it is safe as a file name (file driver), a
     znode name (ZooKeeper) and a key (Redis)."""
-    return f"{prefix}-reserved-host-{urllib.parse.quote(host, safe='')}".encode()
+    if kind not in LOCK_KINDS:
+        raise ValueError(f"unknown lock kind {kind!r}")
+    return f"{prefix}-{kind}-{urllib.parse.quote(host, safe='')}".encode()
 
 
 def check_backend_policy(coordination_url: str, store_url: str, policy: str) -> None:
@@ -214,7 +224,7 @@ class Coordinator:
         self._mutex = threading.Lock()
         self._driver: tooz.coordination.CoordinationDriver | None = None
         self._runner: CallRunner | None = None
-        self._held: dict[str, HeldLock] = {}
+        self._held: dict[bytes, HeldLock] = {}  # by lock name
         self._stopping = threading.Event()
         self._heart: threading.Thread | None = None
         # Capabilities we joined the group with; None while not a member.
@@ -315,15 +325,16 @@ class Coordinator:
 
     # --- locks --------------------------------------------------------------------
 
-    def try_lock(self, host: str) -> HeldLock | None:
-        """Take the lock of ``host`` without blocking: a :class:`HeldLock`, or None
-        when someone else (or this very coordinator) holds it. Raises
-        CoordinationTimeout / CoordinationError; a late success is released."""
+    def try_lock(self, host: str, *, kind: str = LOCK_RESERVED_HOST) -> HeldLock | None:
+        """Take the lock of ``host`` (of an instance id, with ``kind=LOCK_INSTANCE``)
+        without blocking: a :class:`HeldLock`, or None when someone else (or this very
+        coordinator) holds it. Raises CoordinationTimeout / CoordinationError; a late
+        success is released."""
+        name = lock_name(self.lock_prefix, host, kind)
         with self._mutex:
-            if host in self._held:
+            if name in self._held:
                 return None
         driver = self._require_driver()
-        name = lock_name(self.lock_prefix, host)
 
         def acquire() -> tuple[tooz.locking.Lock, bool]:
             lock = driver.get_lock(name)
@@ -340,7 +351,7 @@ class Coordinator:
         held = HeldLock(host=host, name=name, tooz_lock=lock)
         with self._mutex:
             if self._driver is driver:
-                self._held[host] = held
+                self._held[name] = held
                 return held
         LOG.info("coordinator stopped while acquiring %r: releasing it", name)
         quietly(lock.release, f"release {name!r}")
@@ -397,7 +408,7 @@ class Coordinator:
         taken as unavailable (:meth:`unavailable`), False at once: the lock is
         forgotten and its release left to run in the background."""
         with self._mutex:
-            if self._held.get(lock.host) is not lock:
+            if self._held.get(lock.name) is not lock:
                 return False
 
         def check() -> bool:
@@ -431,9 +442,9 @@ class Coordinator:
         the release to a call thread without waiting for it (the backend is down: it
         may answer late, or the lock expires with the session)."""
         with self._mutex:
-            if self._held.get(lock.host) is not lock:
+            if self._held.get(lock.name) is not lock:
                 return False
-            del self._held[lock.host]
+            del self._held[lock.name]
             runner = self._runner
         if not wait_release or self.unavailable() is not None:
             if runner is not None:

@@ -4,7 +4,8 @@ A simulator (child process, or an external one), a store and locks (the embedded
 default, or any URL), N worker processes under ``rhworker pool`` (or external
 workers), a cloud and its inventory, then a scenario of host failures: several at
 once in one segment (reserved hosts are contended), one in an ``rh_priority``
-segment that runs out of spares, one whose evacuation fails once. A live view
+segment that runs out of spares, one whose evacuation fails once; rack-a's first
+spare is too small for a failed host and is skipped on Placement's word. A live view
 follows the notifications; at the end the invariants of docs/design.md §4 are checked
 against the store and the simulator, and the exit code says whether they hold.
 """
@@ -38,8 +39,13 @@ def demo_cloud(servers_per_host: int = 4) -> dict[str, Any]:
         ]
         return out
 
+    rack_a = hosts("a", 4, 3)
+    # First in rack-a's order, a spare too small for a failed host's instances: Placement
+    # says so, and it is skipped (step ``too_small``) rather than claimed for nothing.
+    small = {"name": "a-spare-small", "vcpus": 2, "memory_mb": 32768, "reserved": True}
+    rack_a.insert(4, small)
     segments: list[dict[str, Any]] = [
-        {"name": "rack-a", "recovery_method": "reserved_host", "hosts": hosts("a", 4, 3)},
+        {"name": "rack-a", "recovery_method": "reserved_host", "hosts": rack_a},
         {"name": "rack-b", "recovery_method": "rh_priority", "hosts": hosts("b", 3, 1)},
         {"name": "rack-c", "recovery_method": "auto", "hosts": hosts("c", 3, 0)},
     ]
@@ -66,6 +72,18 @@ def demo_cloud(servers_per_host: int = 4) -> dict[str, Any]:
         "segments": segments,
         "servers": servers,
     }
+
+
+def _takes_a_host(host: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """A spare with room for the instances of any compute host of the cloud."""
+    if not host.get("reserved"):
+        return False
+    vcpus = {f["name"]: int(f.get("vcpus", 1)) for f in spec.get("flavors", [])}
+    needed: dict[str, int] = {}
+    for server in spec.get("servers", []):
+        size = vcpus.get(server.get("flavor", ""), 1) * int(server.get("count", 1))
+        needed[server["host"]] = needed.get(server["host"], 0) + size
+    return int(host.get("vcpus", 16)) >= max(needed.values(), default=0)
 
 
 @dataclasses.dataclass
@@ -99,7 +117,7 @@ def plan_scenario(spec: dict[str, Any], failures: int, seed: int) -> Scenario:
             for h in segment.get("hosts", [])
             if not h.get("reserved") and servers_on.get(h["name"])
         ]
-        spares = sum(1 for h in segment.get("hosts", []) if h.get("reserved"))
+        spares = sum(1 for h in segment.get("hosts", []) if _takes_a_host(h, spec))
         rng.shuffle(computes)
         by_segment.append((spares, computes))
     by_segment.sort(key=lambda item: -item[0])

@@ -32,6 +32,7 @@ from typing import Any
 from oslo_config import cfg, types
 
 from rhworker import conf as rconf
+from rhworker.conf.store import retention_of
 from rhworker.errors import ConfigError, PreflightFailed, StoreMissing
 
 LOG = logging.getLogger(__name__)
@@ -174,6 +175,10 @@ def invalid_values(conf: cfg.ConfigOpts) -> list[str]:
                         f"(expected {_expected(opt.type)})"
                     )
                     LOG.debug("option %s.%s: %s", section, opt.dest, e)
+    try:
+        retention_of(conf)
+    except ConfigError as e:
+        problems.append(str(e))
     return problems
 
 

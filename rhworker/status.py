@@ -321,6 +321,8 @@ TRY_OUTCOMES = {
     "claimed": "chosen",
     "resumed": "resumed (claimed by an earlier attempt)",
     "spare_in_use": "skipped: Nova shows servers of another failed host on it",
+    "too_small": "skipped: too small (Placement)",
+    "spare_returned": "given back unused",
 }
 
 

@@ -38,6 +38,8 @@ MAX_EPOCH = 253402300799.0
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9\-._]*$")
 # Masakari's host/segment ``type`` pattern (parameter_types.type).
 TYPE_RE = re.compile(r"^[a-zA-Z0-9]*$")
+# A VM payload's event and vir_domain_event (libvirt's names: LIFECYCLE, STOPPED_FAILED).
+EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 EVENTS = ("STARTED", "STOPPED")
 HOST_STATUSES = ("NORMAL", "UNKNOWN")
@@ -231,16 +233,25 @@ def _vm_payload(payload: Any) -> dict[str, str]:
     )
     instance = check_str("payload.instance_uuid", payload["instance_uuid"], min_len=1)
     try:
-        uuid.UUID(instance)
+        # Canonical (lower-case, dashed): the same instance dedups and locks the same.
+        canonical = str(uuid.UUID(instance))
     except ValueError:
         raise ValidationError(f"payload.instance_uuid: {instance[:64]!r} is not a UUID") from None
+    # masakari-monitors' instancemonitor sends libvirt's names (event LIFECYCLE,
+    # vir_domain_event STOPPED_FAILED ...): stored upper-case, like every event.
     return {
-        "instance_uuid": instance,
-        "vir_domain_event": check_str(
-            "payload.vir_domain_event", payload["vir_domain_event"], min_len=1
-        ),
-        "event": check_str("payload.event", payload["event"], min_len=1),
+        "instance_uuid": canonical,
+        "vir_domain_event": _event_name("payload.vir_domain_event", payload["vir_domain_event"]),
+        "event": _event_name("payload.event", payload["event"]),
     }
+
+
+def _event_name(field: str, value: Any) -> str:
+    """A libvirt event name: letters, digits and '_', stored upper-case."""
+    text = check_str(field, value, min_len=1)
+    if not EVENT_NAME_RE.match(text):
+        raise ValidationError(f"{field}: {text[:64]!r} may contain only letters, digits and '_'")
+    return text.upper()
 
 
 _PAYLOADS = {
@@ -266,8 +277,8 @@ def validate_notification(
 ) -> tuple[NotificationType, str, dict, float]:
     """Check a notification as Masakari's API does; return the normalised fields.
 
-    COMPUTE_HOST, PROCESS and VM payloads have Masakari's shapes. Only COMPUTE_HOST is
-    recovered so far; the others are stored (and the worker ignores them).
+    COMPUTE_HOST, PROCESS and VM payloads have the shapes masakari-monitors sends
+    (hostmonitor, processmonitor, instancemonitor).
     """
     kind = check_notification_type(type)
     name = check_hostname("hostname", hostname)

@@ -20,7 +20,10 @@ only reads. Each broken invariant becomes one :class:`Violation`:
     the servers on a reserved host (or on their way to it) were evacuated there from
     more than one failed host — a spare used by two failures. Read from where Nova
     says the servers are and from its migration records, not from the store's claims,
-    so that it holds even when the store lost writes (a rollback).
+    so that it holds even when the store lost writes (a rollback). A failed host of
+    a segment where Nova's scheduler places servers (``auto``, ``rh_priority``,
+    ``auto_priority``) counts only for the spares it claimed: a claimed spare is an
+    ordinary enabled host that the scheduler may fill.
 ``simulator``
     the simulator recorded a violation (e.g. a server evacuated twice concurrently).
 """
@@ -34,7 +37,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from rhworker.errors import NotFound
-from rhworker.models import Host, Move, MoveState, Notification, NotificationStatus
+from rhworker.models import (
+    Host,
+    Move,
+    MoveState,
+    Notification,
+    NotificationStatus,
+    RecoveryMethod,
+)
 from rhworker.store.base import Store
 
 LOG = logging.getLogger(__name__)
@@ -103,7 +113,9 @@ def verify(
     violations: list[Violation] = []
     violations += check_claims(notifications, hosts)
     spare_names = set(spares) if spares is not None else spare_hosts(notifications, hosts)
-    violations += check_spares(spare_names, sim_state)
+    violations += check_spares(
+        spare_names, sim_state, scheduled=scheduler_placed(notifications, hosts, store)
+    )
     violations += check_servers(notifications, moves, sim_state)
     violations += check_terminal(notifications, now)
     if accepted_ids is not None:
@@ -222,10 +234,41 @@ def _migration_order(mig: dict[str, Any]) -> tuple[float, int]:
     )
 
 
-def check_spares(spares: set[str], sim_state: dict[str, Any]) -> list[Violation]:
-    """Servers on a reserved host come from one failed host only (Nova's view)."""
+def scheduler_placed(
+    notifications: list[Notification], hosts: list[Host], store: Store
+) -> dict[str, set[str]]:
+    """Failed hosts whose servers Nova's scheduler may have placed (their segment's
+    method is ``auto``, ``rh_priority`` or ``auto_priority``), each with the spares its
+    notifications claimed. A claimed spare is an ordinary enabled host: the scheduler
+    may put another failure's servers there, which is not a spare used twice (the
+    invariant is about evacuations *aimed* at a reserved host)."""
+    methods = {seg.name: seg.recovery_method for seg in store.list_segments()}
+    segment_of = {h.name: h.segment for h in hosts}
+    out: dict[str, set[str]] = {}
+    for n in notifications:
+        method = methods.get(segment_of.get(n.hostname, ""))
+        if method is None or method == RecoveryMethod.RESERVED_HOST:
+            continue
+        out.setdefault(n.hostname, set()).update(c.host for c in n.progress.claims)
+    return out
+
+
+def check_spares(
+    spares: set[str], sim_state: dict[str, Any], scheduled: dict[str, set[str]] | None = None
+) -> list[Violation]:
+    """Servers on a reserved host come from one failed host only (Nova's view).
+
+    ``scheduled``: failed hosts whose servers the scheduler may have placed, with the
+    spares they claimed (see :func:`scheduler_placed`); such a host counts as a source
+    of a spare only if it claimed that spare."""
+    scheduled = scheduled or {}
     out = []
-    for spare, sources in sorted(evacuation_sources(sim_state, spares).items()):
+    for spare, all_sources in sorted(evacuation_sources(sim_state, spares).items()):
+        sources = {
+            source: servers
+            for source, servers in all_sources.items()
+            if source not in scheduled or spare in scheduled[source]
+        }
         if len(sources) < 2:
             continue
         detail = ", ".join(

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rhworker.compute.fence import FenceableCompute, FencedCompute
+from rhworker.conf.store import retention_of
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
 from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
@@ -42,6 +44,7 @@ from rhworker.recovery.base import (
     RecoveryDriver,
     RecoveryResult,
 )
+from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 from rhworker.store.base import Store
 
 if TYPE_CHECKING:
@@ -63,6 +66,8 @@ class WorkerOptions:
     retry_max_interval: float = 300.0
     poll_interval: float = 0.5
     shutdown_timeout: float = 30.0
+    # [store] history_retention in seconds (0: keep forever).
+    history_retention: float = 30 * 86400.0
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
@@ -75,6 +80,7 @@ class WorkerOptions:
             retry_max_interval=w.retry_max_interval,
             poll_interval=w.poll_interval,
             shutdown_timeout=w.shutdown_timeout,
+            history_retention=retention_of(conf),
         )
 
     def backoff(self, attempts: int) -> float:
@@ -97,6 +103,12 @@ class _InHand:
         return (self.delivery.notification_id, self.delivery.token)
 
 
+# Seconds between two history prunes of one worker (the first after a random part of
+# it, so that workers started together do not prune together; it would only be
+# wasted work: pruning is idempotent), and notifications pruned per round.
+PRUNE_EVERY = 600.0
+PRUNE_BATCH = 1000
+
 # Seconds a "fenced" history note is retried while the store cannot be reached.
 NOTE_RETRY_FOR = 300.0
 
@@ -115,6 +127,8 @@ class Worker:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         metrics: WorkerMetrics | None = None,
+        instance_failure: InstanceFailureOptions | None = None,
+        process_failure: ProcessFailureOptions | None = None,
     ) -> None:
         self.store = store
         self.coordinator = coordinator
@@ -123,6 +137,8 @@ class Worker:
         self.worker_id = worker_id
         self.options = options
         self.host_failure = host_failure
+        self.instance_failure = instance_failure or InstanceFailureOptions()
+        self.process_failure = process_failure or ProcessFailureOptions()
         self.clock = clock
         self.sleep = sleep
         self._stop = threading.Event()
@@ -151,6 +167,8 @@ class Worker:
         self.coordinator.join(self._capabilities())
         renewer = threading.Thread(target=self._member_loop, name="membership", daemon=True)
         renewer.start()
+        if self.options.history_retention > 0 and not burst:
+            threading.Thread(target=self._prune_loop, name="retention", daemon=True).start()
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="recover")
         LOG.info("worker %s started (concurrency %d)", self.worker_id, self.options.concurrency)
         try:
@@ -313,6 +331,8 @@ class Worker:
             clock=self.clock,
             sleep=self.sleep,
             on_step=self._step_hook(),
+            instance_failure=self.instance_failure,
+            process_failure=self.process_failure,
         )
         ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
@@ -323,11 +343,10 @@ class Worker:
             delivery.attempts,
             extra={"notification": nid, "worker": self.worker_id},
         )
-        if notification.type != NotificationType.COMPUTE_HOST:
-            return RecoveryResult(
-                NotificationStatus.IGNORED,
-                f"{notification.type.value} notifications are not handled yet",
-            )
+        if notification.type == NotificationType.VM:
+            return self.driver.execute_instance_failure(ctx, notification)
+        if notification.type == NotificationType.PROCESS:
+            return self.driver.execute_process_failure(ctx, notification)
         return self.driver.execute_host_failure(ctx, notification)
 
     def _step_hook(self) -> Callable[[Step], None]:
@@ -450,6 +469,21 @@ class Worker:
                     LOG.debug("capabilities update failed: %s", e)
         if self._notes:
             self._flush_notes()  # one last try
+
+    def _prune_loop(self) -> None:
+        """Delete history past ``[store] history_retention``, a bounded batch at a time."""
+        wait = random.uniform(0.1, 1.0) * PRUNE_EVERY
+        while not self._stop.wait(wait):
+            wait = PRUNE_EVERY
+            try:
+                gone = self.store.prune_history(self.options.history_retention, limit=PRUNE_BATCH)
+            except RhworkerError as e:
+                LOG.warning("history prune failed (%s); next try in %.0f s", e, wait)
+                continue
+            if gone:
+                LOG.info("pruned %d notifications older than the history retention", gone)
+            if gone >= PRUNE_BATCH:  # more to do: the next batch soon
+                wait = min(PRUNE_EVERY, 5.0)
 
     def _capabilities(self) -> dict[str, Any]:
         caps: dict[str, Any] = {

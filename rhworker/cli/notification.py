@@ -7,8 +7,10 @@ import argparse
 import json
 
 from rhworker import controls
-from rhworker.cli import EXIT_OK
+from rhworker.cli import EXIT_OK, load_conf
 from rhworker.cli._common import iso, open_store, print_fields, print_json, print_table
+from rhworker.conf.store import parse_duration, retention_of
+from rhworker.errors import ValidationError
 from rhworker.models import Move, Notification, NotificationStatus, Step
 from rhworker.status import reserved_host_tries
 
@@ -50,6 +52,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", required=True, help="why (recorded in the history)")
     p.add_argument("--user", help="operator name recorded (default: the login name)")
     p.set_defaults(func=_resolve)
+
+    p = cmds.add_parser(
+        "prune",
+        help="delete finished, ignored and failed notifications older than the history "
+        "retention, with their steps, moves and claims (never queued, leased or claiming ones)",
+    )
+    p.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="last updated more than this long ago: seconds or e.g. 12h, 30d "
+        "(default: [store] history_retention)",
+    )
+    p.add_argument("--limit", type=int, help="prune at most this many (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_prune)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -176,3 +193,26 @@ def _step_text(step: Step) -> str:
         if v not in (None, "") and str(v) not in step.message
     ]
     return step.message + (f" [{', '.join(extra)}]" if extra else "")
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ValidationError("--limit must be 1 or more")
+    if args.older_than is not None:
+        try:
+            older_than = parse_duration(args.older_than)
+        except ValueError as e:
+            raise ValidationError(f"--older-than: {e}") from e
+    else:
+        older_than = retention_of(load_conf(args))
+    pruned = 0
+    if older_than > 0 or args.older_than is not None:  # the configured 0 keeps forever
+        with open_store(args) as store:
+            pruned = store.prune_history(older_than, limit=args.limit)
+    if args.json:
+        print_json({"pruned": pruned, "older_than": older_than})
+    elif older_than == 0 and args.older_than is None:
+        print("[store] history_retention is 0 (keep forever): nothing pruned")
+    else:
+        print(f"pruned {pruned} notifications last updated more than {older_than:g} s ago")
+    return EXIT_OK

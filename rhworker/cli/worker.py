@@ -62,6 +62,7 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
     from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
     from rhworker.metrics import WorkerMetrics
     from rhworker.recovery.base import HostFailureOptions, load_driver
+    from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
     from rhworker.store.base import check_durability
     from rhworker.worker import Worker, WorkerOptions
 
@@ -82,6 +83,8 @@ def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
         options=WorkerOptions.from_conf(conf),
         host_failure=HostFailureOptions.from_conf(conf),
         metrics=WorkerMetrics() if conf.metrics.port else None,
+        instance_failure=InstanceFailureOptions.from_conf(conf),
+        process_failure=ProcessFailureOptions.from_conf(conf),
     )
 
 

@@ -10,6 +10,7 @@ outlived their retries).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 
@@ -83,6 +84,37 @@ class Aggregate:
     hosts: list[str]
 
 
+# The Placement resource classes an instance's flavor uses, with its flavor key.
+CAPACITY_CLASSES = {"VCPU": "vcpus", "MEMORY_MB": "ram", "DISK_GB": "disk"}
+
+
+@dataclasses.dataclass(frozen=True)
+class HostCapacity:
+    """What Placement says a compute host can still take, per resource class
+    (``VCPU``, ``MEMORY_MB``, ``DISK_GB``): (total - reserved) * allocation_ratio - used,
+    never below 0. A class the provider has no inventory of is absent."""
+
+    host: str
+    free: dict[str, float]
+
+
+def capacity_of(
+    host: str, inventories: dict[str, dict[str, Any]], usages: dict[str, Any]
+) -> HostCapacity:
+    """A host's free capacity from its provider's inventories and usages, as Placement
+    counts them when it allocates."""
+    free: dict[str, float] = {}
+    for rc in CAPACITY_CLASSES:
+        inv = inventories.get(rc)
+        if inv is None:
+            continue
+        total = float(inv.get("total") or 0)
+        reserved = float(inv.get("reserved") or 0)
+        ratio = float(inv.get("allocation_ratio") or 1.0)
+        free[rc] = max(0.0, (total - reserved) * ratio - float(usages.get(rc) or 0))
+    return HostCapacity(host=host, free=free)
+
+
 class ComputeClient(Protocol):
     """Nova operations, all as an admin. Every call may raise ``ComputeError``."""
 
@@ -109,6 +141,12 @@ class ComputeClient(Protocol):
         ...
 
     def get_server(self, server_id: str) -> Server: ...
+
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        """One read of each of ``server_ids`` in as few calls as possible: the listings
+        of ``hosts`` (in order, until every id is found), then one read per id not
+        found there. Ids Nova no longer knows (404) are absent from the result."""
+        ...
 
     def lock_server(self, server_id: str) -> None: ...
 
@@ -145,5 +183,11 @@ class ComputeClient(Protocol):
     def list_aggregates(self) -> list[Aggregate]: ...
 
     def add_host_to_aggregate(self, aggregate_id: str, host: str) -> None: ...
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        """Placement's free capacity of ``host``'s resource provider (named after the
+        host); ``ComputeNotFound`` if there is none, ``ComputeError`` if Placement
+        cannot be asked."""
+        ...
 
     def close(self) -> None: ...

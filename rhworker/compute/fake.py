@@ -32,6 +32,7 @@ from rhworker.compute.base import (
     MIGRATION_IN_PROGRESS,
     REBUILD_TASK_STATES,
     Aggregate,
+    HostCapacity,
     Migration,
     Server,
     Service,
@@ -92,6 +93,8 @@ class FakeCompute:
         self.services: dict[str, Service] = {}
         self.aggregates: dict[str, Aggregate] = {}
         self.migrations: list[Migration] = []  # oldest first; listed newest first
+        # Placement's answer per host; a host not in it has no resource provider.
+        self.capacities: dict[str, HostCapacity] = {}
         self.calls: list[Call] = []
         self.violations: list[str] = []
         # Where an evacuate without a host lands (Nova's scheduler), when set.
@@ -289,6 +292,18 @@ class FakeCompute:
         with self._lock:
             return self._copy(self._server(server_id))
 
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        """One read of each id, as one call: each server's next frame is applied (as by
+        a ``get_server`` of it), hooks run after, outside the lock."""
+        ids = sorted(set(server_ids))
+        self._record("read_servers", tuple(ids), tuple(hosts))
+        with self._lock:
+            hooks = [h for h in (self._apply_next_frame(sid) for sid in ids) if h is not None]
+        for hook in hooks:
+            hook()
+        with self._lock:
+            return {sid: self._copy(self.servers[sid]) for sid in ids if sid in self.servers}
+
     def lock_server(self, server_id: str) -> None:
         self._record("lock_server", server_id)
         with self._lock:
@@ -381,6 +396,14 @@ class FakeCompute:
                 raise ComputeNotFound(f"Aggregate {aggregate_id} could not be found.")
             if host not in aggregate.hosts:
                 aggregate.hosts.append(host)
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        self._record("host_capacity", host)
+        with self._lock:
+            capacity = self.capacities.get(host)
+        if capacity is None:
+            raise ComputeNotFound(f"no resource provider named {host}")
+        return dataclasses.replace(capacity, free=dict(capacity.free))
 
     def close(self) -> None:
         self._record("close")

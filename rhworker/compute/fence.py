@@ -22,9 +22,10 @@ stale view is harmless, the next mutation is fenced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import Aggregate, HostCapacity, Migration, Server, Service
 from rhworker.compute.retry import Fence
 
 
@@ -60,6 +61,10 @@ class FenceableCompute(Protocol):
 
     def get_server(self, server_id: str) -> Server: ...
 
+    def read_servers(
+        self, server_ids: Iterable[str], hosts: Iterable[str]
+    ) -> dict[str, Server]: ...
+
     def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
 
     def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
@@ -90,6 +95,8 @@ class FenceableCompute(Protocol):
 
     def list_aggregates(self) -> list[Aggregate]: ...
 
+    def host_capacity(self, host: str) -> HostCapacity: ...
+
     def add_host_to_aggregate(
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None: ...
@@ -114,6 +121,9 @@ class FencedCompute:
     def get_server(self, server_id: str) -> Server:
         return self._inner.get_server(server_id)
 
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        return self._inner.read_servers(server_ids, hosts)  # read-only: not fenced
+
     def list_migrations(
         self,
         *,
@@ -131,6 +141,9 @@ class FencedCompute:
 
     def list_aggregates(self) -> list[Aggregate]:
         return self._inner.list_aggregates()
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        return self._inner.host_capacity(host)
 
     # -- changes: fenced ---------------------------------------------------------------
     def force_down_service(

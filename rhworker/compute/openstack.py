@@ -27,6 +27,7 @@ request log — say which worker sent what.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -34,16 +35,25 @@ from typing import Any
 
 from keystoneauth1 import loading as ks_loading
 from openstack import connection as os_connection
+from openstack import exceptions as os_exc
 from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import service as sdk_service
 from oslo_config import cfg
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import (
+    Aggregate,
+    HostCapacity,
+    Migration,
+    Server,
+    Service,
+    capacity_of,
+)
 from rhworker.compute.retry import (
     DEFAULT_RETRY_DEADLINE,
     Fence,
     Retrier,
     status_of,
+    translate,
 )
 from rhworker.errors import (
     ComputeBadRequest,
@@ -116,6 +126,8 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
         kwargs["region_name"] = group.region_name
     if group.endpoint_override:
         kwargs["compute_endpoint_override"] = group.endpoint_override
+    if group.placement_endpoint_override:
+        kwargs["placement_endpoint_override"] = group.placement_endpoint_override
     if group.insecure:
         kwargs["verify"] = False
     if group.cloud:
@@ -196,6 +208,27 @@ def to_server(raw: sdk_server.Server) -> Server:
         fault=_fault_message(raw.fault),
         project_id=raw.project_id,
         flavor=_flavor(raw.flavor),
+    )
+
+
+def server_from_json(raw: dict[str, Any]) -> Server:
+    """The rhworker view of a server from Nova's JSON (``GET /servers/detail`` or
+    ``/servers/{id}``), without building an SDK resource."""
+    power = raw.get("OS-EXT-STS:power_state")
+    flavor = raw.get("flavor")
+    return Server(
+        id=str(raw["id"]),
+        name=raw.get("name") or "",
+        host=raw.get("OS-EXT-SRV-ATTR:host"),
+        status=raw.get("status") or "",
+        vm_state=raw.get("OS-EXT-STS:vm_state"),
+        task_state=raw.get("OS-EXT-STS:task_state"),
+        power_state=int(power) if power is not None else None,
+        locked=bool(raw.get("locked")),
+        metadata=dict(raw.get("metadata") or {}),
+        fault=_fault_message(raw.get("fault")),
+        project_id=raw.get("tenant_id"),
+        flavor=dict(flavor) if isinstance(flavor, dict) else {},
     )
 
 
@@ -461,6 +494,56 @@ class OpenStackCompute:
                 )
                 return
 
+    # --- light reads (the evacuation watch's polls) ------------------------------------
+
+    def _get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        """GET through the SDK's compute proxy, the JSON body as it is: no Resource
+        objects are built (their construction is most of the SDK's CPU on polls)."""
+        response = self._compute.get(url, params=params)
+        os_exc.raise_from_response(response)
+        return response.json()
+
+    def _servers_json_on(self, host: str) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"all_tenants": 1, "host": host}
+        if self._page_size:
+            params["limit"] = self._page_size
+        found: list[dict[str, Any]] = []
+        while True:
+            body = self._get_json("/servers/detail", params)
+            page = list(body.get("servers") or [])
+            found += page
+            nexts = [link for link in body.get("servers_links") or [] if link.get("rel") == "next"]
+            if not nexts or not page:
+                return found
+            params = {**params, "marker": page[-1]["id"]}
+
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        """One read of each of ``server_ids``: the detailed listings of ``hosts`` in
+        order (all projects; stopping once every id is found), then one GET for each
+        id not listed there. Ids Nova answers 404 for are absent from the result."""
+        wanted = set(server_ids)
+        found: dict[str, Server] = {}
+        for host in hosts:
+            if not wanted - found.keys():
+                break
+            listed: list[dict[str, Any]] = self._call(
+                f"list servers on {host} (light)", functools.partial(self._servers_json_on, host)
+            )
+            for raw in listed:
+                server = server_from_json(raw)
+                if server.id in wanted and server.host == host:
+                    found[server.id] = server
+        for server_id in sorted(wanted - found.keys()):
+            try:
+                body = self._call(
+                    f"get server {server_id} (light)",
+                    functools.partial(self._get_json, f"/servers/{server_id}"),
+                )
+            except ComputeNotFound:
+                continue
+            found[server_id] = server_from_json(body["server"])
+        return found
+
     # --- migrations ----------------------------------------------------------------
 
     def list_migrations(
@@ -507,6 +590,31 @@ class OpenStackCompute:
 
         result: list[Aggregate] = self._call("list aggregates", run)
         return result
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        def run() -> HostCapacity:
+            placement = self._conn.placement
+            found = [p for p in placement.resource_providers(name=host) if p.name == host]
+            if not found:
+                raise ComputeNotFound(f"Placement has no resource provider named {host!r}")
+            provider = found[0]
+            inventories = {
+                inv.resource_class: {
+                    "total": inv.total,
+                    "reserved": inv.reserved,
+                    "allocation_ratio": inv.allocation_ratio,
+                }
+                for inv in placement.resource_provider_inventories(provider)
+            }
+            usages = placement.fetch_resource_provider_usages(provider).usages or {}
+            return capacity_of(host, inventories, usages)
+
+        # Not retried: capacity is advice (unknown → reserved hosts taken as before), and
+        # a recovery must not wait out the retry deadline for a Placement that is absent.
+        try:
+            return run()
+        except Exception as e:
+            raise translate(e, f"capacity of {host}") from e
 
     def add_host_to_aggregate(
         self, aggregate_id: str, host: str, *, fence: Fence | None = None

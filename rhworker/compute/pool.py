@@ -14,10 +14,10 @@ through to the client they borrow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from rhworker.compute.base import Aggregate, Migration, Server, Service
+from rhworker.compute.base import Aggregate, HostCapacity, Migration, Server, Service
 from rhworker.compute.fence import FenceableCompute
 from rhworker.compute.retry import Fence
 
@@ -74,6 +74,10 @@ class PooledCompute:
     def get_server(self, server_id: str) -> Server:
         return self._run(lambda c: c.get_server(server_id))
 
+    def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
+        ids, on = list(server_ids), list(hosts)
+        return self._run(lambda c: c.read_servers(ids, on))
+
     def list_migrations(
         self,
         *,
@@ -93,6 +97,9 @@ class PooledCompute:
 
     def list_aggregates(self) -> list[Aggregate]:
         return self._run(lambda c: c.list_aggregates())
+
+    def host_capacity(self, host: str) -> HostCapacity:
+        return self._run(lambda c: c.host_capacity(host))
 
     # -- changes (``fence``: the lease they run under, see rhworker.compute.fence) ----------
     def force_down_service(

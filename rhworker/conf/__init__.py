@@ -16,10 +16,12 @@ from rhworker.conf import (
     coordination,
     fencing,
     host_failure,
+    instance_failure,
     metrics,
     notification,
     paths,
     pool,
+    process_failure,
     store,
     worker,
 )
@@ -35,6 +37,8 @@ MODULES = (
     notification,
     metrics,
     pool,
+    instance_failure,
+    process_failure,
 )
 
 

@@ -24,6 +24,11 @@ OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "endpoint_override", help="Compute endpoint to use instead of the catalog's (…/v2.1)."
     ),
+    cfg.StrOpt(
+        "placement_endpoint_override",
+        help="Placement endpoint to use instead of the catalog's (capacity of reserved "
+        "hosts; without Placement, reserved hosts are taken whatever their size).",
+    ),
     cfg.StrOpt("token", secret=True, help="Token for auth_type=none/admin_token deployments."),
     cfg.StrOpt(
         "microversion",

@@ -19,6 +19,13 @@ OPTS: list[cfg.Opt] = [
         default="HA_Enabled",
         help="Instance metadata key that marks an instance for evacuation.",
     ),
+    cfg.StrOpt(
+        "evacuation_priority_metadata_key",
+        default="evacuation_priority",
+        help="Instance metadata key holding an evacuation priority (a number, higher "
+        "first; missing or not a number counts as 0). HA-enabled instances still go "
+        "before the others; the concurrency limit is applied in this order.",
+    ),
     cfg.BoolOpt(
         "ignore_instances_in_error_state",
         default=False,
@@ -33,7 +40,20 @@ OPTS: list[cfg.Opt] = [
         "host_failure_recovery_threads",
         default=3,
         min=1,
-        help="Parallel evacuations per notification.",
+        help="Evacuations of one notification being posted at once (each: read the "
+        "server, lock it, post its evacuate), in order, HA-enabled instances first. "
+        "Masakari's option of the same name also bounded the evacuations waited for; "
+        "here a posted evacuation no longer holds a slot: see "
+        "max_inflight_evacuations.",
+    ),
+    cfg.IntOpt(
+        "max_inflight_evacuations",
+        default=32,
+        min=1,
+        help="Evacuations of one notification in flight at once (posted and not yet "
+        "settled, restored and unlocked). All in-flight servers of a notification are "
+        "watched together: one listing per poll, polls fast at first (0.2 s) and "
+        "backing off to verify_interval.",
     ),
     cfg.IntOpt(
         "wait_period_after_evacuation",
@@ -45,7 +65,9 @@ OPTS: list[cfg.Opt] = [
         "verify_interval",
         default=1.0,
         min=0.01,
-        help="Seconds between polls of an evacuating server.",
+        help="Longest time between two polls of a notification's evacuating servers "
+        "(polls start 0.2 s apart, or this if shorter, and back off to it while "
+        "nothing changes).",
     ),
     cfg.FloatOpt(
         "correlation_window",

@@ -1,4 +1,8 @@
+from typing import Any
+
 from oslo_config import cfg
+
+from rhworker.errors import ConfigError
 
 GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queue live")
 
@@ -23,7 +27,34 @@ OPTS: list[cfg.Opt] = [
         "claim epoch or lease token, and spares are checked against Nova before a "
         "claim, but work is redone. See docs/safety.md.",
     ),
+    cfg.StrOpt(
+        "history_retention",
+        default="30d",
+        help="How long finished, ignored and failed notifications (dead letters "
+        "included) are kept after their last update, with their steps, moves and "
+        "claims: seconds, or a number followed by s, m, h or d (e.g. 30d). Workers "
+        "prune older ones in small batches every few minutes; `rhworker notification "
+        "prune` does it by hand. Notifications still in the queue, under a live lease "
+        "or holding a reserved host are never pruned. 0 keeps everything forever.",
+    ),
 ]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds of a duration: ``3600``, ``90s``, ``15m``, ``12h``, ``30d``. ValueError
+    for anything else (negative included)."""
+    raw = str(text).strip().lower()
+    scale = _UNITS.get(raw[-1:], 0.0)
+    number = raw[:-1] if scale else raw
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (seconds, or e.g. 15m, 12h, 30d)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError(f"not a duration: {text!r} (must be 0 or more)")
+    return value
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -35,3 +66,11 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 def list_opts() -> dict[str, list[cfg.Opt]]:
     return {GROUP.name: OPTS}
+
+
+def retention_of(conf: Any) -> float:
+    """``[store] history_retention`` in seconds (ConfigError when it is not a duration)."""
+    try:
+        return parse_duration(conf.store.history_retention)
+    except ValueError as e:
+        raise ConfigError(f"[store] history_retention: {e}") from e

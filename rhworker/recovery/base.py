@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
 from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
+from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 
 if TYPE_CHECKING:
     from rhworker.compute.base import ComputeClient
@@ -41,9 +42,11 @@ class HostFailureOptions:
 
     evacuate_all_instances: bool = True
     ha_enabled_instance_metadata_key: str = "HA_Enabled"
+    evacuation_priority_metadata_key: str = "evacuation_priority"
     ignore_instances_in_error_state: bool = False
     add_reserved_host_to_aggregate: bool = False
     host_failure_recovery_threads: int = 3
+    max_inflight_evacuations: int = 32
     wait_period_after_evacuation: float = 90.0
     verify_interval: float = 1.0
     service_disable_reason: str = "Masakari detected host failed."
@@ -58,9 +61,11 @@ class HostFailureOptions:
         return cls(
             evacuate_all_instances=group.evacuate_all_instances,
             ha_enabled_instance_metadata_key=group.ha_enabled_instance_metadata_key,
+            evacuation_priority_metadata_key=group.evacuation_priority_metadata_key,
             ignore_instances_in_error_state=group.ignore_instances_in_error_state,
             add_reserved_host_to_aggregate=group.add_reserved_host_to_aggregate,
             host_failure_recovery_threads=group.host_failure_recovery_threads,
+            max_inflight_evacuations=group.max_inflight_evacuations,
             wait_period_after_evacuation=float(group.wait_period_after_evacuation),
             verify_interval=group.verify_interval,
             service_disable_reason=group.service_disable_reason,
@@ -102,6 +107,13 @@ class RecoveryContext:
     # Told of every recorded step (the worker's metrics count lock skips, lost claims
     # and step durations from it); must not raise.
     on_step: Callable[[Step], None] = _ignore_step
+    # ``[instance_failure]`` (VM notifications) and ``[process_failure]`` (PROCESS).
+    instance_failure: InstanceFailureOptions = dataclasses.field(
+        default_factory=InstanceFailureOptions
+    )
+    process_failure: ProcessFailureOptions = dataclasses.field(
+        default_factory=ProcessFailureOptions
+    )
 
     @property
     def token(self) -> int:
@@ -300,6 +312,31 @@ class RecoveryDriver(abc.ABC):
     ) -> RecoveryResult:
         """Recover from a COMPUTE_HOST failure. Must be idempotent: a delivery can be
         processed more than once and resumed by another worker from its progress."""
+
+    # VM and PROCESS notifications: not abstract, so that a third-party driver written
+    # for host failures only keeps working (its VM/PROCESS notifications end ignored).
+    def execute_instance_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        """Recover from a VM notification (an instance stopped or crashed)."""
+        return _not_supported(ctx, self, notification)
+
+    def execute_process_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        """Recover from a PROCESS notification (e.g. nova-compute stopped)."""
+        return _not_supported(ctx, self, notification)
+
+
+def _not_supported(
+    ctx: RecoveryContext, driver: RecoveryDriver, notification: Notification
+) -> RecoveryResult:
+    reason = (
+        f"{notification.type.value} notifications are not supported by this driver "
+        f"({type(driver).__name__})"
+    )
+    ctx.step("ignored", reason)
+    return RecoveryResult(NotificationStatus.IGNORED, reason)
 
 
 def load_driver(name: str) -> RecoveryDriver:

@@ -35,7 +35,9 @@ from rhworker.models import (
 )
 from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
-from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.capacity import CapacityPlanner
+from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
+from rhworker.recovery.giveback import return_if_unused
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
 
@@ -52,6 +54,25 @@ def is_ha_enabled(server: Server, key: str) -> bool:
     return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
 
 
+def evacuation_priority(server: Server, key: str) -> float:
+    """The server's ``key`` metadata as a number; missing or not a number: 0."""
+    try:
+        value = float(str(server.metadata.get(key, "0")).strip())
+    except ValueError:
+        return 0.0
+    return value if value == value else 0.0  # NaN counts as 0
+
+
+def evacuation_order(servers: list[Server], ha_key: str, priority_key: str) -> list[Server]:
+    """The order instances are recorded, hence evacuated, in: HA-enabled first (as
+    Masakari does), then by the ``priority_key`` metadata, highest first; ties keep
+    Nova's order."""
+    return sorted(
+        servers,
+        key=lambda s: (not is_ha_enabled(s, ha_key), -evacuation_priority(s, priority_key)),
+    )
+
+
 def ha_first(moves: list[Move]) -> list[Move]:
     """HA-enabled instances before the others, each group in its recorded order —
     Masakari's order (its PrepareHAEnabledInstancesTask lists them first)."""
@@ -60,8 +81,29 @@ def ha_first(moves: list[Move]) -> list[Move]:
 
 class HostFailureDriver(RecoveryDriver):
     def __init__(self) -> None:
+        # The servers this attempt listed when it recorded the moves, by notification:
+        # the first evacuation batch of the attempt takes its pending moves' first read
+        # from there instead of listing again (one Nova call less on the critical path).
+        self._listed: dict[str, dict[str, Server]] = {}
+        self._listed_lock = threading.Lock()
         self._fencers: dict[FencingOptions, FencingDriver] = {}
         self._fencers_lock = threading.Lock()
+
+    # VM and PROCESS notifications live in their own modules (imported here, not at the
+    # top: they use this module's helpers).
+    def execute_instance_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.instance_failure import execute_instance_failure
+
+        return execute_instance_failure(ctx, notification)
+
+    def execute_process_failure(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult:
+        from rhworker.recovery.process_failure import execute_process_failure
+
+        return execute_process_failure(ctx, notification)
 
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
@@ -77,6 +119,20 @@ class HostFailureDriver(RecoveryDriver):
         # every reported host forced down before any evacuation (docs/design.md)
         correlated.settle(ctx, notification, ctx.options.correlation_window)
         moves = self._record_moves(ctx, notification, host.name)
+        try:
+            return self._recover(ctx, notification, host, segment, moves)
+        finally:
+            with self._listed_lock:
+                self._listed.pop(notification.id, None)
+
+    def _recover(
+        self,
+        ctx: RecoveryContext,
+        notification: Notification,
+        host: Host,
+        segment: Segment,
+        moves: list[Move],
+    ) -> RecoveryResult:
         self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
         if not todo:
@@ -215,8 +271,10 @@ class HostFailureDriver(RecoveryDriver):
         existing = {m.instance_id: m for m in ctx.store.list_moves(n.id)}
         key = ctx.options.ha_enabled_instance_metadata_key
         servers = ctx.compute.list_servers_on_host(hostname)
-        # HA-enabled first, as Masakari does (the recorded order is the evacuation order)
-        servers = sorted(servers, key=lambda s: not is_ha_enabled(s, key))
+        with self._listed_lock:
+            self._listed[n.id] = {s.id: s for s in servers}
+        # HA-enabled first, then by priority (the recorded order is the evacuation order)
+        servers = evacuation_order(servers, key, ctx.options.evacuation_priority_metadata_key)
         added = skipped = 0
         for server in servers:
             if server.id in existing:
@@ -268,35 +326,82 @@ class HostFailureDriver(RecoveryDriver):
     def _via_reserved_hosts(
         self, ctx: RecoveryContext, n: Notification, failed: Host, todo: list[Move]
     ) -> tuple[list[str], bool]:
-        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one only
-        while the current one lacks room. Returns the hosts used and whether the
-        segment ran out of reserved hosts."""
+        """Evacuate ``todo`` onto claimed reserved hosts, claiming another one while
+        the current one lacks room (capacity from Placement, or Nova's "No valid
+        host"), then give back a claimed spare nothing was moved onto. Returns the
+        hosts used and whether the segment ran out of reserved hosts."""
         used: list[str] = []
+        claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
+        planner = CapacityPlanner(ctx, failed.name)
         target: ReservedHostTarget | None = resume_claim(ctx, n)
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
             if target is None:
-                target = claim_reserved_host(ctx, n, failed, exclude=tried)
+                target = self._claim_with_room(ctx, n, failed, todo, tried, planner)
                 if target is None:
                     ctx.step("no_reserved_host", f"no reserved host available in {failed.segment}")
                     exhausted = True
                     break
             tried.add(target.host)
+            claimed[target.host] = target.epoch
+            share = planner.share(target.host, todo)
             try:
                 target.prepare(ctx, failed.name)
                 used.append(target.host)
-                self._evacuate(ctx, failed.name, todo, target.host, target.verify)
+                self._evacuate(ctx, failed.name, share, target.host, target.verify)
             finally:
                 target.release(ctx)
-            rest = self._undone(ctx, n)
-            if not any(NO_VALID_HOST in m.message for m in rest):
+            sent = {m.instance_id for m in share}
+            rest = [
+                m
+                for m in self._undone(ctx, n)
+                if m.instance_id not in sent or NO_VALID_HOST in m.message
+            ]
+            if not rest:
                 break
-            ctx.step(
-                "full", f"{target.host} could not take {len(rest)} instance(s); next reserved host"
-            )
+            if any(NO_VALID_HOST in m.message for m in rest):
+                ctx.step(
+                    "full",
+                    f"{target.host} could not take {len(rest)} instance(s); next reserved host",
+                )
+            else:
+                ctx.step(
+                    "next_share",
+                    f"{target.host} took its share; {len(rest)} instance(s) left for the next "
+                    "reserved host",
+                )
             todo, target = rest, None
+        for host, epoch in claimed.items():
+            if return_if_unused(ctx, n, host, epoch, failed.name) and host in used:
+                used.remove(host)
         return used, exhausted
+
+    def _claim_with_room(
+        self,
+        ctx: RecoveryContext,
+        n: Notification,
+        failed: Host,
+        todo: list[Move],
+        tried: set[str],
+        planner: CapacityPlanner,
+    ) -> ReservedHostTarget | None:
+        """The first spare (segment order) that can take all of ``todo``, if one can;
+        else the first that can take some of them (docs: rhworker/recovery/capacity.py)."""
+        candidates = [
+            h.name
+            for h in ctx.store.reserved_hosts(failed.segment)
+            if h.name != failed.name and h.name not in tried
+        ]
+        if planner.prefer_whole(todo, candidates):
+            target = claim_reserved_host(
+                ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=True)
+            )
+            if target is not None:
+                return target
+        return claim_reserved_host(
+            ctx, n, failed, tried, accept=lambda h: planner.accepts(h, todo, whole=False)
+        )
 
     def _fallback_auto(self, ctx: RecoveryContext, n: Notification, failed_host: str) -> None:
         rest = self._undone(ctx, n)
@@ -316,13 +421,45 @@ class HostFailureDriver(RecoveryDriver):
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
         correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
-        threads = max(1, min(ctx.options.host_failure_recovery_threads, len(moves)))
-        # The pool starts its tasks in submission order: HA-enabled instances first.
+        # Posting and watching apart: the gate lets moves post in their order (HA-enabled
+        # first), host_failure_recovery_threads at a time; a posted move waits on the
+        # shared watch (one listing per poll for all) in its own thread, so up to
+        # max_inflight_evacuations evacuations run at once and each one that settles
+        # restores its power state and unlocks without waiting for the others.
         moves = ha_first(moves)
-        with ThreadPoolExecutor(threads, thread_name_prefix="evacuate") as pool:
+        inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
+        gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
+        watch = ServerWatch(ctx, failed_host, target)
+        # Every move re-reads its server before posting: the pending moves of this
+        # attempt's first batch use the listing it just made; the others are read in
+        # one listing here (a server not found on these hosts is read alone by its move).
+        with self._listed_lock:
+            listed = self._listed.pop(ctx.delivery.notification_id, {})
+        fresh = {
+            m.instance_id: listed[m.instance_id]
+            for m in moves
+            if m.state == MoveState.PENDING and m.instance_id in listed
+        }
+        rest = [m.instance_id for m in moves if m.instance_id not in fresh]
+        if rest:
+            hosts = [failed_host] + ([target] if target else [])
+            fresh.update(ctx.compute.read_servers(rest, hosts))
+        with ThreadPoolExecutor(inflight, thread_name_prefix="evacuate") as pool:
             futures = [
-                pool.submit(Evacuation(ctx, m, failed_host, target, before_evacuate).run)
-                for m in moves
+                pool.submit(
+                    Evacuation(
+                        ctx,
+                        m,
+                        failed_host,
+                        target,
+                        before_evacuate,
+                        watch=watch,
+                        gate=gate,
+                        index=i,
+                        first=fresh.get(m.instance_id),
+                    ).run
+                )
+                for i, m in enumerate(moves)
             ]
             errors = []
             for future in futures:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
@@ -114,14 +115,36 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
     return None
 
 
+def _walk(ctx: RecoveryContext, failed: Host, exclude: set[str]) -> Iterator[Host]:
+    """The segment's reserved hosts in segment order. Coming back for the next one
+    means the last was missed (locked or claimed by another): the store is read
+    again (one read) and the hosts claimed since are skipped without trying their
+    lock — under concurrency they are most of the misses."""
+    hosts = [
+        h
+        for h in ctx.store.reserved_hosts(failed.segment)
+        if h.name != failed.name and h.name not in exclude
+    ]
+    while hosts:
+        yield hosts.pop(0)
+        if hosts:
+            still = {h.name for h in ctx.store.reserved_hosts(failed.segment)}
+            hosts = [h for h in hosts if h.name in still]
+
+
 def claim_reserved_host(
-    ctx: RecoveryContext, n: Notification, failed: Host, exclude: set[str]
+    ctx: RecoveryContext,
+    n: Notification,
+    failed: Host,
+    exclude: set[str],
+    accept: Callable[[str], bool] | None = None,
 ) -> ReservedHostTarget | None:
     """Walk the segment's reserved hosts in order: lock (skip if another worker holds
     it; go on without it if the lock service cannot be asked), claim (skip if lost).
+    ``accept``: asked first, skips a host it refuses (e.g. too small; it records why).
     Returns the claimed host, with its lock when one was taken, or None."""
-    for host in ctx.store.reserved_hosts(failed.segment):
-        if host.name == failed.name or host.name in exclude:
+    for host in _walk(ctx, failed, exclude):
+        if accept is not None and not accept(host.name):
             continue
         answer = ctx.coordinator.ask_lock(host.name)
         if answer.state is LockState.HELD:

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from rhworker.errors import ValidationError
-from rhworker.sim import compute, control, identity, views
+from rhworker.sim import compute, control, identity, placement, views
 from rhworker.sim.model import ApiError, Caller
 from rhworker.sim.requestlog import LoggedRequest, RequestLog, worker_of
 from rhworker.sim.state import Cloud
@@ -81,6 +81,7 @@ class SimApp:
                 Rule("/v2.1/", methods=["GET"], endpoint=("root", "v21")),
                 *compute.rules(),
                 *identity.rules(),
+                *placement.rules(),
                 *control.rules(),
                 Rule("/sim/requests", methods=["GET"], endpoint=("requests", "list")),
                 Rule("/sim/requests", methods=["DELETE"], endpoint=("requests", "clear")),
@@ -223,6 +224,14 @@ class SimApp:
             return _json(200, {"version": views.version_v21(base)})
         if kind == "identity":
             return self._identity(request, target, base)
+        if kind == "placement":
+            if target == "version":
+                return _json(200, placement.version_doc(base))
+            self._pay(request)
+            asked = request.headers.get("OpenStack-API-Version", "placement 1.0")
+            headers = {"OpenStack-API-Version": asked, "Vary": "OpenStack-API-Version"}
+            body = placement.handle(self.cloud, target, dict(args), request.args, base)
+            return _json(200, body, headers)
         self._pay(request)
         mv = _parse_mv(request)
         headers = {

@@ -147,6 +147,10 @@ def handle(cloud: Cloud, name: str, body: Any, args: Mapping[str, Any]) -> tuple
     if name == "revive":
         cloud.revive_host(args["host"])
         return 200, {}
+    if name == "crash":
+        fields = body if isinstance(body, dict) else {}
+        cloud.crash_server(args["server"], str(fields.get("vm_state", "active")))
+        return 200, {}
     if name == "faults_add":
         return 200, inject(cloud, body if isinstance(body, dict) else {})
     if name == "faults_clear":
@@ -170,6 +174,7 @@ def rules() -> list[Rule]:
         r("/sim/cloud", "POST", "cloud"),
         r("/sim/hosts/<host>/kill", "POST", "kill"),
         r("/sim/hosts/<host>/revive", "POST", "revive"),
+        r("/sim/servers/<server>/crash", "POST", "crash"),
         r("/sim/faults", "POST", "faults_add"),
         r("/sim/faults", "DELETE", "faults_clear"),
         r("/sim/reset", "POST", "reset"),
@@ -216,6 +221,10 @@ class SimControl:
 
     def revive_host(self, name: str) -> None:
         self._call("POST", f"hosts/{name}/revive")
+
+    def crash_server(self, server_id: str, vm_state: str = "active") -> None:
+        """The guest dies; Nova shows ``vm_state`` (active, stopped or error)."""
+        self._call("POST", f"servers/{server_id}/crash", {"vm_state": vm_state})
 
     def inject(self, fault: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         return dict(self._call("POST", "faults", {**(fault or {}), **kwargs}))

@@ -104,6 +104,12 @@ def catalog(base: str) -> list[dict[str, Any]]:
             "endpoints": endpoints(f"{base}/v2.1"),
         },
         {
+            "type": "placement",
+            "name": "placement",
+            "id": "placement",
+            "endpoints": endpoints(f"{base}/placement"),
+        },
+        {
             "type": "identity",
             "name": "keystone",
             "id": "identity",

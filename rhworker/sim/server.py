@@ -112,6 +112,10 @@ class Simulator:
     def revive_host(self, name: str) -> None:
         self.cloud.revive_host(name)
 
+    def crash_server(self, server_id: str, vm_state: str = "active") -> None:
+        """The guest dies; Nova shows ``vm_state`` (active, stopped or error)."""
+        self.cloud.crash_server(server_id, vm_state)
+
     def inject(self, fault: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Add a fault: ``type`` is latency, error, fail_evacuation,
         fail_evacuation_target or lose_capacity (see :mod:`rhworker.sim.faults`)."""

@@ -59,6 +59,7 @@ from rhworker.sim.model import (
     Server,
     Service,
     User,
+    bad_request,
     conflict,
     forbidden,
     new_uuid,
@@ -111,6 +112,9 @@ class Options:
     write_request_cost: float = DEFAULT_WRITE_REQUEST_COST
     #: largest page of servers/detail without an explicit limit (Nova's max_limit)
     max_limit: int = 1000
+    #: seconds a stop/start takes on a live compute (task_state powering-off/-on
+    #: meanwhile, as Nova's cast); 0: done at once
+    power_action_time: float = 0.0
 
     def phase_time(self, name: str) -> float:
         """Seconds of work of one evacuation phase (an option name of PHASE_SHARES)."""
@@ -395,14 +399,48 @@ class Cloud:
             self._power(server, "powering-on", "active", POWER_RUNNING)
 
     def _power(self, server: Server, task: str, vm_state: str, power: int) -> None:
-        """A cast to the server's compute: done at once if it runs, lost if it is dead."""
+        """A cast to the server's compute: done after ``power_action_time`` (at once
+        when 0) if it runs, lost if it is dead. Events: ``power_requested`` then
+        ``power_done`` (with the action), for checks that two never overlap."""
         server.updated = self.wall()
         host = self.hosts.get(server.host)
         if host is None or not host.alive:
             server.task_state = task  # the RPC cast is lost: stuck, as in Nova
             self.event("action_lost", server=server.id, host=server.host, task_state=task)
             return
+        self.event("power_requested", server=server.id, task_state=task)
+        delay = self.options.power_action_time
+        if delay <= 0:
+            self._power_done(server, task, vm_state, power)
+            return
+        server.task_state = task
+        generation = self.generation
+
+        def done() -> None:
+            with self.lock:
+                if self.generation == generation and server.task_state == task:
+                    self._power_done(server, task, vm_state, power)
+
+        self.capacity.submit(delay, done)
+
+    def _power_done(self, server: Server, task: str, vm_state: str, power: int) -> None:
         server.vm_state, server.power_state, server.task_state = vm_state, power, None
+        server.updated = self.wall()
+        self.event("power_done", server=server.id, task_state=task, vm_state=vm_state)
+
+    def crash_server(self, server_id: str, vm_state: str = "active") -> None:
+        """The guest dies (libvirt's STOPPED_FAILED). ``vm_state``: what Nova shows —
+        ``active`` (not noticed yet: ACTIVE, power state shutdown), ``stopped`` (its
+        power-state sync stopped it: SHUTOFF) or ``error``."""
+        if vm_state not in ("active", "stopped", "error"):
+            raise bad_request(f"vm_state {vm_state!r}: one of active, stopped, error")
+        with self.lock:
+            server = self.servers.get(server_id)
+            if server is None:
+                raise not_found(f"Instance {server_id} could not be found.")
+            server.vm_state, server.power_state, server.task_state = vm_state, POWER_SHUTDOWN, None
+            server.updated = self.wall()
+            self.event("server_crashed", server=server.id, host=server.host, vm_state=vm_state)
 
     def reset_state(self, caller: Caller, server_id: str, state: str) -> None:
         if not caller.is_admin:

@@ -271,6 +271,19 @@ class Store(abc.ABC):
         exactly ``epoch``. Both are compared: after a store lost writes, another
         notification could hold the host again, and only the holder tells them apart."""
 
+    @abc.abstractmethod
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        """Give back an unused claimed host, atomically with the checks: the host is a
+        spare again (``reserved``, no ``claimed_by``/``claim_epoch``; the epoch counter
+        keeps growing, so ``epoch`` stays stale for good).
+
+        ``ClaimLost`` unless ``notification_id`` holds the host's claim at ``epoch`` and
+        the host is not on maintenance; ``LeaseLost`` on a stale token; ``NotFound``
+        for an unknown host. The notification's recorded claims are kept (history).
+        """
+
     # -- delivery queue ---------------------------------------------------------------
     @abc.abstractmethod
     def consume(
@@ -370,6 +383,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
         """Queue depth, delayed retries, in-flight deliveries and dead letters."""
+
+    @abc.abstractmethod
+    def prune_history(
+        self, older_than: float, *, limit: int | None = None, now: float | None = None
+    ) -> int:
+        """Delete terminal (finished, ignored, failed) notifications last updated more
+        than ``older_than`` seconds ago, with their steps, moves, claims, dead letters
+        and index entries; at most ``limit`` of them (None: all). Never one with a live
+        lease or a reserved host still claimed by it. Idempotent. Returns how many went."""
 
     def reserved_left(self) -> dict[str, int]:
         """Per segment, how many usable reserved hosts remain (0 included)."""

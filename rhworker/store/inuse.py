@@ -29,10 +29,22 @@ def is_return(type: str, payload: dict) -> bool:
     return type == NotificationType.COMPUTE_HOST.value and payload.get("event") == "STARTED"
 
 
+def is_process_return(type: str, payload: dict) -> bool:
+    """A PROCESS notification saying nova-compute STARTED again (validated payload): it
+    undoes the maintenance its STOPPED set (rhworker.recovery.process_failure), so it
+    is accepted on a host on maintenance — where Masakari would refuse it."""
+    return (
+        type == NotificationType.PROCESS.value
+        and payload.get("process_name") == "nova-compute"
+        and payload.get("event") == "STARTED"
+    )
+
+
 def refused_on_maintenance(n: Notification) -> bool:
     """Whether intake refuses ``n`` (validated) when its host is on maintenance and its
-    latest notification is not a return (:func:`is_return`)."""
-    return not is_return(n.type.value, n.payload)
+    latest notification is not a return (:func:`is_return`). A nova-compute STARTED
+    PROCESS notification (:func:`is_process_return`) is never refused."""
+    return not is_return(n.type.value, n.payload) and not is_process_return(n.type.value, n.payload)
 
 
 def on_maintenance(hostname: str, type: str) -> HostOnMaintenance:

@@ -16,7 +16,7 @@ server's clock (``TIME`` inside the scripts), never the caller's: workers with s
 clocks agree on leases, retry due times and the duplicate window. ``now=`` (tests)
 overrides it per call. A retry keeps its entry pending (never lost, never doubled)
 until it is due; ack and dead letter ``XACK`` + ``XDEL`` it. Notification records are
-kept forever (history).
+kept until pruned (``prune_history``, ``[store] history_retention``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from rhworker.models import (
     Segment,
     Step,
 )
-from rhworker.store import inuse, redis_controls, redis_guards, redis_stats
+from rhworker.store import inuse, redis_controls, redis_guards, redis_retention, redis_stats
 from rhworker.store import redis_records as rec
 from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
@@ -94,7 +94,12 @@ class RedisStore(RedisGuards, Store):
         self.replicas = 0
         self._scripts = {
             name: client.register_script(src)
-            for name, src in {**SCRIPTS, **redis_controls.SCRIPTS, **redis_guards.SCRIPTS}.items()
+            for name, src in {
+                **SCRIPTS,
+                **redis_controls.SCRIPTS,
+                **redis_guards.SCRIPTS,
+                **redis_retention.SCRIPTS,
+            }.items()
         }
 
     @classmethod
@@ -295,6 +300,12 @@ class RedisStore(RedisGuards, Store):
         want_status = NotificationStatus(status).value if status is not None else None
         want_type = str(getattr(type, "value", type)) if type is not None else None
         index = self.key("notifs")
+        if want_status is not None:  # only that status's notifications, not the history
+            if not getattr(self, "_status_indexed", False):
+                with self._translated():
+                    redis_retention.ensure_index(self._redis, self.key, self._run)
+                self._status_indexed = True
+            index = self.key("bystatus", want_status)
         start = 0
         if marker is not None:
             seq = self._read(lambda p: p.hget(self.key("notif", marker), "seq"))[0]
@@ -308,11 +319,14 @@ class RedisStore(RedisGuards, Store):
                 raise NotFound(f"notification {marker!r} not found")
             start = int(rank) + 1
         found: list[Notification] = []
+        # with only the status asked for, (nearly) every member matches: read no more
+        only_status = hostname is None and want_type is None and since is None
         while limit is None or len(found) < limit:
+            chunk = LIST_CHUNK
+            if limit is not None and want_status is not None and only_status:
+                chunk = max(min(LIST_CHUNK, int(limit) - len(found)), 1)
             with self._translated():
-                members = cast(
-                    list[str], self._redis.zrevrange(index, start, start + LIST_CHUNK - 1)
-                )
+                members = cast(list[str], self._redis.zrevrange(index, start, start + chunk - 1))
             if not members:
                 break
             start += len(members)
@@ -384,6 +398,11 @@ class RedisStore(RedisGuards, Store):
         if self.replicas:
             self._wait_for_replica(host)
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
+
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        self._run("release_claim", notification_id, host, str(token), str(epoch))
 
     def _wait_for_replica(self, host: str) -> None:
         """WAIT until a replica has the claim, so that a failover keeps it. Not a
@@ -530,6 +549,21 @@ class RedisStore(RedisGuards, Store):
         return self.get_notification(notification_id)
 
     # -- read models ------------------------------------------------------------------
+    def prune_history(
+        self, older_than: float, *, limit: int | None = None, now: float | None = None
+    ) -> int:
+        with self._translated():
+            at = self.now() if now is None else now
+            return redis_retention.prune(
+                self._redis,
+                self.key,
+                self._run,
+                cutoff=at - older_than,
+                now=_at(now),
+                limit=limit,
+                batch=LIST_CHUNK,
+            )
+
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
         at = self.now() if now is None else now
         with self._translated():

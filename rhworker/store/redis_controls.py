@@ -62,6 +62,7 @@ bump_token(nk)
 local entry = redis.call('XADD', STREAM, '*', 'nid', id)
 redis.call('HSET', nk, 'status', 'new', 'attempts', 0, 'entry', entry, 'next_attempt_at', '',
   'reason', reason, 'updated_at', now, 'dead_reason', '', 'dead_at', '')
+index_status(id)
 redis.call('LREM', DEAD, 0, id)
 return entry
 """
@@ -83,6 +84,7 @@ redis.call('SREM', P .. ':held', id)
 bump_token(nk)
 redis.call('HSET', nk, 'status', 'failed', 'reason', reason, 'updated_at', now,
   'next_attempt_at', '')
+index_status(id)
 return 1
 """
 )

@@ -18,6 +18,9 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 ``P:claims:ID``       list    claim JSON ``{"host":…, "epoch":…}``, in order
 ``P:moves:ID``        hash    instance id → move JSON
 ``P:moveorder:ID``    list    instance ids in creation order
+``P:bystatus:STATUS`` zset    the ``P:notifs`` members of the notifications in STATUS
+                              (kept by ``index_status`` in every script that writes
+                              a status; ``P:bystatus`` = '1' once existing data is in)
 ``P:hostnotifs:HOST`` zset    ids of the notifications about HOST, score = created_at
                               (read by :mod:`rhworker.store.redis_guards`)
 ``P:dedup:SHA``       zset    ids of notifications with that (type, host, payload)
@@ -130,6 +133,19 @@ local function release(id)
   redis.call('ZREM', LEASES, id)
   redis.call('ZREM', DELAYED, id)
 end
+
+-- keep P:bystatus:STATUS (member as in P:notifs) in step with the hash's status:
+-- called after every write of 'status', in the same script (status reads use it)
+local STATUSES = {'new', 'running', 'finished', 'ignored', 'error', 'failed'}
+local function index_status(id)
+  local f = redis.call('HMGET', nkey(id), 'status', 'seq', 'created_at')
+  if not f[1] then return end
+  local member = string.format('%012d', tonumber(f[2] or '0')) .. ':' .. id
+  for _, s in ipairs(STATUSES) do
+    if s ~= f[1] then redis.call('ZREM', P .. ':bystatus:' .. s, member) end
+  end
+  redis.call('ZADD', P .. ':bystatus:' .. f[1], f[3], member)
+end
 """
 
 # ARGV: P, id, type, hostname, payload, generated_time, now ('' = server), dedup_interval,
@@ -171,6 +187,7 @@ redis.call('HSET', nkey(id), 'id', id, 'type', ARGV[3], 'hostname', hostname,
   'next_attempt_at', '', 'reason', '', 'entry', entry, 'seq', seq)
 redis.call('ZADD', P .. ':notifs', now, string.format('%012d', seq) .. ':' .. id)
 redis.call('ZADD', P .. ':hostnotifs:' .. hostname, now, id)
+index_status(id)
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. threshold)
 redis.call('ZADD', dk, now, id)
 redis.call('EXPIRE', dk, ARGV[11])
@@ -228,6 +245,7 @@ local function handout(id, entry)
     release(id)
     redis.call('HSET', nk, 'status', 'failed', 'reason', reason, 'updated_at', now,
       'dead_reason', reason, 'dead_at', now, 'next_attempt_at', '')
+    index_status(id)
     redis.call('LREM', DEAD, 0, id)
     redis.call('RPUSH', DEAD, id)
     return nil
@@ -364,6 +382,7 @@ redis.call('ZREM', LEASES, id)
 local status = redis.call('HGET', nk, 'status')
 if not TERMINAL[status] then status = 'error' end
 redis.call('HSET', nk, 'status', status, 'next_attempt_at', due, 'updated_at', now)
+index_status(id)
 if reason ~= '' then redis.call('HSET', nk, 'reason', reason) end
 if redis.call('HGET', nk, 'entry') ~= '' then redis.call('ZADD', DELAYED, due, id) end
 return 1
@@ -380,6 +399,7 @@ if bad then return bad end
 release(id)
 redis.call('HSET', nkey(id), 'status', 'failed', 'reason', reason, 'updated_at', now,
   'dead_reason', reason, 'dead_at', now, 'next_attempt_at', '')
+index_status(id)
 redis.call('LREM', DEAD, 0, id)
     redis.call('RPUSH', DEAD, id)
 return 1
@@ -404,6 +424,7 @@ if not ok then
     table.concat(ARGV, '/', 8))
 end
 redis.call('HSET', nk, 'status', new, 'updated_at', now)
+index_status(id)
 if ARGV[6] == '1' then redis.call('HSET', nk, 'reason', ARGV[7]) end
 return current
 """
@@ -468,6 +489,29 @@ redis.call('HSET', hk, 'reserved', '0', 'claimed_by', id, 'claim_epoch', text)
 redis.call('RPUSH', P .. ':claims:' .. id,
   '{"host":' .. cjson.encode(host) .. ',"epoch":' .. text .. '}')
 return text
+"""
+)
+
+# ARGV: P, id, host, token, epoch
+RELEASE_CLAIM = (
+    COMMON
+    + r"""
+local id, host, token, epoch = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local hk = P .. ':host:' .. host
+local bad = check_token(id, token)
+if bad then return bad end
+if redis.call('EXISTS', hk) == 0 then return fail('NOT_FOUND', 'host ' .. host .. ' not found') end
+local h = redis.call('HMGET', hk, 'on_maintenance', 'claimed_by', 'claim_epoch')
+if h[2] ~= id or h[3] ~= epoch then
+  return fail('CLAIM_LOST', 'claim on ' .. host .. ' (epoch ' .. epoch
+    .. ') is not current: held by ' .. ((h[2] and h[2] ~= '') and h[2] or 'nobody')
+    .. ' at epoch ' .. tostring(h[3]))
+end
+if h[1] == '1' then
+  return fail('CLAIM_LOST', host .. ' is on maintenance: not given back as a spare')
+end
+redis.call('HSET', hk, 'reserved', '1', 'claimed_by', '', 'claim_epoch', '')
+return 1
 """
 )
 
@@ -587,6 +631,7 @@ SCRIPTS = {
     "add_step": ADD_STEP,
     "upsert_move": UPSERT_MOVE,
     "claim": CLAIM,
+    "release_claim": RELEASE_CLAIM,
     "create_segment": CREATE_SEGMENT,
     "update_hash": UPDATE_HASH,
     "delete_segment": DELETE_SEGMENT,

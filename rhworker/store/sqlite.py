@@ -44,6 +44,7 @@ from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Stor
 from rhworker.store.sqlite_base import DEFAULT_BUSY_TIMEOUT, clock_micros
 from rhworker.store.sqlite_controls import SqliteControls
 from rhworker.store.sqlite_queue import SqliteQueue
+from rhworker.store.sqlite_retention import SqliteRetention
 
 LOG = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def sqlite_path(url: str) -> tuple[str, str]:
     return os.path.abspath(rest), query
 
 
-class SqliteStore(SqliteControls, SqliteQueue, Store):
+class SqliteStore(SqliteControls, SqliteQueue, SqliteRetention, Store):
     """Store on one SQLite file.
 
     URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with
@@ -460,6 +461,29 @@ class SqliteStore(SqliteControls, SqliteQueue, Store):
                 (schema.claims_data(claims), now_or(now), notification_id),
             )
         return Claim(host=host, notification_id=notification_id, epoch=epoch)
+
+    def release_claim(
+        self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
+    ) -> None:
+        with self._tx() as conn:
+            self._guard(conn, notification_id, token)
+            spare = self._host(conn, host)
+            if spare.claimed_by != notification_id or spare.claim_epoch != epoch:
+                raise ClaimLost(
+                    f"claim on {host} (epoch {epoch}) is not current: held by "
+                    f"{spare.claimed_by or 'nobody'} at epoch {spare.claim_epoch}"
+                )
+            if spare.on_maintenance:
+                raise ClaimLost(f"{host} is on maintenance: not given back as a spare")
+            conn.execute(
+                "UPDATE hosts SET reserved = 1, claimed_by = NULL, claim_epoch = NULL "
+                "WHERE name = ?",
+                (host,),
+            )
+            conn.execute(
+                "UPDATE notifications SET updated_at = ? WHERE id = ?",
+                (now_or(now), notification_id),
+            )
 
     @staticmethod
     def _next_epoch(conn: sqlite3.Connection) -> int:

@@ -21,7 +21,7 @@ from rhworker.models import (
 )
 
 # Bumped when the schema changes; stored in PRAGMA user_version.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -67,6 +67,8 @@ CREATE INDEX IF NOT EXISTS notifications_dedup ON notifications(dedup_key, creat
 CREATE INDEX IF NOT EXISTS notifications_queue ON notifications(acked, status, seq);
 CREATE INDEX IF NOT EXISTS notifications_created ON notifications(created_at, seq);
 CREATE INDEX IF NOT EXISTS notifications_by_host ON notifications(hostname, status);
+CREATE INDEX IF NOT EXISTS notifications_by_status ON notifications(status, created_at, seq);
+CREATE INDEX IF NOT EXISTS notifications_finished ON notifications(status, updated_at);
 CREATE TABLE IF NOT EXISTS steps (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     notification_id TEXT NOT NULL,

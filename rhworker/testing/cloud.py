@@ -33,6 +33,11 @@ class CloudUnderTest(Protocol):
         """The host's nova-compute comes back (it cleans up evacuated guests)."""
         ...
 
+    def crash_server(self, server_id: str) -> None:
+        """The guest dies on a live host (libvirt's STOPPED_FAILED); Nova still shows
+        it ACTIVE until something stops it."""
+        ...
+
     def set_spawn_delay(self, seconds: float) -> None:
         """Each evacuation's spawn on the target takes this long (0: the default)."""
         ...

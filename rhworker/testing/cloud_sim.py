@@ -48,6 +48,9 @@ class SimCloud:
     def crash_host(self, host: str) -> None:
         self.sim.kill_host(host)
 
+    def crash_server(self, server_id: str) -> None:
+        self.sim.crash_server(server_id, "active")
+
     def restart_host(self, host: str) -> None:
         self.sim.revive_host(host)
 

@@ -34,6 +34,15 @@ FAST_WORKER = {
 FAST_HOST_FAILURE = {"verify_interval": 0.02, "wait_period_after_evacuation": 30}
 
 
+def placement_url_of(compute_url: str) -> str:
+    """Where the simulator (or the real-Nova tier's loopback server) serves Placement:
+    ``…/placement`` next to ``…/v2.1``."""
+    base = compute_url.rstrip("/")
+    if base.endswith("/v2.1"):
+        base = base[: -len("/v2.1")]
+    return f"{base}/placement"
+
+
 class Deployment:
     def __init__(
         self,
@@ -53,7 +62,12 @@ class Deployment:
             "DEFAULT": {"state_dir": self.state_dir},
             "store": {"url": self.store_url},
             "coordination": {"backend_url": self.coordination_url},
-            "compute": {"auth_type": "none", "endpoint_override": compute_url},
+            "compute": {
+                "auth_type": "none",
+                "endpoint_override": compute_url,
+                # the simulator serves Placement next to Nova (rhworker/sim/placement.py)
+                "placement_endpoint_override": placement_url_of(compute_url),
+            },
             "worker": dict(FAST_WORKER),
             "host_failure": dict(FAST_HOST_FAILURE),
             "notification": {"duplicate_notification_detection_interval": 0},

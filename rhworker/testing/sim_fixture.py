@@ -78,6 +78,8 @@ def sdk_connection(sim: Any, microversion: str | None = "2.94", **kwargs: Any) -
     args: dict[str, Any] = {
         "auth_type": "none",
         "compute_endpoint_override": sim.compute_url,
+        "placement_endpoint_override": sim.compute_url.rstrip("/").removesuffix("/v2.1")
+        + "/placement",
     }
     if microversion:
         args["compute_api_version"] = microversion

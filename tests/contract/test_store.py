@@ -407,3 +407,42 @@ def test_check_claim_fencing(inventory: Store) -> None:
     assert store.check_claim("r0", again.epoch, other) is True
     assert store.check_claim("r0", again.epoch, nid) is False  # same epoch, other holder
     assert store.check_claim("r0", claim.epoch, nid) is False
+
+
+def test_release_claim_gives_the_spare_back(inventory: Store) -> None:
+    store = inventory
+    nid, token = _delivered(store, "c1")
+    claim = store.claim_reserved_host(nid, "r0", token=token)
+    other, other_token = _delivered(store, "c2")
+    with pytest.raises(ClaimLost):  # not the holder
+        store.release_claim(other, "r0", claim.epoch, token=other_token)
+    with pytest.raises(ClaimLost):  # the holder, a stale epoch
+        store.release_claim(nid, "r0", claim.epoch - 1, token=token)
+    with pytest.raises(LeaseLost):
+        store.release_claim(nid, "r0", claim.epoch, token=token + 1)
+    with pytest.raises(NotFound):
+        store.release_claim(nid, "ghost", claim.epoch, token=token)
+    assert store.check_claim("r0", claim.epoch, nid)
+
+    store.release_claim(nid, "r0", claim.epoch, token=token)
+    host = store.get_host("r0")
+    assert (host.reserved, host.claimed_by, host.claim_epoch) == (True, None, None)
+    assert not store.check_claim("r0", claim.epoch, nid)
+    assert [h.name for h in store.reserved_hosts("seg")] == ["r0", "r1", "r2"]
+    # the claim stays in the notification's history; a second release is refused
+    assert store.get_notification(nid).progress.claims == [ClaimRecord("r0", claim.epoch)]
+    with pytest.raises(ClaimLost):
+        store.release_claim(nid, "r0", claim.epoch, token=token)
+    # claimable again, with a newer epoch
+    again = store.claim_reserved_host(other, "r0", token=other_token)
+    assert again.epoch > claim.epoch
+
+
+def test_release_claim_refused_on_maintenance(inventory: Store) -> None:
+    store = inventory
+    nid, token = _delivered(store, "c1")
+    claim = store.claim_reserved_host(nid, "r0", token=token)
+    store.update_host("r0", on_maintenance=True)
+    with pytest.raises(ClaimLost):
+        store.release_claim(nid, "r0", claim.epoch, token=token)
+    assert store.get_host("r0").claimed_by == nid

@@ -153,7 +153,7 @@ def test_a_claimed_spare_cannot_be_made_reserved_or_deleted(inventory: Store) ->
         with pytest.raises(InUse) as refused:
             change()
         assert "r0 holds the claim of notification " + nid in str(refused.value)
-    assert store.check_claim("r0", claim.epoch)
+    assert store.check_claim("r0", claim.epoch, nid)
     assert store.get_host("r0").claimed_by == nid
     # The unclaimed spare is free.
     assert store.update_host_if_idle("r1", on_maintenance=True).on_maintenance is True
@@ -234,6 +234,6 @@ def test_claim_and_reserve_again_never_both_win(store: Store) -> None:
         assert not isinstance(claim, StoreError), claim
         host = store.get_host(spare)
         assert host.claimed_by == nid and host.claim_epoch == claim.epoch
-        assert store.check_claim(spare, claim.epoch)
+        assert store.check_claim(spare, claim.epoch, nid)
         assert isinstance(change, InUse) or host.position == 999
         store.set_status(nid, S.FINISHED, expected=[S.NEW], token=delivery.token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,6 +200,49 @@ def test_list_servers_on_host_reads_every_page(sim: Simulator, compute: OpenStac
     assert on.flavor.get("vcpus") == 1
     assert [s.name for s in compute.list_servers_on_host("compute-2")] == ["vm-other"]
     assert compute.list_servers_on_host("spare-1") == []
+
+
+def test_read_servers_lists_hosts_and_gets_only_the_rest(
+    sim: Simulator, compute: OpenStackCompute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str, str, str | None]] = []
+    http = compute._conn.session.session
+    real_request = http.request
+
+    def spy(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers") or {}
+        host = (kwargs.get("params") or {}).get("host")
+        sent.append(
+            (method, f"{url}?host={host}" if host else url, headers.get("OpenStack-API-Version"))
+        )
+        return real_request(method, url, *args, **kwargs)
+
+    on_1 = sorted(sim_server_ids(sim, "compute-1"))
+    other = server_named(sim, "vm-other")
+    gone = "00000000-0000-0000-0000-000000000000"
+    expected = {s.id: s for s in compute.list_servers_on_host("compute-1")}
+    expected[other] = compute.get_server(other)
+    monkeypatch.setattr(http, "request", spy)
+
+    found = compute.read_servers([*on_1, other, gone], ["compute-1", "spare-1"])
+
+    # the same view as the SDK's resources give, without building them (the flavor
+    # as Nova gives it, not renamed by the SDK)
+    assert {k: dataclasses.replace(v, flavor={}) for k, v in found.items()} == {
+        k: dataclasses.replace(v, flavor={}) for k, v in expected.items()
+    }
+    assert found[other].flavor["original_name"] == "small"
+    api = [(m, u.split("/v2.1", 1)[1], v) for m, u, v in sent if "/v2.1/" in u]
+    lists = [u for m, u, _ in api if u.startswith("/servers/detail")]
+    gets = [u for m, u, _ in api if not u.startswith("/servers/detail")]
+    # compute-1's seven servers in pages of PAGE_SIZE, then spare-1 (none there)
+    assert [u.split("?")[1] for u in lists] == ["host=compute-1"] * 3 + ["host=spare-1"]
+    assert sorted(gets) == sorted([f"/servers/{other}", f"/servers/{gone}"])
+    assert {v for _, _, v in api} == {"compute 2.94"}
+    # every id found on the first host: no other call
+    sent.clear()
+    assert set(compute.read_servers(on_1, ["compute-1", "spare-1"])) == set(on_1)
+    assert all("host=compute-1" in u for _, u, _ in sent if "/v2.1/" in u)
 
 
 def test_get_unknown_server(compute: OpenStackCompute) -> None:

@@ -129,6 +129,11 @@ def test_sigstop_past_the_lease_mid_evacuation(make_scenario, cloud_kind, backen
         return all(servers[n]["task_state"] in REBUILD_TASK_STATES for n in names)
 
     scn.deployment.wait_for(rebuilding, scn.timeout, f"{names} to be rebuilding")
+    paused_worker = next(
+        s.worker
+        for s in scn.deployment.store.get_notification(nid).progress.steps
+        if s.name == "delivered"
+    )
     kill(paused, signal.SIGSTOP)
     try:
         _wait_taken_over(scn, nid, other)
@@ -150,11 +155,18 @@ def test_sigstop_past_the_lease_mid_evacuation(make_scenario, cloud_kind, backen
     assert scn.cloud.migrations() == migrations
     if events:
         assert events()[seen:] == []  # not even an unlock
+    # In the store, only one thing was added: its own word that it stopped acting (a
+    # ``fenced`` step, written without the lease token: it changes no state).
     after = scn.deployment.store.get_notification(nid)
-    assert (after.status, after.attempts, after.progress) == (
+    added = after.progress.steps[len(notification.progress.steps) :]
+    assert after.progress.steps[: len(notification.progress.steps)] == notification.progress.steps
+    assert [(s.name, s.worker) for s in added] in ([], [("fenced", paused_worker)]), added
+    assert all("stopped acting" in s.message for s in added)
+    assert (after.status, after.attempts, after.progress.claims, after.progress.reason) == (
         notification.status,
         notification.attempts,
-        notification.progress,
+        notification.progress.claims,
+        notification.progress.reason,
     )
     assert scn.deployment.store.list_moves(nid) == moves
     _check_evacuated_once(scn, nid, names)

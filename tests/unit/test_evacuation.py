@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +26,11 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
+from rhworker.recovery import host_failure
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
-from rhworker.recovery.evacuation import Evacuation
+from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
+from rhworker.recovery.targets import claim_reserved_host
 from rhworker.store import Store, from_url
 
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
@@ -360,11 +363,17 @@ def test_ha_enabled_instances_are_evacuated_first(env: Env, threads: int) -> Non
     for i in range(1, 7):
         env.compute.add_server(f"vm-{i}", FAILED_HOST, metadata=ha if i in (4, 6) else None)
     if threads == 2:
-        # Both HA-enabled moves must be running at once, on the pool's two threads:
-        # the pool took them before any other (a timeout breaks the barrier).
+        # Both HA-enabled moves must be posting at once, on the gate's two lanes: they
+        # passed it before any other (a timeout breaks the barrier).
         both = threading.Barrier(2, timeout=10)
-        for sid in ("vm-4", "vm-6"):
-            env.compute.script(sid, [{"hook": both.wait}])
+        real_lock = env.compute.lock_server
+
+        def lock_server(server_id: str) -> None:
+            if server_id in ("vm-4", "vm-6"):
+                both.wait()
+            real_lock(server_id)
+
+        env.compute.lock_server = lock_server  # type: ignore[method-assign]
     result = HostFailureDriver().execute_host_failure(
         env.ctx(host_failure_recovery_threads=threads),
         env.store.get_notification(env.nid),
@@ -404,3 +413,196 @@ def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("i-")}
     assert " gone " in rows["i-1"] and "deleted" in rows["i-1"]
     assert "[server locked by rhworker]" in rows["i-2"]
+
+
+# -- posting apart from watching (issue 18) ----------------------------------------------------
+
+
+def test_every_evacuate_is_posted_while_the_first_is_still_watched_with_one_lane(
+    env: Env,
+) -> None:
+    for i in range(1, 7):
+        env.compute.add_server(f"vm-{i}", FAILED_HOST)
+    posted_all = threading.Event()
+
+    def all_posted() -> None:
+        # vm-1's first watched read holds until every evacuate is posted: with posting
+        # serialised behind watching (one lane), this would never happen
+        deadline = time.monotonic() + 10
+        while len(env.compute.calls_of("evacuate_server")) < 6 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        if len(env.compute.calls_of("evacuate_server")) == 6:
+            posted_all.set()
+
+    env.compute.script("vm-1", [{}, {"hook": all_posted}, *nova_evacuation(SPARE)])
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(host_failure_recovery_threads=1), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert posted_all.is_set()
+    order = [c.args[0] for c in env.compute.calls_of("evacuate_server")]
+    assert order == [f"vm-{i}" for i in range(1, 7)]  # one lane: in their order
+    assert env.compute.violations == []
+
+
+def test_in_flight_servers_are_read_together_one_call_per_poll(env: Env) -> None:
+    ids = [f"vm-{i}" for i in range(1, 6)]
+    for sid in ids:
+        env.compute.add_server(sid, FAILED_HOST, task_state="rebuilding")
+        env.compute.script(sid, nova_evacuation(SPARE)[1:])
+    readers = {"active": len(ids)}
+    lock = threading.Lock()
+    watch: ServerWatch
+
+    def sleep(seconds: float) -> None:
+        # a poll is due: let every move still following wait for it first (10 s at most)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if watch.readers == readers["active"]:
+                    break
+            threading.Event().wait(0.005)
+        env.clock.sleep(seconds)
+
+    ctx = dataclasses.replace(env.ctx(), sleep=sleep)
+    watch = ServerWatch(ctx, FAILED_HOST, SPARE)
+    seen: dict[str, list[str | None]] = {sid: [] for sid in ids}
+
+    def follow(sid: str) -> None:
+        # as a move waits for its server to settle: read after read, until on SPARE
+        after = 0
+        for _ in range(10):
+            after, server = watch.read(sid, after)
+            seen[sid].append(server.host)
+            if server.host == SPARE:
+                break
+        with lock:
+            watch.forget(sid)
+            readers["active"] -= 1
+
+    threads = [threading.Thread(target=follow, args=(sid,)) for sid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(hosts[-1] == SPARE for hosts in seen.values()), seen
+    polls = env.compute.calls_of("read_servers")
+    assert [c.args[0] for c in polls] == [tuple(ids)] * 3  # one call per poll, for all five
+    assert polls[0].args[1] == (FAILED_HOST, SPARE)
+    assert env.compute.calls_of("get_server") == []
+
+
+def test_the_watch_polls_soon_after_a_server_joins_then_backs_off_to_verify_interval(
+    env: Env,
+) -> None:
+    env.compute.add_server("vm-1", FAILED_HOST)
+    still = {"task_state": "rebuild_spawning"}
+    env.compute.script("vm-1", [{}, *[dict(still) for _ in range(12)], *nova_evacuation(SPARE)])
+    times: list[float] = []
+    real = env.compute.read_servers
+
+    def timed(ids: Any, hosts: Any) -> Any:
+        times.append(env.clock.now)
+        return real(ids, hosts)
+
+    env.compute.read_servers = timed  # type: ignore[method-assign]
+    done = _run(env, env.move("vm-1"))
+    assert done.state == MoveState.SUCCEEDED, done.message
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    assert gaps[0] == pytest.approx(0.75)  # the first 0.5 s after it joined, then backing off
+    assert max(gaps) == pytest.approx(1.0)  # verify_interval caps the back-off
+    assert gaps == sorted(gaps)
+
+
+def test_a_settled_move_unlocks_while_others_are_still_in_flight(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watches: list[ServerWatch] = []
+
+    class Recorded(ServerWatch):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            watches.append(self)
+
+    monkeypatch.setattr(host_failure, "ServerWatch", Recorded)
+
+    def both_watched() -> None:
+        # the first watched read of each waits for the other to be watched too: from
+        # there on every poll reads both (10 s at most)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (watches and len(watches[0].wanted) == 2):
+            threading.Event().wait(0.005)
+
+    fast_unlocked = threading.Event()
+
+    def fast_unlocked_first() -> None:
+        # vm-slow stays in flight until vm-fast is unlocked (10 s at most): an unlock
+        # that waited for the whole batch would never come
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not env.compute.calls_of("unlock_server", "vm-fast"):
+            threading.Event().wait(0.005)
+        if env.compute.calls_of("unlock_server", "vm-fast"):
+            fast_unlocked.set()
+
+    env.compute.add_server("vm-fast", FAILED_HOST)
+    env.compute.add_server("vm-slow", FAILED_HOST)
+    slow = [{"task_state": "rebuild_spawning"} for _ in range(6)]
+    slow[-1]["hook"] = fast_unlocked_first
+    # (their first read before posting is the listing that recorded the moves: the
+    # frames start with the first watched read)
+    env.compute.script("vm-fast", [{"hook": both_watched}, *nova_evacuation(SPARE)])
+    env.compute.script("vm-slow", [{"hook": both_watched}, *slow, *nova_evacuation(SPARE)])
+    result = HostFailureDriver().execute_host_failure(
+        env.ctx(host_failure_recovery_threads=2), env.store.get_notification(env.nid)
+    )
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert fast_unlocked.is_set()
+    assert env.compute.servers["vm-slow"].locked is False
+
+
+# -- lock tries per claim (issue 18) ----------------------------------------------------------
+
+
+def test_claim_walk_skips_hosts_claimed_since_its_read_without_trying_their_lock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("r1", "r2", "r3"):
+        env.store.create_host(Host(name=name, segment="seg", reserved=True))
+    ctx = env.ctx()
+    ctx.coordinator.start()
+    other = Coordinator(f"file://{env.tmp}/locks", "w2", heartbeat=False)
+    other.start()
+    held = other.try_lock("r1")  # another worker is claiming r1 right now
+    assert held is not None
+    reads = {"n": 0}
+    real_reserved = env.store.reserved_hosts
+
+    def reserved_hosts(segment: str) -> list[Host]:
+        hosts = real_reserved(segment)
+        reads["n"] += 1
+        if reads["n"] == 1:  # r2 is claimed by a third worker just after our first read
+            env.store.update_host("r2", reserved=False)
+        return hosts
+
+    monkeypatch.setattr(env.store, "reserved_hosts", reserved_hosts)
+    tried: list[str] = []
+    # whichever the walk asks: ask_lock (a held/free/unavailable answer) or try_lock
+    name = "ask_lock" if hasattr(ctx.coordinator, "ask_lock") else "try_lock"
+    real_ask = getattr(ctx.coordinator, name)
+
+    def ask(host: str) -> Any:
+        tried.append(host)
+        return real_ask(host)
+
+    monkeypatch.setattr(ctx.coordinator, name, ask)
+    failed = env.store.get_host(FAILED_HOST)
+    target = claim_reserved_host(ctx, env.store.get_notification(env.nid), failed, set())
+    assert target is not None and target.host == "r3"
+    assert reads["n"] == 2  # one more read after the miss on r1
+    assert [s.detail["host"] for s in env.steps("lock_skipped")] == ["r1"]  # r2 never tried
+    assert env.steps("claim_lost") == []  # r2's lock was not taken only to lose its claim
+    assert tried == ["r1", "r3"]  # r2 never asked
+    target.release(ctx)
+    other.release(held)
+    other.stop()
+    ctx.coordinator.stop()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rhworker.models import Host, Move, MoveState, NotificationStatus, Segment
+from rhworker.models import Host, Move, MoveState, NotificationStatus, RecoveryMethod, Segment
 from rhworker.store import Store, from_url
 from rhworker.verify import verify
 
@@ -350,3 +350,17 @@ def test_spares_given_explicitly(store: Store) -> None:
     assert verify(store, state).ok
     report = verify(store, state, spares=["c2"])
     assert kinds(report) == ["spare_shared"] and report.violations[0].subject == "c2"
+
+
+def test_spare_filled_by_the_scheduler_for_an_auto_segment_is_not_shared(store: Store) -> None:
+    # c1 claimed spare1; c9 of an ``auto`` segment was placed there by Nova's
+    # scheduler (a claimed spare is an ordinary enabled host): not a spare used twice.
+    store.create_segment(Segment(name="seg9", recovery_method=RecoveryMethod.AUTO))
+    store.create_host(Host(name="c9", segment="seg9"))
+    recover(store, "c1", claim="spare1", moves=[("vm1", MoveState.SUCCEEDED, "")])
+    recover(store, "c9", moves=[("vm9", MoveState.SUCCEEDED, "")])
+    state = sim_state(
+        [server("vm1", "spare1"), server("vm9", "spare1")],
+        migrations=[evacuation(1, "vm1", "c1", "spare1"), evacuation(2, "vm9", "c9", "spare1")],
+    )
+    assert verify(store, state).ok, verify(store, state).summary()

@@ -170,6 +170,9 @@ class RealNovaCloud:
     def crash_host(self, host: str) -> None:
         self._control("POST", f"hosts/{host}/crash")
 
+    def crash_server(self, server_id: str) -> None:
+        self._control("POST", f"servers/{server_id}/crash")
+
     def restart_host(self, host: str) -> None:
         self._control("POST", f"hosts/{host}/restart", timeout=120)
 
@@ -181,6 +184,11 @@ class RealNovaCloud:
 
     def migrations(self) -> list[dict[str, Any]]:
         return list(self._control("GET", "migrations"))
+
+    def requests(self) -> dict[str, int]:
+        """Nova API requests served so far, by HTTP method (control calls excluded)."""
+        result: dict[str, int] = self._control("GET", "requests")
+        return result
 
     def services(self) -> list[dict[str, Any]]:
         return list(self._control("GET", "services"))

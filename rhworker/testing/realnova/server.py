@@ -12,6 +12,8 @@ in-memory SQLite and the ``fake`` messaging transport. Then it serves on one fre
 - the Compute API under ``/v2.1`` (and ``/``), for openstacksdk with ``auth_type: none``
   and ``compute_endpoint_override``: requests without identity headers act as the
   harness's admin user;
+- Nova's Placement (the harness's, otherwise reached through wsgi-intercept only) under
+  ``/placement``, for ``placement_endpoint_override``;
 - a JSON control API under ``/_rhworker/``:
   ``POST build`` (a cloud spec), ``POST hosts/<h>/crash``, ``POST hosts/<h>/restart``,
   ``POST spawn_delay`` ``{"seconds": s}``, ``GET servers|migrations|services``.
@@ -52,13 +54,16 @@ from nova import (
     test,  # noqa: E402
 )
 from nova.api.openstack import common as api_common  # noqa: E402
+from nova.compute import power_state as nova_power_state  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 from nova.virt import fake as fake_virt  # noqa: E402
+from placement import deploy as placement_deploy  # noqa: E402
 
 READY = "RHWORKER-REALNOVA-READY"
 PREFIX = "/_rhworker/"
+PLACEMENT = "/placement"
 IMAGE = nova_fixtures.GlanceFixture.image1["id"]
 DEFAULT_VCPUS = 16
 DEFAULT_MEMORY_MB = 32768
@@ -134,7 +139,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
         self.neutron = self.useFixture(nova_fixtures.NeutronFixture(self))
         self.glance = self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(nova_fixtures.CinderFixture(self))
-        self.placement = self.useFixture(func_fixtures.PlacementFixture()).api
+        # Keep the Placement WSGI app the fixture intercepts, to serve it on our port too.
+        loaded: list = []
+        real_loadapp = placement_deploy.loadapp
+
+        def loadapp(*args, **kwargs):
+            loaded.append(real_loadapp(*args, **kwargs))
+            return loaded[-1]
+
+        with mock.patch.object(placement_deploy, "loadapp", loadapp):
+            self.placement = self.useFixture(func_fixtures.PlacementFixture()).api
+        self.placement_app = loaded[-1] if loaded else None
         self.useFixture(nova_fixtures.AllServicesCurrent())
         self.notifier = self.useFixture(nova_fixtures.NotificationFixture(self))
         self.api_fixture = self.useFixture(nova_fixtures.OSAPIFixture(api_version="v2.1"))
@@ -298,6 +313,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
         compute.stop()
         self.crashed.add(host)
 
+    def crash_server(self, server_id: str) -> dict:
+        """The guest dies under a running nova-compute: the fake hypervisor shows it
+        shut down, Nova's database still says ACTIVE/running (until a power-state sync,
+        which the harness does not run) — what Masakari's instance monitor reports."""
+        for host, compute in self.computes.items():
+            guest = compute.manager.driver.instances.get(server_id)
+            if guest is not None:
+                guest.state = nova_power_state.SHUTDOWN
+                return {"server": server_id, "host": host, "crashed": True}
+        raise ControlError(404, f"no guest {server_id} on any fake hypervisor")
+
     def restart(self, host: str) -> None:
         compute = self.computes.get(host)
         if compute is None:
@@ -383,11 +409,22 @@ class App:
     def __init__(self, nova: RealNova) -> None:
         self.nova = nova
         self.nova_app = nova.api_fixture.app()
+        self.requests: dict[str, int] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX):
             return self.control(environ, start_response, path[len(PREFIX) :])
+        if path.startswith(PLACEMENT) and self.nova.placement_app is not None:
+            # Nova's real Placement (the harness's, in-process). Its noauth middleware
+            # makes token "admin" the admin; auth_type none sends "notused".
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + PLACEMENT
+            environ["PATH_INFO"] = path[len(PLACEMENT) :] or "/"
+            environ["HTTP_X_AUTH_TOKEN"] = "admin"
+            return self.nova.placement_app(environ, start_response)
+        # Nova API requests served, by method (the benchmarks' "Nova calls").
+        method = environ.get("REQUEST_METHOD", "")
+        self.requests[method] = self.requests.get(method, 0) + 1
         # No Keystone: a request without identity headers is the harness's admin.
         environ.setdefault("HTTP_X_AUTH_USER", "admin")
         environ.setdefault("HTTP_X_AUTH_PROJECT_ID", nova_fixtures.PROJECT_ID)
@@ -418,6 +455,8 @@ class App:
             return {"ok": True}
         if method == "GET" and parts == ["servers"]:
             return n.servers()
+        if method == "GET" and parts == ["requests"]:
+            return dict(self.requests)
         if method == "GET" and parts == ["migrations"]:
             return n.migrations()
         if method == "GET" and parts == ["services"]:
@@ -427,6 +466,8 @@ class App:
         if method == "POST" and parts == ["spawn_delay"]:
             SPAWN_DELAY[0] = max(0.0, float(body.get("seconds", 0)))
             return {"seconds": SPAWN_DELAY[0]}
+        if method == "POST" and len(parts) == 3 and parts[:1] + parts[2:] == ["servers", "crash"]:
+            return n.crash_server(parts[1])
         if method == "POST" and len(parts) == 3 and parts[0] == "hosts":
             if parts[2] == "crash":
                 n.crash(parts[1])

@@ -1,0 +1,54 @@
+"""Options of instance-failure recovery (VM notifications); Masakari's names and defaults."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("instance_failure", title="Instance-failure recovery (VM notifications)")
+
+OPTS: list[cfg.Opt] = [
+    cfg.BoolOpt(
+        "process_all_instances",
+        default=False,
+        help="Recover every instance a VM notification names; False (Masakari's default): "
+        "only those whose ha_enabled_instance_metadata_key metadata is true, the others "
+        "end ignored.",
+    ),
+    cfg.StrOpt(
+        "ha_enabled_instance_metadata_key",
+        default="HA_Enabled",
+        help="Instance metadata key that marks an instance for recovery.",
+    ),
+    cfg.BoolOpt(
+        "ignore_instances_in_error_state",
+        default=False,
+        help="A VM notification about an instance in error state ends ignored instead of "
+        "restarting it.",
+    ),
+    cfg.IntOpt(
+        "wait_period_after_power_off",
+        default=60,
+        min=0,
+        help="Seconds to wait for the instance to be stopped before calling the recovery failed.",
+    ),
+    cfg.IntOpt(
+        "wait_period_after_power_on",
+        default=60,
+        min=0,
+        help="Seconds to wait for the instance to be ACTIVE again before calling the "
+        "recovery failed.",
+    ),
+    cfg.FloatOpt(
+        "verify_interval",
+        default=1.0,
+        min=0.01,
+        help="Seconds between polls of an instance being stopped or started.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title))
+    conf.register_opts(OPTS, group=GROUP.name)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}

@@ -1,0 +1,37 @@
+"""Options of process-failure recovery (PROCESS notifications); Masakari's names and defaults."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("process_failure", title="Process-failure recovery (PROCESS notifications)")
+
+OPTS: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "service_disable_reason",
+        default="Masakari detected process failed.",
+        help="Reason recorded when the compute service of a host whose nova-compute "
+        "stopped is disabled (the notification id is appended). A STARTED notification "
+        "enables the service again only if its reason starts with this text.",
+    ),
+    cfg.IntOpt(
+        "wait_period_after_service_update",
+        default=180,
+        min=0,
+        help="Seconds to wait for Nova to show the service disabled (or enabled) after "
+        "the update before calling the recovery failed.",
+    ),
+    cfg.FloatOpt(
+        "verify_interval",
+        default=1.0,
+        min=0.01,
+        help="Seconds between polls of the service after an update.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title))
+    conf.register_opts(OPTS, group=GROUP.name)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}
