@@ -5,7 +5,11 @@ default, or any URL), N worker processes under ``rhworker pool`` (or external
 workers), a cloud and its inventory, then a scenario of host failures: several at
 once in one segment (reserved hosts are contended), one in an ``rh_priority``
 segment that runs out of spares, one whose evacuation fails once; rack-a's first
-spare is too small for a failed host and is skipped on Placement's word. A live view
+spare is too small for a failed host and is skipped on Placement's word. Beside the
+host failures (``--failures``), two extra ones on hosts that do not fail: an
+HA-enabled instance crashes (a VM notification: it is stopped and started back to
+ACTIVE) and a nova-compute stops (a PROCESS STOPPED: service disabled, host on
+maintenance; then its STARTED, undone, so the cloud ends clean). A live view
 follows the notifications; at the end the invariants of docs/design.md §4 are checked
 against the store and the simulator, and the exit code says whether they hold.
 """
@@ -92,6 +96,63 @@ class Scenario:
     fail_once_host: str | None  # one of its servers fails its first evacuation
 
 
+@dataclasses.dataclass
+class Extras:
+    """The extra failures: one crashed instance, one stopped nova-compute."""
+
+    vm_server_id: str | None
+    vm_server_name: str | None
+    vm_host: str | None
+    process_host: str | None
+
+
+def plan_extras(
+    spec: dict[str, Any], sim_servers: list[dict[str, Any]], failed: list[str], seed: int
+) -> Extras:
+    """Pick, on hosts that do not fail, an ACTIVE HA-enabled instance to crash and a
+    different host whose nova-compute stops (a ``reserved_host`` segment's first, where
+    no scheduler places evacuated servers). Either may be None if the cloud has none."""
+    rng = random.Random(seed + 1)
+    method_of = {
+        h["name"]: s.get("recovery_method", "auto")
+        for s in spec.get("segments", [])
+        for h in s.get("hosts", [])
+        if not h.get("reserved")
+    }
+    spare = [h for h in method_of if h not in failed]
+    rng.shuffle(spare)
+    spare.sort(key=lambda h: method_of[h] != "reserved_host")
+    process_host = spare[0] if spare else None
+    candidates = sorted(
+        (
+            s
+            for s in sim_servers
+            if s["host"] in method_of
+            and s["host"] not in failed
+            and s["host"] != process_host
+            and s.get("status") == "ACTIVE"
+            and str(s.get("metadata", {}).get("HA_Enabled", "")).lower() == "true"
+        ),
+        key=lambda s: s["name"],
+    )
+    if not candidates:
+        return Extras(None, None, None, process_host)
+    vm = rng.choice(candidates)
+    return Extras(vm["id"], vm["name"], vm["host"], process_host)
+
+
+def describe(n: Notification, names: dict[str, str] | None = None) -> str:
+    """What failed, in a few words: ``host down``, ``VM <name>``, ``nova-compute stopped``."""
+    kind = n.type.value
+    if kind == "VM":
+        uuid = str(n.payload.get("instance_uuid", ""))
+        return f"VM {(names or {}).get(uuid, uuid[:8])}"
+    if kind == "PROCESS":
+        event = str(n.payload.get("event", "")).lower()
+        return f"{n.payload.get('process_name', 'process')} {event}"
+    return "host down"
+
+
 def failable_hosts(spec: dict[str, Any]) -> list[str]:
     """The hosts a scenario can fail: every non-reserved host that runs a server."""
     running = {server["host"] for server in spec.get("servers", [])}
@@ -146,9 +207,12 @@ class Row:
     target: str
     moved: str
     attempts: int
+    what: str = "host down"
 
 
-def rows(store: Store, notifications: list[Notification]) -> list[Row]:
+def rows(
+    store: Store, notifications: list[Notification], names: dict[str, str] | None = None
+) -> list[Row]:
     out = []
     for n in notifications:
         nid = n.id
@@ -164,7 +228,16 @@ def rows(store: Store, notifications: list[Notification]) -> list[Row]:
         if not target and targets:
             target = "scheduler: " + ",".join(targets)
         out.append(
-            Row(nid, n.hostname, n.status.value, worker, target, f"{done}/{len(moves)}", n.attempts)
+            Row(
+                nid,
+                n.hostname,
+                n.status.value,
+                worker,
+                target,
+                f"{done}/{len(moves)}",
+                n.attempts,
+                describe(n, names),
+            )
         )
     return out
 
@@ -177,16 +250,18 @@ def watch(
     on_tick: Callable[[list[Notification]], None] | None = None,
     render: Callable[[list[Row]], None] | None = None,
     interval: float = 0.25,
+    names: dict[str, str] | None = None,
 ) -> bool:
-    """Follow the notifications until all are terminal (True) or the timeout."""
+    """Follow the notifications until all are terminal (True) or the timeout.
+    ``on_tick`` may append to ``ids`` (a notification sent once another ended)."""
     deadline = time.monotonic() + timeout
     while True:
         notifications = [store.get_notification(i) for i in ids]
         if on_tick:
             on_tick(notifications)
         if render:
-            render(rows(store, notifications))
-        if all(n.status.terminal for n in notifications):
+            render(rows(store, notifications, names))
+        if len(notifications) == len(ids) and all(n.status.terminal for n in notifications):
             return True
         if time.monotonic() > deadline:
             return False
@@ -203,9 +278,12 @@ def status_counts(store: Store, ids: list[str]) -> dict[str, int]:
 
 __all__ = [
     "DEFAULT_EVACUATION_TIME",
+    "Extras",
     "NotificationStatus",
     "Scenario",
     "demo_cloud",
+    "describe",
+    "plan_extras",
     "plan_scenario",
     "rows",
     "status_counts",

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from rhworker.demo import Row
+from rhworker.demo import Row, describe
 
 STATUS_STYLE = {
     "finished": "green",
@@ -59,10 +59,11 @@ class LiveView:
         if self.plain:
             self._print_changes(rows)
             return
-        table = Table(title="rhworker demo — host failures", expand=False)
+        table = Table(title="rhworker demo — host, VM and process failures", expand=False)
         for column in (
             "notification",
-            "failed host",
+            "host",
+            "failure",
             "method",
             "status",
             "worker",
@@ -76,7 +77,8 @@ class LiveView:
             table.add_row(
                 row.id[:8],
                 row.host,
-                self.methods.get(row.host, ""),
+                row.what,
+                self.methods.get(row.host, "") if row.what == "host down" else "",
                 f"[{style}]{row.status}[/]",
                 row.worker[-18:],
                 row.target,
@@ -95,18 +97,25 @@ class LiveView:
                 continue
             self._last[row.id] = key
             self.note(
-                f"{row.id[:8]} {row.host:<14} {row.status:<8} target={row.target or '-':<16} "
-                f"moved={row.moved} try={row.attempts} worker={row.worker or '-'}"
+                f"{row.id[:8]} {row.host:<14} {row.what:<22} {row.status:<8} "
+                f"target={row.target or '-':<16} moved={row.moved} try={row.attempts} "
+                f"worker={row.worker or '-'}"
             )
 
 
 def print_summary(
-    store: Any, ids: list[str], report: Any, methods: dict[str, str], segment_of: dict[str, str]
+    store: Any,
+    ids: list[str],
+    report: Any,
+    methods: dict[str, str],
+    segment_of: dict[str, str],
+    names: dict[str, str] | None = None,
 ) -> None:
     console = _console()
     table = Table(title="Summary")
     for column in (
-        "failed host",
+        "host",
+        "failure",
         "segment",
         "method",
         "status",
@@ -121,13 +130,16 @@ def print_summary(
         moves = store.list_moves(nid)
         done = sum(m.state.value == "succeeded" for m in moves)
         segment = segment_of.get(n.hostname, "")
+        what = describe(n, names)
+        host_failure = n.type.value == "COMPUTE_HOST"
         table.add_row(
             n.hostname,
+            what,
             segment,
-            methods.get(segment, ""),
+            methods.get(segment, "") if host_failure else "-",
             n.status.value,
             ", ".join(c.host for c in n.progress.claims) or "-",
-            f"{done}/{len(moves)}",
+            f"{done}/{len(moves)}" if host_failure else "-",
             str(n.attempts),
             (n.progress.reason or "")[:60],
         )

@@ -26,6 +26,10 @@ only reads. Each broken invariant becomes one :class:`Violation`:
     ordinary enabled host that the scheduler may fill.
 ``simulator``
     the simulator recorded a violation (e.g. a server evacuated twice concurrently).
+
+Separate checks, not part of :func:`verify` (their caller knows what it failed):
+``instance_not_recovered`` (:func:`check_instance_recovered`) and
+``process_not_recovered`` (:func:`check_process_recovered`).
 """
 
 from __future__ import annotations
@@ -442,3 +446,70 @@ def _counts(
     counts["sim.migrations"] = len(sim_state.get("migrations", []))
     counts["sim.violations"] = len(sim_state.get("violations", []))
     return dict(counts)
+
+
+# -- VM and PROCESS recoveries (rhworker demo): read from the simulator's view -------------
+
+
+def check_instance_recovered(sim_state: dict[str, Any], server_id: str) -> list[Violation]:
+    """``instance_not_recovered``: an instance recovered by a VM notification is not
+    ACTIVE and running (power state 1) in the simulator."""
+    server = next((s for s in sim_state.get("servers", []) if s["id"] == server_id), None)
+    if server is None:
+        return [Violation("instance_not_recovered", server_id, "the simulator has no such server")]
+    if server.get("status") != "ACTIVE" or server.get("power_state") != 1:
+        return [
+            Violation(
+                "instance_not_recovered",
+                server.get("name") or server_id,
+                f"status {server.get('status')}, power_state {server.get('power_state')} "
+                "(expected ACTIVE and running)",
+            )
+        ]
+    return []
+
+
+def check_process_recovered(
+    host: str,
+    after_stopped: dict[str, Any] | None,
+    after_started: dict[str, Any] | None,
+    reason_prefix: str,
+) -> list[Violation]:
+    """``process_not_recovered``: the compute service of a host whose nova-compute
+    stopped was not disabled with ``reason_prefix`` once the STOPPED notification
+    finished (``after_stopped``, the simulator's service record then), or is not
+    enabled again once the STARTED one finished (``after_started``)."""
+    out: list[Violation] = []
+    if after_stopped is None:
+        out.append(Violation("process_not_recovered", host, "service not read after STOPPED"))
+    elif after_stopped.get("status") != "disabled" or not str(
+        after_stopped.get("disabled_reason") or ""
+    ).startswith(reason_prefix):
+        out.append(
+            Violation(
+                "process_not_recovered",
+                host,
+                f"after STOPPED the service is {after_stopped.get('status')} "
+                f"(reason: {after_stopped.get('disabled_reason') or '-'}), "
+                f"expected disabled with {reason_prefix!r}",
+            )
+        )
+    if after_started is None:
+        out.append(Violation("process_not_recovered", host, "service not read after STARTED"))
+    elif after_started.get("status") != "enabled":
+        out.append(
+            Violation(
+                "process_not_recovered",
+                host,
+                f"after STARTED the service is {after_started.get('status')}, expected enabled",
+            )
+        )
+    return out
+
+
+def service_of(sim_state: dict[str, Any], host: str) -> dict[str, Any] | None:
+    """The simulator's compute-service record of ``host`` (None if unknown)."""
+    for h in sim_state.get("hosts", []):
+        if h["name"] == host:
+            return dict(h["service"])
+    return None

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rhworker import conf as rconf
@@ -30,10 +31,12 @@ DEMO_WORKER = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="run a simulated cloud, workers and host failures; check the invariants",
+        help="run a simulated cloud, workers and host, VM and process failures; "
+        "check the invariants",
         description="Start a Nova simulator and N workers (embedded store and file locks "
-        "unless --store/--coordination say otherwise), fail some hosts, follow the "
-        "recovery live and check the invariants of docs/design.md §4. Exit 0 only if they hold.",
+        "unless --store/--coordination say otherwise), fail some hosts, crash one "
+        "instance and stop one nova-compute, follow the recovery live and check the "
+        "invariants of docs/design.md §4. Exit 0 only if they hold.",
     )
     p.add_argument(
         "-n", "--workers", type=int_in(0), default=3, help="worker processes (default 3)"
@@ -42,7 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--failures",
         type=int_in(1),
         default=6,
-        help="hosts to fail (default 6; at most the cloud's hosts that run servers)",
+        help="hosts to fail (default 6; at most the cloud's hosts that run servers). "
+        "The VM and PROCESS failures are extra (see --no-extra)",
+    )
+    p.add_argument(
+        "--no-extra",
+        action="store_true",
+        help="host failures only: no crashed instance (VM notification) and no stopped "
+        "nova-compute (PROCESS STOPPED, then STARTED) on hosts that do not fail",
     )
     p.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
     p.add_argument("--cloud", help="cloud spec YAML (default: a built-in 3-segment cloud)")
@@ -163,13 +173,19 @@ def _run(
     started: float,
     state_dir: str,
 ) -> int:
-    from rhworker.demo import plan_scenario, status_counts, watch
+    from rhworker.demo import Extras, plan_extras, plan_scenario, status_counts, watch
     from rhworker.demo_view import LiveView, print_summary
     from rhworker.inventory import apply_inventory, load_inventory
     from rhworker.verify import verify
 
     apply_inventory(store, load_inventory(spec))
     scenario = plan_scenario(spec, args.failures, args.seed)
+    extras = (
+        Extras(None, None, None, None)
+        if args.no_extra
+        else plan_extras(spec, control.state()["servers"], scenario.failed_hosts, args.seed)
+    )
+    extra = _ExtraFailures(store, control, extras, _disable_reason(args))
     fail_once = None
     if scenario.fail_once_host:
         on_host = sorted(
@@ -187,12 +203,15 @@ def _run(
     for host in scenario.failed_hosts:
         payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
         ids.append(store.create_notification("COMPUTE_HOST", host, payload, dedup_interval=0).id)
+    host_ids = list(ids)
+    ids += extra.start()
     view = LiveView(
         plain=args.plain or not sys.stdout.isatty(),
         methods={h: method_of[segment_of[h]] for h in scenario.failed_hosts},
     )
     workers = "external" if args.external_workers else str(args.workers)
-    print(f"rhworker demo: {len(ids)} host failures, {workers} workers, state in {state_dir}")
+    print(f"rhworker demo: {len(host_ids)} host failures, {workers} workers, state in {state_dir}")
+    print("".join(f"  extra: {line}\n" for line in extra.describe()), end="")
     if fail_once:
         print(
             f"  fault: the first evacuation of {fail_once['name']} on "
@@ -202,6 +221,7 @@ def _run(
 
     def on_tick(notifications: list[Any]) -> None:
         nonlocal cleared
+        extra.on_tick(notifications, ids, view.note)
         if fail_once and not cleared:
             for n in notifications:
                 if n.hostname == scenario.fail_once_host and n.status.value in ("error", "failed"):
@@ -210,10 +230,14 @@ def _run(
                     view.note(f"fault cleared after {n.hostname} went to {n.status.value}")
 
     with view:
-        done = watch(store, ids, timeout=args.timeout, on_tick=on_tick, render=view.render)
-    report = verify(store, control.state(), accepted_ids=ids)
+        done = watch(
+            store, ids, timeout=args.timeout, on_tick=on_tick, render=view.render, names=extra.names
+        )
+    sim_state = control.state()
+    report = verify(store, sim_state, accepted_ids=ids)
+    report.violations += extra.violations(sim_state)
     wall = time.monotonic() - started
-    print_summary(store, ids, report, method_of, segment_of)
+    print_summary(store, ids, report, method_of, segment_of, extra.names)
     counts = status_counts(store, ids)
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     if not done:
@@ -229,3 +253,98 @@ def _run(
         return 1
     print(f"VERDICT: PASS — invariants hold; {summary}; wall time {wall:.1f}s")
     return 0
+
+
+class _ExtraFailures:
+    """The VM and PROCESS failures beside the host failures: crash the instance and
+    report it, report nova-compute STOPPED, then (once that ended) its STARTED; read
+    the simulator's service record after each, and check both at the end."""
+
+    def __init__(self, store: Any, control: Any, extras: Any, disable_reason: str) -> None:
+        self.store, self.control, self.extras = store, control, extras
+        self.disable_reason = disable_reason
+        self.vm_id: str | None = None
+        self.stopped_id: str | None = None
+        self.started_id: str | None = None
+        self.service_after: dict[str, dict[str, Any] | None] = {}
+
+    def start(self) -> list[str]:
+        x = self.extras
+        if x.vm_server_id and x.vm_host:
+            self.control.crash_server(x.vm_server_id)
+            payload = {
+                "event": "LIFECYCLE",
+                "instance_uuid": x.vm_server_id,
+                "vir_domain_event": "STOPPED_FAILED",
+            }
+            self.vm_id = self.store.create_notification(
+                "VM", x.vm_host, payload, dedup_interval=0
+            ).id
+        if x.process_host:
+            payload = {"event": "STOPPED", "process_name": "nova-compute"}
+            self.stopped_id = self.store.create_notification(
+                "PROCESS", x.process_host, payload, dedup_interval=0
+            ).id
+        return [i for i in (self.vm_id, self.stopped_id) if i]
+
+    def describe(self) -> list[str]:
+        x, out = self.extras, []
+        if self.vm_id:
+            out.append(f"instance {x.vm_server_name} on {x.vm_host} crashed (VM)")
+        if self.stopped_id:
+            out.append(f"nova-compute stopped on {x.process_host} (PROCESS STOPPED, then STARTED)")
+        return out
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Instance names by id, for the view."""
+        x = self.extras
+        return {x.vm_server_id: x.vm_server_name or ""} if x.vm_server_id else {}
+
+    def on_tick(
+        self, notifications: list[Any], ids: list[str], note: Callable[[str], None]
+    ) -> None:
+        """Once the STOPPED ended, send the STARTED (its id appended to ``ids``)."""
+        from rhworker.verify import service_of
+
+        if self.started_id is not None or self.stopped_id is None:
+            return
+        stopped = next((n for n in notifications if n.id == self.stopped_id), None)
+        if stopped is None or not stopped.status.terminal:
+            return
+        # nova-compute is back: read the service as the STOPPED left it, then report the
+        # STARTED that undoes it.
+        self.service_after["STOPPED"] = service_of(self.control.state(), stopped.hostname)
+        payload = {"event": "STARTED", "process_name": "nova-compute"}
+        self.started_id = self.store.create_notification(
+            "PROCESS", stopped.hostname, payload, dedup_interval=0
+        ).id
+        ids.append(self.started_id)
+        note(f"nova-compute started again on {stopped.hostname}")
+
+    def violations(self, sim_state: dict[str, Any]) -> list[Any]:
+        from rhworker.verify import check_instance_recovered, check_process_recovered, service_of
+
+        x, out = self.extras, []
+        if self.vm_id and x.vm_server_id:
+            out += check_instance_recovered(sim_state, x.vm_server_id)
+        if self.stopped_id and x.process_host:
+            if self.started_id:
+                self.service_after["STARTED"] = service_of(sim_state, x.process_host)
+            out += check_process_recovered(
+                x.process_host,
+                self.service_after.get("STOPPED"),
+                self.service_after.get("STARTED"),
+                self.disable_reason,
+            )
+        return out
+
+
+def _disable_reason(args: argparse.Namespace) -> str:
+    """The reason the workers disable a service with on a PROCESS STOPPED: the started
+    workers run with the defaults, external ones with the configuration."""
+    if args.external_workers:
+        return str(load_conf(args).process_failure.service_disable_reason)
+    from rhworker.conf.process_failure import OPTS
+
+    return str(next(o.default for o in OPTS if o.name == "service_disable_reason"))

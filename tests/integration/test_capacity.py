@@ -71,7 +71,7 @@ def test_small_spare_skipped_for_one_that_takes_all(make_deployment):
     assert not _steps(d, n.id, "full")  # Nova never had to refuse anything
 
 
-def test_split_over_spares_largest_first(make_deployment, capsys):
+def test_split_over_spares_largest_first(make_deployment):
     # 7 vCPU, no spare takes all: spare-0 (0 vCPU) is skipped, spare-1 (2) gets two
     # small ones, spare-2 (5) the big one and the last small one; spare-3 (1) is not
     # needed and stays a free spare.
@@ -88,8 +88,6 @@ def test_split_over_spares_largest_first(make_deployment, capsys):
     assert [s.detail["host"] for s in splits] == ["spare-1"]  # spare-2 then takes the rest
     assert len(splits[0].detail["instances"]) == 2
     assert not _steps(d, n.id, "full")
-    with capsys.disabled():
-        print("\n" + "\n".join(f"  {s.name}: {s.message}" for s in n.progress.steps))
 
 
 def test_placement_down_falls_back_to_todays_behaviour(make_deployment):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -26,7 +27,12 @@ def test_demo_embedded_default(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERDICT: PASS" in proc.stdout
-    assert "6 finished" in proc.stdout
+    assert "9 finished" in proc.stdout  # 6 host failures, 1 VM, PROCESS STOPPED and STARTED
+    # The extra failures, as the live lines show them, ended finished: the crashed
+    # instance was restarted, nova-compute's STOPPED and STARTED were handled.
+    for what in (r"VM \S+", "nova-compute stopped", "nova-compute started"):
+        assert re.search(rf"\s{what}\s+finished\s", proc.stdout), what
+    assert "extra: instance" in proc.stdout and "extra: nova-compute stopped" in proc.stdout
     assert "fault cleared" in proc.stdout  # the failing evacuation was retried
     assert not (tmp_path / ".rhworker").exists()  # the demo keeps its state elsewhere
 
@@ -53,6 +59,7 @@ def test_demo_on_redis_and_zookeeper(tmp_path, redis_url, zookeeper_url):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERDICT: PASS" in proc.stdout
+    assert "7 finished" in proc.stdout  # 4 host failures and the VM and PROCESS extras
 
 
 def test_demo_rejects_bad_options(tmp_path):

@@ -364,3 +364,44 @@ def test_spare_filled_by_the_scheduler_for_an_auto_segment_is_not_shared(store: 
         migrations=[evacuation(1, "vm1", "c1", "spare1"), evacuation(2, "vm9", "c9", "spare1")],
     )
     assert verify(store, state).ok, verify(store, state).summary()
+
+
+# -- the demo's VM and PROCESS checks ------------------------------------------------------
+
+
+def test_check_instance_recovered():
+    from rhworker.verify import check_instance_recovered
+
+    state = {
+        "servers": [
+            {"id": "s1", "name": "vm1", "status": "ACTIVE", "power_state": 1},
+            {"id": "s2", "name": "vm2", "status": "ACTIVE", "power_state": 4},
+            {"id": "s3", "name": "vm3", "status": "SHUTOFF", "power_state": 4},
+        ]
+    }
+    assert check_instance_recovered(state, "s1") == []
+    for sid in ("s2", "s3", "gone"):
+        [v] = check_instance_recovered(state, sid)
+        assert v.kind == "instance_not_recovered"
+
+
+def test_check_process_recovered():
+    from rhworker.verify import check_process_recovered, service_of
+
+    reason = "Masakari detected process failed."
+    disabled = {"status": "disabled", "disabled_reason": f"{reason} notification n1"}
+    enabled = {"status": "enabled", "disabled_reason": None}
+    assert check_process_recovered("h", disabled, enabled, reason) == []
+    someone_else = {"status": "disabled", "disabled_reason": "maintenance by ops"}
+    cases = [
+        (someone_else, enabled),  # disabled, but not with Masakari's reason
+        (enabled, enabled),  # never disabled
+        (disabled, disabled),  # not enabled again
+        (None, enabled),  # not read after STOPPED
+        (disabled, None),  # STARTED never sent
+    ]
+    for after_stopped, after_started in cases:
+        [v] = check_process_recovered("h", after_stopped, after_started, reason)
+        assert v.kind == "process_not_recovered" and v.subject == "h"
+    state = {"hosts": [{"name": "h", "service": enabled}]}
+    assert service_of(state, "h") == enabled and service_of(state, "x") is None
