@@ -69,6 +69,17 @@ OPTS: list[cfg.Opt] = [
         "(polls start 0.2 s apart, or this if shorter, and back off to it while "
         "nothing changes).",
     ),
+    cfg.FloatOpt(
+        "correlation_window",
+        default=5.0,
+        min=0,
+        help="Seconds after a failure report is accepted before its evacuations start, so "
+        "that hosts failing with it (a rack's power, a top-of-rack switch: monitors report "
+        "them a few seconds apart) are reported and forced down in Nova first, and Nova's "
+        "scheduler cannot place evacuations onto them. 0: no wait (reported hosts are "
+        "still forced down before any evacuation). See docs/design.md, 'Correlated "
+        "failures'.",
+    ),
     cfg.StrOpt(
         "service_disable_reason",
         default="Masakari detected host failed.",

@@ -52,6 +52,7 @@ class HostFailureOptions:
     service_disable_reason: str = "Masakari detected host failed."
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
+    correlation_window: float = 0.0
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
@@ -70,6 +71,7 @@ class HostFailureOptions:
             service_disable_reason=group.service_disable_reason,
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
+            correlation_window=float(group.correlation_window),
             fencing=FencingOptions.from_conf(conf),
         )
 

@@ -33,6 +33,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
+from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
@@ -115,6 +116,8 @@ class HostFailureDriver(RecoveryDriver):
         unfenced = self._fence(ctx, notification, host)
         if unfenced is not None:
             return unfenced
+        # every reported host forced down before any evacuation (docs/design.md)
+        correlated.settle(ctx, notification, ctx.options.correlation_window)
         moves = self._record_moves(ctx, notification, host.name)
         try:
             return self._recover(ctx, notification, host, segment, moves)
@@ -427,6 +430,7 @@ class HostFailureDriver(RecoveryDriver):
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
+        correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
         # Posting and watching apart: the gate lets moves post in their order (HA-enabled
         # first), host_failure_recovery_threads at a time; a posted move waits on the
         # shared watch (one listing per poll for all) in its own thread, so up to
@@ -489,6 +493,9 @@ class HostFailureDriver(RecoveryDriver):
         skipped = sum(m.state == MoveState.SKIPPED for m in moves)
         gone = sum(m.state == MoveState.GONE for m in moves)
         failed = [m for m in moves if not m.state.done]
+        if failed and correlated.explain_stranded(ctx, n, n.hostname):
+            moves = ctx.store.list_moves(n.id)
+            failed = [m for m in moves if not m.state.done]
         if not failed:
             return RecoveryResult(
                 NotificationStatus.FINISHED,
