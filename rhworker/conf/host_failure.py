@@ -76,7 +76,9 @@ OPTS: list[cfg.Opt] = [
         help="Seconds after a failure report is accepted before its evacuations start, so "
         "that hosts failing with it (a rack's power, a top-of-rack switch: monitors report "
         "them a few seconds apart) are reported and forced down in Nova first, and Nova's "
-        "scheduler cannot place evacuations onto them. 0: no wait (reported hosts are "
+        "scheduler cannot place evacuations onto them. Only for segments where the "
+        "scheduler places (auto, auto_priority, rh_priority): a reserved_host segment "
+        "evacuates onto its spares and does not wait. 0: no wait (reported hosts are "
         "still forced down before any evacuation). See docs/design.md, 'Correlated "
         "failures'.",
     ),

@@ -116,8 +116,16 @@ class HostFailureDriver(RecoveryDriver):
         unfenced = self._fence(ctx, notification, host)
         if unfenced is not None:
             return unfenced
-        # every reported host forced down before any evacuation (docs/design.md)
-        correlated.settle(ctx, notification, ctx.options.correlation_window)
+        # Every reported host forced down before any evacuation (docs/design.md). The
+        # correlation window only where Nova's scheduler places: a reserved_host
+        # segment evacuates onto its spares only, which the scheduler never chooses
+        # and a failed spare cannot be claimed, so it need not wait for other reports.
+        window = (
+            0.0
+            if segment.recovery_method == RecoveryMethod.RESERVED_HOST
+            else ctx.options.correlation_window
+        )
+        correlated.settle(ctx, notification, window)
         moves = self._record_moves(ctx, notification, host.name)
         try:
             return self._recover(ctx, notification, host, segment, moves)
