@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from rhworker.errors import DuplicateNotification, StoreError
+from rhworker.errors import DuplicateNotification, HostOnMaintenance, StoreError
 from rhworker.recovery.targets import LOCK_UNAVAILABLE
 from rhworker.testing.chaos_faults import FaultInjector, Schedule
 from rhworker.testing.chaos_partition import NovaPartition
@@ -455,6 +455,14 @@ def _report(deployment: Deployment, host: str) -> str:
             return n.id
         except DuplicateNotification as e:  # an ambiguous first try did get in
             return e.existing_id
+        except HostOnMaintenance:
+            # Refused as Masakari does: the host is on maintenance because a report of
+            # it is (or was) being recovered — outside the duplicate window, e.g. a
+            # re-report after a rollback. That report stands for this one.
+            known = deployment.store.list_notifications(hostname=host, type="COMPUTE_HOST")
+            if not known:
+                raise
+            return max(known, key=lambda n: n.created_at).id
 
     return str(_retrying(intake))
 
