@@ -163,7 +163,9 @@ def skip_unless_holdable(cloud_type: type, state: str) -> None:
     spawn (real Nova's fake driver). A cloud that has it but cannot hold the state
     raises when asked (the simulator must show every state Nova shows)."""
     if not hasattr(cloud_type, "hold_task_state") and state != "rebuild_spawning":
-        pytest.skip(f"{cloud_type.__name__} cannot hold an evacuation in {state}")
+        pytest.fail(
+            f"{cloud_type.__name__} cannot hold an evacuation in {state}: do not generate this case"
+        )
 
 
 def hold_task_state(cloud: CloudUnderTest, state: str, seconds: float) -> None:
@@ -174,4 +176,4 @@ def hold_task_state(cloud: CloudUnderTest, state: str, seconds: float) -> None:
     elif state == "rebuild_spawning":
         cloud.set_spawn_delay(seconds)
     else:
-        pytest.skip(f"the {cloud.kind} cloud cannot hold an evacuation in {state}")
+        pytest.fail(f"the {cloud.kind} cloud cannot hold an evacuation in {state}")
