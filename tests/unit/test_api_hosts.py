@@ -9,7 +9,9 @@ from werkzeug.test import Client
 
 from rhworker.models import NotificationStatus
 from rhworker.store import Store
-from tests.unit.api_support import client, fault, make_host, make_segment, store  # noqa: F401
+from tests.unit.api_helpers import fault, make_host, make_segment
+
+pytest_plugins = ["tests.unit.api_support"]  # the store and client fixtures
 
 
 def test_create_show_update_delete(client: Client, store: Store) -> None:
@@ -17,7 +19,11 @@ def test_create_show_update_delete(client: Client, store: Store) -> None:
     host = make_host(client, seg, "compute-1", reserved="yes", control_attributes=None)
     assert host["failover_segment_id"] == seg["uuid"]
     assert host["failover_segment"] == seg
-    assert (host["reserved"], host["on_maintenance"], host["control_attributes"]) == (True, False, "")
+    assert (host["reserved"], host["on_maintenance"], host["control_attributes"]) == (
+        True,
+        False,
+        "",
+    )
     assert host["id"] > 0 and len(host["uuid"]) == 36
     url = f"/v1/segments/{seg['uuid']}/hosts/{host['uuid']}"
     assert client.get(url).get_json()["host"] == host
@@ -62,7 +68,10 @@ def test_filters_and_pagination(client: Client) -> None:
     ("host", "message"),
     [
         ({"name": "h", "type": "COMPUTE"}, "'control_attributes' is a required property"),
-        ({"name": "h", "type": "COMPUTE", "control_attributes": "", "reserved": "maybe"}, "reserved"),
+        (
+            {"name": "h", "type": "COMPUTE", "control_attributes": "", "reserved": "maybe"},
+            "reserved",
+        ),
         ({"name": "h", "type": "COMP-UTE", "control_attributes": ""}, "type"),
         ({"name": "h h", "type": "COMPUTE", "control_attributes": ""}, "name"),
         ({"name": "h" * 256, "type": "COMPUTE", "control_attributes": ""}, "longer than 255"),
@@ -100,7 +109,9 @@ def test_update_or_delete_while_recovered_is_409(client: Client, store: Store) -
     seg = make_segment(client)
     host = make_host(client, seg, "h1")
     make_host(client, seg, "h2")
-    n = store.create_notification("COMPUTE_HOST", "h1", {"event": "STOPPED", "host_status": "NORMAL"})
+    n = store.create_notification(
+        "COMPUTE_HOST", "h1", {"event": "STOPPED", "host_status": "NORMAL"}
+    )
     url = f"/v1/segments/{seg['uuid']}/hosts/{host['uuid']}"
     assert n.id in fault(client.put(url, json={"host": {"reserved": True}}), 409)
     assert n.id in fault(client.delete(url), 409)

@@ -9,15 +9,9 @@ from werkzeug.test import Client
 
 from rhworker.models import Move, MoveState, NotificationStatus, Step
 from rhworker.store import Store
-from tests.unit.api_support import (  # noqa: F401
-    client,
-    fault,
-    make_host,
-    make_segment,
-    mv,
-    notification_body,
-    store,
-)
+from tests.unit.api_helpers import fault, make_host, make_segment, mv, notification_body
+
+pytest_plugins = ["tests.unit.api_support"]  # the store and client fixtures
 
 
 @pytest.fixture
@@ -38,7 +32,11 @@ def test_create_is_202_and_enqueued(client: Client, store: Store, inventory: dic
     assert n["source_host_uuid"] == inventory["h1"]["uuid"]
     assert n["failover_segment_uuid"] == inventory["segment"]["uuid"]
     assert n["generated_time"] == "2026-01-01T00:00:00.000000"
-    assert n["payload"] == {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+    assert n["payload"] == {
+        "event": "STOPPED",
+        "host_status": "NORMAL",
+        "cluster_status": "OFFLINE",
+    }
     assert isinstance(n["id"], int) and n["id"] > 0
     stored = store.get_notification(n["notification_uuid"])
     assert stored.hostname == "h1" and store.queue_stats().depth == 1
@@ -105,7 +103,9 @@ def test_list_filters_sort_and_pages(client: Client, store: Store, inventory: di
     a = _post(client, "h1")
     b = _post(client, "h2")
     c = _post(client, "h1", event="STARTED")
-    store.set_status(b["notification_uuid"], NotificationStatus.RUNNING, expected=[NotificationStatus.NEW])
+    store.set_status(
+        b["notification_uuid"], NotificationStatus.RUNNING, expected=[NotificationStatus.NEW]
+    )
 
     def uuids(query: str) -> list[str]:
         r = client.get(f"/v1/notifications?{query}")
@@ -124,7 +124,11 @@ def test_list_filters_sort_and_pages(client: Client, store: Store, inventory: di
     assert len(uuids("generated-since=2025-12-31T00:00:00Z")) == 3
     assert uuids("generated-since=2026-06-01T00:00:00") == []
     assert "generated-since" in fault(client.get("/v1/notifications?generated-since=soon"), 400)
-    assert uuids("sort_key=id&sort_dir=asc") == [a["notification_uuid"], b["notification_uuid"], c["notification_uuid"]]
+    assert uuids("sort_key=id&sort_dir=asc") == [
+        a["notification_uuid"],
+        b["notification_uuid"],
+        c["notification_uuid"],
+    ]
     page1 = client.get("/v1/notifications?limit=2").get_json()["notifications"]
     page2 = uuids(f"limit=2&marker={page1[-1]['id']}")
     assert [n["notification_uuid"] for n in page1] + page2 == uuids("")
@@ -142,7 +146,10 @@ def test_show_with_workflow_details_from_1_1(client: Client, store: Store, inven
     new = client.get(f"/v1/notifications/{nid}", headers=mv("1.1")).get_json()["notification"]
     details = new["recovery_workflow_details"]
     assert [d["name"] for d in details] == ["fence", "claimed"]
-    assert [p["message"] for p in details[0]["progress_details"]] == ["h1 forced down", "h1 disabled"]
+    assert [p["message"] for p in details[0]["progress_details"]] == [
+        "h1 forced down",
+        "h1 disabled",
+    ]
     assert details[0]["progress_details"][0]["timestamp"] == "2026-01-01T00:00:00.000000"
     assert "No notification with id nope." == fault(client.get("/v1/notifications/nope"), 404)
 

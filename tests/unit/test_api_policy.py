@@ -9,15 +9,9 @@ from rhworker.api import auth
 from rhworker.api.app import ApiApp
 from rhworker.api.errors import ApiError
 from rhworker.store import Store
-from tests.unit.api_support import (  # noqa: F401
-    MEMBER,
-    client,
-    fault,
-    make_host,
-    make_segment,
-    notification_body,
-    store,
-)
+from tests.unit.api_helpers import MEMBER, fault, notification_body
+
+pytest_plugins = ["tests.unit.api_support"]  # the store and client fixtures
 
 SEG = "00000000-0000-0000-0000-00000000000a"
 HOST = "00000000-0000-0000-0000-00000000000b"

@@ -10,7 +10,9 @@ from werkzeug.test import Client
 from rhworker import inventory as inv
 from rhworker.models import NotificationStatus
 from rhworker.store import Store
-from tests.unit.api_support import client, fault, make_host, make_segment, mv, store  # noqa: F401
+from tests.unit.api_helpers import fault, make_host, make_segment, mv
+
+pytest_plugins = ["tests.unit.api_support"]  # the store and client fixtures
 
 
 def test_create_show_update_delete(client: Client, store: Store) -> None:
@@ -179,7 +181,9 @@ def test_name_conflict_is_409(client: Client) -> None:
 def test_update_refusals(client: Client) -> None:
     seg = make_segment(client)
     url = f"/v1/segments/{seg['uuid']}"
-    assert "valid under any of the given schemas" in fault(client.put(url, json={"segment": {}}), 400)
+    assert "valid under any of the given schemas" in fault(
+        client.put(url, json={"segment": {}}), 400
+    )
     assert "does not rename" in fault(client.put(url, json={"segment": {"name": "other"}}), 400)
     r = client.put(url, json={"segment": {"name": "seg1", "description": "same name"}})
     assert r.status_code == 200 and r.get_json()["segment"]["description"] == "same name"
@@ -196,7 +200,9 @@ def test_delete_with_hosts_is_409(client: Client, store: Store) -> None:
 def test_update_or_delete_while_a_host_is_recovered_is_409(client: Client, store: Store) -> None:
     seg = make_segment(client)
     make_host(client, seg, "h1")
-    n = store.create_notification("COMPUTE_HOST", "h1", {"event": "STOPPED", "host_status": "NORMAL"})
+    n = store.create_notification(
+        "COMPUTE_HOST", "h1", {"event": "STOPPED", "host_status": "NORMAL"}
+    )
     url = f"/v1/segments/{seg['uuid']}"
     message = fault(client.put(url, json={"segment": {"description": "x"}}), 409)
     assert "in use to process notifications" in message and n.id in message

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.test import Client
 
-from tests.unit.api_support import MEMBER, V, client, fault, mv, store  # noqa: F401
+from tests.unit.api_helpers import MEMBER, V, fault, mv
+
+pytest_plugins = ["tests.unit.api_support"]  # the store and client fixtures
 
 
 def test_root_lists_v1_without_version_headers(client: Client) -> None:
