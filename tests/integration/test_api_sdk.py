@@ -136,3 +136,22 @@ def test_notification_through_the_sdk_is_recovered(
         )
     listed = list(conn.instance_ha.notifications(limit=1))
     assert [x.notification_uuid for x in listed] == [n.notification_uuid]
+
+
+def test_demo_reports_its_failures_through_the_api(tmp_path: Any) -> None:
+    """``rhworker demo --via-api``: the host failures go through `rhworker api` (the
+    SDK's create_notification), and the workers recover them."""
+    import subprocess
+
+    from rhworker.supervisor import rhworker_command
+
+    proc = subprocess.run(
+        [*rhworker_command(), "demo", "--plain", "--via-api", "--workers", "2"]
+        + ["--failures", "2", "--no-extra"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "VERDICT: PASS" in proc.stdout and "2 finished" in proc.stdout
