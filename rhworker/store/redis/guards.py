@@ -8,14 +8,9 @@ dropped from the index as they are met.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from rhworker import validation
 from rhworker.errors import InUse
-from rhworker.models import Host, Segment
 from rhworker.store import inuse
-from rhworker.store import redis_records as rec
-from rhworker.store.redis_scripts import (
+from rhworker.store.redis.scripts import (
     COMMON,
     DELETE_HOST,
     DELETE_SEGMENT,
@@ -70,48 +65,8 @@ SCRIPTS = {
 }
 
 
-def _reworded(e: InUse, kind: str, name: str, action: str) -> InUse:
+def reworded(e: InUse, kind: str, name: str, action: str) -> InUse:
+    """The store's wording of the script's ``host<TAB>notification<TAB>status<TAB>why``."""
     host, notification_id, status, why = (str(e).split("\t") + ["", "", "", ""])[:4]
     detail = (inuse.about if why == "about" else inuse.holding)(host, notification_id, status)
     return inuse.in_use(kind, name, action, detail)
-
-
-class RedisGuards:
-    """Mixed into :class:`~rhworker.store.redis.RedisStore`."""
-
-    if TYPE_CHECKING:  # provided by RedisStore
-
-        def _run(self, script: str, *args: Any) -> Any: ...
-
-    def update_host_if_idle(self, name: str, **changes: Any) -> Host:
-        clean = validation.validate_changes("host", changes)
-        try:
-            flat = self._run("update_host_if_idle", name, *rec.flatten(clean))
-        except InUse as e:
-            raise _reworded(e, "host", name, "updated") from e
-        return rec.host_of(dict(zip(flat[::2], flat[1::2], strict=True)))
-
-    def delete_host_if_idle(self, name: str) -> None:
-        try:
-            self._run("delete_host_if_idle", name)
-        except InUse as e:
-            raise _reworded(e, "host", name, "deleted") from e
-
-    def update_segment_if_idle(self, name: str, **changes: Any) -> Segment:
-        clean = validation.validate_changes("segment", changes)
-        try:
-            flat = self._run(
-                "update_segment_if_idle",
-                f"segment:{name}",
-                f"segment {name!r}",
-                *rec.flatten(clean),
-            )
-        except InUse as e:
-            raise _reworded(e, "segment", name, "updated") from e
-        return rec.segment_of(dict(zip(flat[::2], flat[1::2], strict=True)))
-
-    def delete_segment_if_idle(self, name: str) -> None:
-        try:
-            self._run("delete_segment_if_idle", name)
-        except InUse as e:
-            raise _reworded(e, "segment", name, "deleted") from e

@@ -1,6 +1,6 @@
 """Operator controls of the Redis store: pauses, retry (requeue) and resolve.
 
-Keys (besides those of :mod:`rhworker.store.redis_scripts`):
+Keys (besides those of :mod:`rhworker.store.redis.scripts`):
 
 ``P:pauses``  hash  segment name ('' = every segment) → JSON ``{by, reason, at}``
 ``P:held``    set   ids set aside by the hand-out because their segment is paused
@@ -16,8 +16,8 @@ import json
 from typing import Any
 
 from rhworker.models import PauseInfo
-from rhworker.store.redis_records import flt
-from rhworker.store.redis_scripts import COMMON
+from rhworker.store.redis.records import flt
+from rhworker.store.redis.scripts import COMMON
 
 # ARGV: P, segment ('' = all), paused ('1'/'0'), info_json, now ('' = server)
 SET_PAUSE = (

@@ -26,8 +26,8 @@ import redis
 
 from rhworker import validation
 from rhworker.models import NotificationStatus
-from rhworker.store.redis_records import flt
-from rhworker.store.redis_scripts import COMMON
+from rhworker.store.redis.records import flt
+from rhworker.store.redis.scripts import COMMON
 
 # Notifications indexed per backfill round trip.
 INDEX_CHUNK = 500

@@ -22,7 +22,7 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
                               (kept by ``index_status`` in every script that writes
                               a status; ``P:bystatus`` = '1' once existing data is in)
 ``P:hostnotifs:HOST`` zset    ids of the notifications about HOST, score = created_at
-                              (read by :mod:`rhworker.store.redis_guards`)
+                              (read by :mod:`rhworker.store.redis.guards`)
 ``P:dedup:SHA``       zset    ids of notifications with that (type, host, payload)
                               fingerprint, score = created_at; TTL ≈ the interval
 ``P:stream``          stream  one entry (field ``nid``) per pending hand-out
