@@ -36,11 +36,10 @@ from rhworker.store.base import (
     Store,
     now_or,
 )
-from rhworker.store.redis import controls, guards, notifications, queue, retention
+from rhworker.store.redis import controls, guards, notifications, queue, retention, scripts
 from rhworker.store.redis import records as rec
 from rhworker.store.redis.connection import DEFAULT_PREFIX, check_version, connect, translated
 from rhworker.store.redis.durability import durability_risks_of
-from rhworker.store.redis.scripts import SCRIPTS
 
 LOG = logging.getLogger(__name__)
 
@@ -69,15 +68,7 @@ class RedisStore(Store):
         self._status_indexed = False
         # Replicas the server had at the durability check: claims WAIT for one.
         self.replicas = 0
-        self._scripts = {
-            name: client.register_script(src)
-            for name, src in {
-                **SCRIPTS,
-                **controls.SCRIPTS,
-                **guards.SCRIPTS,
-                **retention.SCRIPTS,
-            }.items()
-        }
+        self._scripts = {name: client.register_script(src) for name, src in scripts.load().items()}
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
