@@ -27,7 +27,7 @@ from rhworker.models import (
     Segment,
     Step,
 )
-from rhworker.store import inuse
+from rhworker.store import attempts, inuse
 from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
@@ -395,6 +395,8 @@ class RedisStore(Store):
                 int(max_attempts),
                 queue.HANDOUT_BATCH,
                 rec.flt(queue.PAUSE_RECHECK),
+                attempts.GAVE_UP,
+                attempts.NO_REASON,
             )
             delivery = queue.delivery_of(result, worker_id)
             remaining = deadline - time.monotonic()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from rhworker import validation
 from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
+from rhworker.store import attempts
 from rhworker.store.sqlite import schema
 from rhworker.store.sqlite.connection import guard, next_token
 
@@ -46,9 +46,8 @@ def hand_out(
         ).fetchone()
         if row is None:
             return None
-        attempts = row["attempts"] + 1
-        if attempts > max_attempts:
-            reason = validation.gave_up_reason(row["attempts"], row["reason"])
+        if attempts.exhausted(row["attempts"], max_attempts):
+            reason = attempts.gave_up_reason(row["attempts"], row["reason"])
             bury(conn, row["id"], reason, at)
             LOG.warning("notification %s dead-lettered: %s", row["id"], reason)
             continue
@@ -56,13 +55,13 @@ def hand_out(
         conn.execute(
             "UPDATE notifications SET attempts = ?, lease_token = ?, lease_owner = ?, "
             "lease_until = ? WHERE id = ?",
-            (attempts, token, worker_id, until, row["id"]),
+            (row["attempts"] + 1, token, worker_id, until, row["id"]),
         )
         return Delivery(
             notification_id=row["id"],
             worker_id=worker_id,
             token=token,
-            attempts=attempts,
+            attempts=row["attempts"] + 1,
             lease_until=until,
             backend_ref=str(row["seq"]),
         )

@@ -1,9 +1,11 @@
--- ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds
+-- ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds,
+--       the give-up wording and its no-reason text (rhworker.store.attempts)
 -- Returns the hand-out {id, token, attempts, lease_until, entry}, or, when nothing is
 -- due, {'', stream cursor, next retry due, next lease end, now}.
 local worker, now = ARGV[2], now_arg(ARGV[3])
 local lease_until = later(now, ARGV[4])
 local max_attempts, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
+local GAVE_UP, NO_REASON = ARGV[8], ARGV[9]
 
 local PAUSES, HELD = P .. ':pauses', P .. ':held'
 
@@ -37,13 +39,15 @@ local function handout(id, entry)
   if h[2] ~= entry then drop_garbage(entry, 'not the live entry of ' .. id) return nil end
   if TERMINAL[h[1]] then release(id) return nil end
   if held(id, h[5]) then return nil end
-  local attempts = tonumber(h[3]) + 1
-  if attempts > max_attempts then
+  local made = tonumber(h[3])
+  -- rhworker.store.attempts: exhausted(made, max_attempts), gave_up_reason(made, last)
+  if made >= max_attempts then
     local last = h[4]
-    if not last or last == '' then last = 'no reason recorded' end
-    bury(id, 'gave up after ' .. (attempts - 1) .. ' attempts: ' .. last, now)
+    if not last or last == '' then last = NO_REASON end
+    bury(id, string.format(GAVE_UP, made, last), now)
     return nil
   end
+  local attempts = made + 1
   local token = bump_token(nk)
   redis.call('HSET', nk, 'attempts', attempts, 'lease_owner', worker,
     'lease_until', lease_until, 'next_attempt_at', '')
