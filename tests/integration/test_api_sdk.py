@@ -117,7 +117,11 @@ def test_notification_through_the_sdk_is_recovered(
     d.run_burst()
     done = conn.instance_ha.get_notification(n.notification_uuid)
     assert done.status == "finished", d.store.get_notification(n.notification_uuid).progress
-    assert done.recovery_workflow_details  # the SDK asks for 1.1+
+    # The SDK's Notification asks for no microversion (1.0); the details need 1.1.
+    raw = conn.instance_ha.get(f"/notifications/{n.notification_uuid}", microversion="1.1")
+    assert raw.headers["OpenStack-API-Version"] == "instance-ha 1.1"
+    steps = [task["name"] for task in raw.json()["notification"]["recovery_workflow_details"]]
+    assert "claimed" in steps, steps
     moves = list(conn.instance_ha.vmoves(n.notification_uuid))
     assert len(moves) == 4  # compute-1's three HA servers and its powered-off one
     assert {m.status for m in moves} == {"succeeded"} and {m.dest_host for m in moves} == {
