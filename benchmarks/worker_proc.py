@@ -18,8 +18,8 @@ from types import FrameType
 
 from benchmarks.counting import CountingStore
 from rhworker import conf as rconf
-from rhworker.cli.worker import build_worker
 from rhworker.logs import setup_logging
+from rhworker.wiring import build_worker
 
 LOG = logging.getLogger(__name__)
 

@@ -8,49 +8,16 @@ import datetime as dt
 import enum
 import json
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from oslo_config import cfg
-
-from rhworker import conf as rconf
 from rhworker.cli import load_conf
 from rhworker.codec import to_dict
-from rhworker.errors import StoreUnavailable
-from rhworker.store import Store, from_url
+from rhworker.store import Store
+from rhworker.wiring import configured_store
 
 _YES = {"yes", "y", "true", "1", "on"}
 _NO = {"no", "n", "false", "0", "off"}
-
-
-def configured_store(conf: cfg.ConfigOpts, *, create: bool) -> Store:
-    """The configured store. ``create=False`` (commands that only read, or that make
-    no sense on an empty store) raises :class:`~rhworker.errors.StoreMissing` when the
-    SQLite file does not exist. ``create=True`` makes the state directory of the
-    embedded mode when the store lives there (mode 0700; its parents only for the
-    default state directory); the directory of an explicit ``[store] url`` must
-    exist."""
-    if create and rconf.store_is_embedded_default(conf):
-        make_state_dir(conf)
-    return from_url(rconf.store_url(conf), create=create)
-
-
-def make_state_dir(conf: cfg.ConfigOpts) -> str:
-    """Create the state directory if missing (see :func:`configured_store`)."""
-    path = rconf.state_dir(conf)
-    if os.path.isdir(path):
-        return path
-    try:
-        if conf.state_dir:
-            os.mkdir(path, 0o700)
-        else:
-            os.makedirs(path, 0o700, exist_ok=True)
-    except FileExistsError:
-        pass
-    except OSError as e:
-        raise StoreUnavailable(f"cannot create the state directory {path}: {e}") from e
-    return path
 
 
 @contextlib.contextmanager

@@ -106,7 +106,7 @@ class Deployment:
 
     # -- workers ----------------------------------------------------------------------------
     def build_worker(self, **overrides: Any) -> Any:
-        from rhworker.cli.worker import build_worker
+        from rhworker.wiring import build_worker
 
         conf = self.conf()
         for key, value in overrides.items():
