@@ -1,11 +1,10 @@
-"""Helpers shared by the operator commands: opening the store, tables, JSON, times."""
+"""Helpers shared by the operator commands: opening the store, argument types, printing
+(the text itself is rendered by :mod:`rhworker.text`)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import enum
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from rhworker.cli import load_conf
 from rhworker.codec import to_dict
 from rhworker.store import Store
+from rhworker.text import cell, format_table
 from rhworker.wiring import configured_store
 
 _YES = {"yes", "y", "true", "1", "on"}
@@ -73,41 +73,8 @@ def seconds(text: str) -> float:
     return value
 
 
-def iso(epoch: float | None) -> str:
-    """UTC ISO 8601 with seconds, or '-' for no time."""
-    if epoch is None:
-        return "-"
-    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
-
-
 def print_json(obj: Any) -> None:
     print(json.dumps(to_dict(obj), indent=2, sort_keys=False, default=str))
-
-
-def cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    text = str(value)
-    return " ".join(text.split()) if text else ""
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Plain columns aligned with spaces; the last column is not padded."""
-    cells = [[cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, text in enumerate(row):
-            widths[i] = max(widths[i], len(text))
-    lines = []
-    for row in [list(headers), *cells]:
-        padded = [text.ljust(widths[i]) for i, text in enumerate(row)]
-        lines.append("  ".join(padded).rstrip())
-    return "\n".join(lines)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
