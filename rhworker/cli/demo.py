@@ -138,7 +138,7 @@ def _demo(args: argparse.Namespace) -> int:
             conf = load_conf(args)
             store = from_url(rconf.store_url(conf))
         else:
-            from rhworker.testing.deployment import Deployment
+            from rhworker.deployment import Deployment
 
             deployment = Deployment(
                 control.compute_url,

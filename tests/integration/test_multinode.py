@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import verify
 

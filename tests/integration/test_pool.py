@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.supervisor import rhworker_command
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.servers import RedisServer, ServerUnavailable
 from rhworker.testing.sim_fixture import running_simulator
 from tests.conftest import require

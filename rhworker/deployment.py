@@ -1,9 +1,10 @@
 """A whole rhworker deployment on one machine: simulator + store + locks + workers.
 
-Used by the integration tests, the demo, the chaos runner and the benchmarks. It
-writes a real configuration file and starts workers either in this process
-(threads, ``burst`` mode) or as real ``rhworker worker`` / ``rhworker pool``
-processes, so the code under test is wired exactly as an operator's.
+``rhworker demo`` runs on it (so it is production code, not a test helper), and so
+do the integration tests, the chaos runner and the benchmarks. It writes a real
+configuration file and starts workers either in this process (threads, ``burst``
+mode) or as real ``rhworker worker`` / ``rhworker pool`` processes, so the code under
+test is wired exactly as an operator's.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rhworker import conf as rconf
 from rhworker.inventory import apply_inventory, load_inventory
 from rhworker.models import Notification
 from rhworker.store import Store, from_url
 from rhworker.supervisor import rhworker_command
+from rhworker.wiring import build_worker
+
+if TYPE_CHECKING:
+    from rhworker.worker import Worker
 
 # Worker settings that keep tests and demos quick (seconds).
 FAST_WORKER = {
@@ -105,9 +110,9 @@ class Deployment:
         return n.id
 
     # -- workers ----------------------------------------------------------------------------
-    def build_worker(self, **overrides: Any) -> Any:
-        from rhworker.wiring import build_worker
-
+    def build_worker(self, **overrides: Any) -> Worker:
+        """A worker wired from this deployment's configuration file, ``[worker]``
+        options overridden by ``overrides``."""
         conf = self.conf()
         for key, value in overrides.items():
             conf.set_override(key, value, group="worker")
