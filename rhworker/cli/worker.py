@@ -66,16 +66,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    worker.coordinator.start()
-    start_metrics(worker, conf)
-    try:
+    with worker:
+        start_metrics(worker, conf)
         worker.run(burst=args.burst)
-    finally:
-        if worker.metrics is not None:
-            worker.metrics.stop()
-        worker.coordinator.stop()
-        worker.store.close()
-        worker.compute.close()
     return 0
 
 
