@@ -153,14 +153,7 @@ class Deployment:
 
     # -- waiting --------------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
-            time.sleep(0.05)
+        return wait_until(predicate, timeout, what)
 
     def notifications(self, ids: Iterable[str]) -> list[Notification]:
         return [self.store.get_notification(i) for i in ids]
@@ -177,6 +170,21 @@ class Deployment:
     def close(self) -> None:
         self.stop_processes()
         self.store.close()
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str = "", interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` every ``interval`` seconds until it returns something truthy
+    (returned); :class:`TimeoutError` naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
 
 
 class WorkerThreads:
