@@ -23,14 +23,14 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from rhworker import conf as rconf
 from rhworker import intake
 from rhworker.api import auth, hosts, notifications, segments, versions
 from rhworker.api.call import Call, Reply
 from rhworker.api.errors import ApiError, from_rhworker
 from rhworker.errors import ConfigError, RhworkerError
-from rhworker.store import Store, from_url
+from rhworker.store import Store
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL
+from rhworker.wiring import configured_store
 
 LOG = logging.getLogger(__name__)
 
@@ -176,12 +176,13 @@ class KeystoneGate:
 
 
 def create_app(conf: cfg.ConfigOpts, *, store: Store | None = None) -> WsgiApp:
-    """The API as configured: the store of ``[store] url`` (unless ``store`` is given),
+    """The API as configured: the configured store (``[store] url`` or the embedded
+    default; unless ``store`` is given),
     ``[api] auth_strategy``, the duplicate window of ``[notification]``, oslo.policy's
     ``[oslo_policy]``. With ``keystone``, keystonemiddleware reads its own
     ``[keystone_authtoken]`` options from ``conf``. The caller owns ``store``."""
     if store is None:
-        store = from_url(rconf.store_url(conf))
+        store = configured_store(conf, create=True)
     strategy = conf.api.auth_strategy
     app = ApiApp(
         store,
