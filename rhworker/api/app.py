@@ -11,6 +11,7 @@ neither), as Masakari's ``ResourceV1``. ``GET /`` answers without authentication
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -47,6 +48,13 @@ def _root(call: Call) -> Reply:
     return 200, versions.version_document(call.request.host_url.rstrip("/"))
 
 
+def _is_loopback_address(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     if body is None:
         return Response(status=status, headers=headers)
@@ -65,6 +73,7 @@ class ApiApp:
         auth_strategy: str = "noauth",
         policy: auth.Policy | None = None,
         dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
+        loopback_clients_only: bool = False,
     ) -> None:
         if auth_strategy not in AUTH_STRATEGIES:
             raise ConfigError(
@@ -74,6 +83,7 @@ class ApiApp:
         self.auth_strategy = auth_strategy
         self.policy = policy or auth.Policy()
         self.dedup_interval = dedup_interval
+        self.loopback_clients_only = loopback_clients_only
         self._context: ContextMaker = (
             auth.keystone_context if auth_strategy == "keystone" else auth.noauth_context
         )
@@ -94,6 +104,9 @@ class ApiApp:
         return self.handle(Request(environ))(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        if self.loopback_clients_only and not _is_loopback_address(request.remote_addr):
+            message = "auth_strategy noauth serves loopback clients only"
+            return _json(403, ApiError(403, message).body())
         project_in_path = None
         match = _PROJECT_PATH.match(request.path)
         if match:  # /v1/{project_id}/segments...: the catalog's URL form, as Masakari
@@ -176,7 +189,8 @@ class KeystoneGate:
 
 
 def create_app(conf: cfg.ConfigOpts, *, store: Store | None = None) -> WsgiApp:
-    """The API as configured: the configured store (``[store] url`` or the embedded
+    """The API as configured (with noauth, for loopback clients only unless ``[api]
+    allow_noauth_on_non_loopback``): the configured store (``[store] url`` or the embedded
     default; unless ``store`` is given),
     ``[api] auth_strategy``, the duplicate window of ``[notification]``, oslo.policy's
     ``[oslo_policy]``. With ``keystone``, keystonemiddleware reads its own
@@ -189,6 +203,9 @@ def create_app(conf: cfg.ConfigOpts, *, store: Store | None = None) -> WsgiApp:
         auth_strategy=strategy,
         policy=auth.Policy(conf),
         dedup_interval=intake.dedup_interval(conf),
+        # Under a WSGI server the listening address is not known here: noauth answers
+        # loopback clients only, unless allowed beyond.
+        loopback_clients_only=strategy == "noauth" and not conf.api.allow_noauth_on_non_loopback,
     )
     if strategy == "keystone":
         return KeystoneGate(app, conf)
