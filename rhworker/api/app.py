@@ -39,6 +39,7 @@ AUTH_STRATEGIES = ("keystone", "noauth")
 # ``/v1/{project_id}/...``: Masakari's project_id_regex (hex and dashes) before a collection.
 _PROJECT_PATH = re.compile(r"^/v1/([0-9a-f\-]+)/((?:segments|notifications)(?:/.*)?)$")
 JSON = "application/json"
+FAULT_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ContextMaker = Callable[[dict[str, Any], auth.Policy], auth.Context]
@@ -56,9 +57,11 @@ def _is_loopback_address(address: str | None) -> bool:
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    if body is None:
-        return Response(status=status, headers=headers)
-    return Response(json.dumps(body), status=status, headers=headers, mimetype=JSON)
+    """A JSON answer with Masakari's content types: ``application/json`` (a 204 too),
+    and ``application/json; charset=UTF-8`` for a fault."""
+    content_type = JSON if status < 400 else FAULT_CONTENT_TYPE
+    text = "" if body is None else json.dumps(body)
+    return Response(text, status=status, headers=headers, content_type=content_type)
 
 
 class ApiApp:
