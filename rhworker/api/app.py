@@ -46,7 +46,7 @@ ContextMaker = Callable[[dict[str, Any], auth.Policy], auth.Context]
 
 
 def _root(call: Call) -> Reply:
-    return 200, versions.version_document(call.request.host_url.rstrip("/"))
+    return 200, versions.version_document(call.request.url_root.rstrip("/"))
 
 
 def _is_loopback_address(address: str | None) -> bool:
@@ -125,7 +125,7 @@ class ApiApp:
             message = f"The request method: '{request.method}' is not allowed on this resource"
             return _json(405, ApiError(405, message).body())
         if endpoint == "versions":
-            return _json(200, versions.versions_document(request.host_url.rstrip("/")))
+            return _json(200, versions.versions_document(request.url_root.rstrip("/")))
         return self._v1(request, endpoint, args, project_in_path)
 
     def _v1(
