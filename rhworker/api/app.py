@@ -184,6 +184,13 @@ class KeystoneGate:
 
         self.app = app
         self.protected = auth_token.AuthProtocol(app, {"oslo_config_config": conf})
+        if not conf.keystone_authtoken.auth_type:
+            # Without its own credentials auth_token cannot validate any token.
+            raise ConfigError(
+                "[api] auth_strategy = keystone needs [keystone_authtoken] auth_type (e.g. "
+                "password) and its options (auth_url, username, password, project_name, "
+                "user_domain_name, project_domain_name), and www_authenticate_uri"
+            )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO", "") in ("", "/"):
