@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.common import VERIFY_INTERVAL
+from rhworker.models import StepName
 
 
 def machine() -> dict[str, Any]:
@@ -116,9 +117,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ratio >= 6 if (lo, hi) == (1, 8) else None,
         )
     if runs:
-        claims = sum(r["steps"]["claimed"] for r in runs)
+        claims = sum(r["steps"][StepName.CLAIMED] for r in runs)
         tries = sum(
-            r["steps"]["claimed"] + r["steps"]["lock_skipped"] + r["steps"]["claim_lost"]
+            r["steps"][StepName.CLAIMED]
+            + r["steps"][StepName.LOCK_SKIPPED]
+            + r["steps"][StepName.CLAIM_LOST]
             for r in runs
         )
         worst = max(r["lock_attempts_per_claim"] or 0 for r in runs)

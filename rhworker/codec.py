@@ -29,6 +29,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
     Step,
+    StepName,
 )
 
 T = TypeVar("T")
@@ -74,7 +75,16 @@ def host_from_dict(data: dict[str, Any]) -> Host:
 def step_from_dict(data: dict[str, Any]) -> Step:
     fields = _known(Step, data)
     fields["detail"] = dict(fields.get("detail") or {})
+    fields["name"] = step_name(fields["name"])
     return Step(**fields)
+
+
+def step_name(name: str) -> str:
+    """``name`` as a :class:`StepName` when this version knows it, else as it was stored."""
+    try:
+        return StepName(name)
+    except ValueError:
+        return name
 
 
 def claim_record_from_dict(data: dict[str, Any]) -> ClaimRecord:

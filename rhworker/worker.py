@@ -36,7 +36,14 @@ from rhworker.compute.fence import FenceableCompute, FencedCompute
 from rhworker.conf.store import retention_of
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
-from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
+from rhworker.models import (
+    Delivery,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    Step,
+    StepName,
+)
 from rhworker.recovery.base import (
     HostFailureOptions,
     LeaseGuard,
@@ -284,7 +291,7 @@ class Worker:
         state), now if the store answers, else later by the membership thread."""
         step = Step(
             at=self.clock(),
-            name="fenced",
+            name=StepName.FENCED,
             worker=self.worker_id,
             message=f"stopped acting: {reason}",
             detail={"token": delivery.token, "attempt": delivery.attempts},
@@ -334,7 +341,7 @@ class Worker:
             instance_failure=self.instance_failure,
             process_failure=self.process_failure,
         )
-        ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
+        ctx.step(StepName.DELIVERED, f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
             "notification %s (%s %s) attempt %d",
             nid,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
 from rhworker.fencing.base import FencingOptions
-from rhworker.models import Delivery, Notification, NotificationStatus, Step
+from rhworker.models import Delivery, Notification, NotificationStatus, Step, StepName
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class RecoveryContext:
     def guard(self) -> None:
         self.lease.check()
 
-    def step(self, name: str, message: str = "", **detail: Any) -> None:
+    def step(self, name: StepName, message: str = "", **detail: Any) -> None:
         """Record one history entry (fenced by the delivery's token)."""
         self.guard()
         nid = self.delivery.notification_id
@@ -335,7 +335,7 @@ def _not_supported(
         f"{notification.type.value} notifications are not supported by this driver "
         f"({type(driver).__name__})"
     )
-    ctx.step("ignored", reason)
+    ctx.step(StepName.IGNORED, reason)
     return RecoveryResult(NotificationStatus.IGNORED, reason)
 
 

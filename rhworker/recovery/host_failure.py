@@ -32,6 +32,7 @@ from rhworker.models import (
     NotificationStatus,
     RecoveryMethod,
     Segment,
+    StepName,
 )
 from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
@@ -144,10 +145,10 @@ class HostFailureDriver(RecoveryDriver):
         self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
         if not todo:
-            ctx.step("instances", "no instance to evacuate")
+            ctx.step(StepName.INSTANCES, "no instance to evacuate")
             return self._outcome(ctx, notification, [])
         method = segment.recovery_method
-        ctx.step("method", f"{method.value}: {len(todo)} instance(s) to evacuate")
+        ctx.step(StepName.METHOD, f"{method.value}: {len(todo)} instance(s) to evacuate")
         targets: list[str] = []
         exhausted = False
         if method == RecoveryMethod.AUTO:
@@ -162,7 +163,8 @@ class HostFailureDriver(RecoveryDriver):
             rest = self._undone(ctx, notification)
             if rest:
                 ctx.step(
-                    "fallback", f"scheduler left {len(rest)} instance(s); trying reserved hosts"
+                    StepName.FALLBACK,
+                    f"scheduler left {len(rest)} instance(s); trying reserved hosts",
                 )
                 targets, exhausted = self._via_reserved_hosts(ctx, notification, host, rest)
         return self._outcome(ctx, notification, targets, exhausted)
@@ -195,11 +197,11 @@ class HostFailureDriver(RecoveryDriver):
                 f"host_status is {host_status or 'missing'}, not NORMAL: the host is not known "
                 "to be fenced and evacuating could run an instance twice",
             )
-        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}{note}")
+        ctx.step(StepName.GATE, f"host {host.name} stopped; segment {segment.name}{note}")
         return host, segment
 
     def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
-        ctx.step("ignored", reason)
+        ctx.step(StepName.IGNORED, reason)
         return RecoveryResult(NotificationStatus.IGNORED, reason)
 
     # -- 2, 3. mark and fence -----------------------------------------------------------
@@ -209,7 +211,7 @@ class HostFailureDriver(RecoveryDriver):
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=True, reserved=False)
         ctx.step(
-            "maintenance",
+            StepName.MAINTENANCE,
             f"{host.name} on maintenance" + (", no longer reserved" if host.reserved else ""),
         )
 
@@ -244,12 +246,12 @@ class HostFailureDriver(RecoveryDriver):
         except FencingError as e:
             driver = ctx.options.fencing.driver
             reason = f"fencing {hostname} ({driver}) failed, nothing evacuated: {e}"
-            ctx.step("fence", reason, driver=driver, result="failed")
+            ctx.step(StepName.FENCE, reason, driver=driver, result="failed")
             return RecoveryResult(NotificationStatus.ERROR, reason)
         fenced = f"{hostname}: {result.message} ({fencer.name})"
         if service is None:
             ctx.step(
-                "fence",
+                StepName.FENCE,
                 f"Nova has no compute service on {hostname}"
                 if fencer.name == "nova"
                 else f"{fenced}; Nova has no compute service on {hostname}",
@@ -270,7 +272,11 @@ class HostFailureDriver(RecoveryDriver):
             else f"{fenced}; compute service forced down and disabled"
         )
         ctx.step(
-            "fence", message, driver=fencer.name, result="fenced", powered_off=result.powered_off
+            StepName.FENCE,
+            message,
+            driver=fencer.name,
+            result="fenced",
+            powered_off=result.powered_off,
         )
         return None
 
@@ -304,7 +310,7 @@ class HostFailureDriver(RecoveryDriver):
             skipped += bool(why_not)
             added += not why_not
         ctx.step(
-            "instances",
+            StepName.INSTANCES,
             f"{len(servers)} on {hostname}: {added} new to evacuate, {skipped} skipped, "
             f"{len(existing) - added - skipped} known from earlier attempts",
         )
@@ -348,7 +354,9 @@ class HostFailureDriver(RecoveryDriver):
             if target is None:
                 target = self._claim_with_room(ctx, n, failed, todo, tried, planner)
                 if target is None:
-                    ctx.step("no_reserved_host", f"no reserved host available in {failed.segment}")
+                    ctx.step(
+                        StepName.NO_RESERVED_HOST, f"no reserved host available in {failed.segment}"
+                    )
                     exhausted = True
                     break
             tried.add(target.host)
@@ -370,12 +378,12 @@ class HostFailureDriver(RecoveryDriver):
                 break
             if any(NO_VALID_HOST in m.message for m in rest):
                 ctx.step(
-                    "full",
+                    StepName.FULL,
                     f"{target.host} could not take {len(rest)} instance(s); next reserved host",
                 )
             else:
                 ctx.step(
-                    "next_share",
+                    StepName.NEXT_SHARE,
                     f"{target.host} took its share; {len(rest)} instance(s) left for the next "
                     "reserved host",
                 )
@@ -425,7 +433,8 @@ class HostFailureDriver(RecoveryDriver):
         rest = self._undone(ctx, n)
         if rest:
             ctx.step(
-                "fallback", f"{len(rest)} instance(s) left: letting Nova's scheduler place them"
+                StepName.FALLBACK,
+                f"{len(rest)} instance(s) left: letting Nova's scheduler place them",
             )
             self._evacuate(ctx, failed_host, rest, None)
 

@@ -23,7 +23,7 @@ import logging
 from rhworker.compute.base import Server
 from rhworker.coordination import LOCK_INSTANCE, HeldLock
 from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError, NotFound
-from rhworker.models import Notification, NotificationStatus, NotificationType
+from rhworker.models import Notification, NotificationStatus, NotificationType, StepName
 from rhworker.recovery.base import RecoveryContext, RecoveryResult
 from rhworker.recovery.host_failure import is_ha_enabled
 
@@ -73,7 +73,7 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
         return _retry(ctx, f"cannot take the lock of instance {instance_id}: {e}")
     if lock is None:
         ctx.step(
-            "lock_busy",
+            StepName.LOCK_BUSY,
             f"instance {instance_id} is being recovered by another notification",
             instance=instance_id,
         )
@@ -82,7 +82,7 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
             f"instance {instance_id} is being recovered by another notification; retried later",
         )
     try:
-        ctx.step("locked", f"lock of instance {instance_id} taken", instance=instance_id)
+        ctx.step(StepName.LOCKED, f"lock of instance {instance_id} taken", instance=instance_id)
         return _InstanceRecovery(ctx, n, instance_id, lock).run()
     except _Failed as e:
         return _retry(ctx, str(e))
@@ -91,12 +91,12 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
 
 
 def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("ignored", reason)
+    ctx.step(StepName.IGNORED, reason)
     return RecoveryResult(NotificationStatus.IGNORED, reason)
 
 
 def _retry(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("failed", reason)
+    ctx.step(StepName.FAILED, reason)
     return RecoveryResult(NotificationStatus.ERROR, reason)
 
 
@@ -126,16 +126,16 @@ class _InstanceRecovery:
                 f"instance {self.instance_id} already recovered after this report, by "
                 f"notification {earlier.id}: nothing done"
             )
-            self.ctx.step("already_recovered", reason, instance=self.instance_id)
+            self.ctx.step(StepName.ALREADY_RECOVERED, reason, instance=self.instance_id)
             return RecoveryResult(NotificationStatus.FINISHED, reason)
         if self._started_by_this_notification():
-            self.ctx.step("resumed", "instance already started by an earlier attempt")
+            self.ctx.step(StepName.RESUMED, "instance already started by an earlier attempt")
         else:
             self._stop(server)
             self._start()
         self._wait_for("active", self.options.wait_period_after_power_on, "start")
         reason = f"instance {self.instance_id} restarted on {self.n.hostname}: ACTIVE"
-        self.ctx.step("confirmed", reason, instance=self.instance_id)
+        self.ctx.step(StepName.CONFIRMED, reason, instance=self.instance_id)
         return RecoveryResult(NotificationStatus.FINISHED, reason)
 
     # -- decide ------------------------------------------------------------------------
@@ -201,12 +201,12 @@ class _InstanceRecovery:
 
     def _stop(self, server: Server) -> None:
         if server.vm_state == "stopped":
-            self.ctx.step("stop", "instance already stopped", instance=self.instance_id)
+            self.ctx.step(StepName.STOP, "instance already stopped", instance=self.instance_id)
             return
         if server.vm_state == "resized":
             self._fence()
             self.ctx.compute.reset_state(self.instance_id, "active")
-            self.ctx.step("reset_state", "resized instance reset to active")
+            self.ctx.step(StepName.RESET_STATE, "resized instance reset to active")
         self._fence()
         try:
             self.ctx.compute.stop_server(self.instance_id)
@@ -216,7 +216,7 @@ class _InstanceRecovery:
             if again.vm_state != "stopped" and again.task_state != "powering-off":
                 raise _Failed(f"Nova refused to stop instance {self.instance_id}: {e}") from e
         self.ctx.step(
-            "stop",
+            StepName.STOP,
             f"stop requested (vm_state {server.vm_state}, power_state {server.power_state})",
             instance=self.instance_id,
         )
@@ -231,7 +231,7 @@ class _InstanceRecovery:
             )
         self._fence()
         self.ctx.compute.start_server(self.instance_id)
-        self.ctx.step("start", "start requested", instance=self.instance_id)
+        self.ctx.step(StepName.START, "start requested", instance=self.instance_id)
 
     def _wait_for(self, vm_state: str, period: float, action: str) -> None:
         deadline = self.ctx.clock() + period

@@ -17,7 +17,7 @@ import logging
 
 from rhworker.compute.base import Service
 from rhworker.errors import ComputeNotFound, NotFound
-from rhworker.models import Host, Notification, NotificationStatus
+from rhworker.models import Host, Notification, NotificationStatus, StepName
 from rhworker.recovery.base import RecoveryContext, RecoveryResult
 from rhworker.recovery.host_restore import open_recoveries
 
@@ -55,19 +55,19 @@ def execute_process_failure(ctx: RecoveryContext, n: Notification) -> RecoveryRe
 
 
 def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("ignored", reason)
+    ctx.step(StepName.IGNORED, reason)
     return RecoveryResult(NotificationStatus.IGNORED, reason)
 
 
 def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service) -> RecoveryResult:
-    ctx.step("gate", f"nova-compute stopped on {host.name}")
+    ctx.step(StepName.GATE, f"nova-compute stopped on {host.name}")
     if not host.on_maintenance:
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=True)
-    ctx.step("maintenance", f"{host.name} on maintenance", host=host.name)
+    ctx.step(StepName.MAINTENANCE, f"{host.name} on maintenance", host=host.name)
     if service.status == "disabled":
         ctx.step(
-            "disabled",
+            StepName.DISABLED,
             f"compute service of {host.name} already disabled "
             f"(reason: {service.disabled_reason or '-'})",
             host=host.name,
@@ -78,10 +78,12 @@ def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service
     reason = f"{ctx.process_failure.service_disable_reason} notification {n.id}"[:255]
     ctx.guard()
     ctx.compute.disable_service(host.name, reason, service=service)
-    ctx.step("disabled", f"compute service of {host.name} disabled: {reason}", host=host.name)
+    ctx.step(
+        StepName.DISABLED, f"compute service of {host.name} disabled: {reason}", host=host.name
+    )
     why_not = _wait_for_status(ctx, host.name, "disabled")
     if why_not:
-        ctx.step("failed", why_not)
+        ctx.step(StepName.FAILED, why_not)
         return RecoveryResult(NotificationStatus.ERROR, why_not)
     return RecoveryResult(
         NotificationStatus.FINISHED, f"{host.name}: compute service disabled, on maintenance"
@@ -89,7 +91,7 @@ def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service
 
 
 def _started(ctx: RecoveryContext, n: Notification, host: Host, service: Service) -> RecoveryResult:
-    ctx.step("gate", f"nova-compute started on {host.name}")
+    ctx.step(StepName.GATE, f"nova-compute started on {host.name}")
     ours = ctx.process_failure.service_disable_reason
     enabled_earlier = any(
         s.name == "enabled" for s in ctx.store.get_notification(n.id).progress.steps
@@ -100,16 +102,16 @@ def _started(ctx: RecoveryContext, n: Notification, host: Host, service: Service
             return _ignore(ctx, f"nothing undone: {why_not}")
         ctx.guard()
         ctx.compute.enable_service(host.name, service=service)
-        ctx.step("enabled", f"compute service of {host.name} enabled", host=host.name)
+        ctx.step(StepName.ENABLED, f"compute service of {host.name} enabled", host=host.name)
         why_not = _wait_for_status(ctx, host.name, "enabled")
         if why_not:
-            ctx.step("failed", why_not)
+            ctx.step(StepName.FAILED, why_not)
             return RecoveryResult(NotificationStatus.ERROR, why_not)
     now = ctx.store.get_host(host.name)
     if now.on_maintenance:
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=False)
-    ctx.step("maintenance", f"{host.name} off maintenance", host=host.name)
+    ctx.step(StepName.MAINTENANCE, f"{host.name} off maintenance", host=host.name)
     return RecoveryResult(
         NotificationStatus.FINISHED, f"{host.name}: compute service enabled, off maintenance"
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rhworker.compute.fake import FakeCompute
-from rhworker.models import Host, NotificationStatus, Segment
+from rhworker.models import Host, NotificationStatus, Segment, StepName
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.instance_failure import execute_instance_failure
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
@@ -129,7 +129,7 @@ def test_busy_lock_is_retried(store: Store) -> None:
 def test_resumed_after_the_start_only_confirms(store: Store) -> None:
     nova = nova_with_vm()
     result, nid = run(
-        store, nova, "VM", CRASH, before=lambda ctx: ctx.step("start", "start requested")
+        store, nova, "VM", CRASH, before=lambda ctx: ctx.step(StepName.START, "start requested")
     )
     assert result.status == NotificationStatus.FINISHED, result.reason
     assert not nova.calls_of("stop_server") and not nova.calls_of("start_server")

@@ -24,6 +24,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
     Step,
+    StepName,
 )
 
 
@@ -88,7 +89,7 @@ def test_codec_round_trips_every_model() -> None:
     n = validation.prepare_notification("COMPUTE_HOST", "h", {"event": "STOPPED"}, None, now=1.0)
     n.status = NotificationStatus.ERROR
     n.progress = Progress(
-        steps=[Step(at=1.0, name="gate", worker="w", detail={"k": [1, {"x": None}]})],
+        steps=[Step(at=1.0, name=StepName.GATE, worker="w", detail={"k": [1, {"x": None}]})],
         claims=[ClaimRecord("r1", 7)],
         reason="why",
     )
