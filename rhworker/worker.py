@@ -33,7 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rhworker.compute.fence import FenceableCompute, FencedCompute
-from rhworker.conf.store import retention_of
+from rhworker.conf import store as store_conf
+from rhworker.conf import worker as worker_conf
+from rhworker.conf.mirror import from_group
+from rhworker.conf.store import parse_duration, retention_of
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
 from rhworker.models import (
@@ -66,29 +69,19 @@ RUNNABLE = (NotificationStatus.NEW, NotificationStatus.RUNNING, NotificationStat
 class WorkerOptions:
     """``[worker]`` options."""
 
-    concurrency: int = 4
-    lease_timeout: float = 30.0
-    max_attempts: int = 5
-    retry_interval: float = 10.0
-    retry_max_interval: float = 300.0
-    poll_interval: float = 0.5
-    shutdown_timeout: float = 30.0
+    concurrency: int = worker_conf.DEFAULT_CONCURRENCY
+    lease_timeout: float = worker_conf.DEFAULT_LEASE_TIMEOUT
+    max_attempts: int = worker_conf.DEFAULT_MAX_ATTEMPTS
+    retry_interval: float = worker_conf.DEFAULT_RETRY_INTERVAL
+    retry_max_interval: float = worker_conf.DEFAULT_RETRY_MAX_INTERVAL
+    poll_interval: float = worker_conf.DEFAULT_POLL_INTERVAL
+    shutdown_timeout: float = worker_conf.DEFAULT_SHUTDOWN_TIMEOUT
     # [store] history_retention in seconds (0: keep forever).
-    history_retention: float = 30 * 86400.0
+    history_retention: float = parse_duration(store_conf.DEFAULT_HISTORY_RETENTION)
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
-        w = conf.worker
-        return cls(
-            concurrency=w.concurrency,
-            lease_timeout=w.lease_timeout,
-            max_attempts=w.max_attempts,
-            retry_interval=w.retry_interval,
-            retry_max_interval=w.retry_max_interval,
-            poll_interval=w.poll_interval,
-            shutdown_timeout=w.shutdown_timeout,
-            history_retention=retention_of(conf),
-        )
+        return from_group(cls, conf.worker, history_retention=retention_of(conf))
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.retry_interval * 2 ** max(attempts - 1, 0), self.retry_max_interval))
