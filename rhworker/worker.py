@@ -111,6 +111,8 @@ PRUNE_BATCH = 1000
 
 # Seconds a "fenced" history note is retried while the store cannot be reached.
 NOTE_RETRY_FOR = 300.0
+# Shortest interval between renewals (leases of a fraction of a second in tests).
+MIN_RENEWAL_INTERVAL = 0.05
 
 
 class Worker:
@@ -426,13 +428,17 @@ class Worker:
         renewed = self.store.renew(delivery, lease_timeout=self.options.lease_timeout)
         delivery.lease_until = renewed.lease_until
 
+    @property
+    def _renewal_interval(self) -> float:
+        """Seconds between renewals of a hand-out (and between membership updates)."""
+        return max(worker_conf.renewal_interval(self.options.lease_timeout), MIN_RENEWAL_INTERVAL)
+
     def _renew_loop(self, item: _InHand) -> None:
         """Renew one hand-out every third of the lease until it is done or lost.
 
         One thread per hand-out: a renewal that hangs on the store delays only its
         own delivery (whose guard then sees its lease run out), never the others."""
-        interval = max(self.options.lease_timeout / 3, 0.05)
-        while not item.done.wait(interval):
+        while not item.done.wait(self._renewal_interval):
             if item.guard.is_lost:
                 return
             started = time.monotonic()
@@ -448,7 +454,7 @@ class Worker:
     def _member_loop(self) -> None:
         """Keep the group's view of what this worker holds current; write deferred
         history notes."""
-        interval = max(self.options.lease_timeout / 3, 0.05)
+        interval = self._renewal_interval
         last_caps: dict[str, Any] = {}
         while True:
             if self._stop.is_set():  # draining: wake on each delivery that ends

@@ -59,6 +59,13 @@ OPTS: list[cfg.Opt] = [
 ]
 
 
+def renewal_interval(lease_timeout: float) -> float:
+    """Seconds between two renewals of a delivery's lease: a third of it, so that a
+    renewal may fail twice before the lease runs out. The same share is the margin of
+    the fence: with less than this left, a worker renews before it acts."""
+    return lease_timeout / 3
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     # A new OptGroup per ConfigOpts: a shared one would share its option table, and
     # overrides on one configuration would leak into the next.

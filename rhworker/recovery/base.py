@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from rhworker.conf import host_failure as hf
+from rhworker.conf import worker as worker_conf
 from rhworker.conf.mirror import from_group
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
 from rhworker.fencing.base import FencingOptions
@@ -219,7 +220,7 @@ class LeaseGuard:
             raise self._cancelled()
         # Keep a margin: act only while comfortably inside the lease.
         left = self.remaining()
-        if left > self._lease_timeout / 3:
+        if left > worker_conf.renewal_interval(self._lease_timeout):
             return
         started = self._monotonic()
         # Wait for the store no longer than the lease is known to last (at least one
