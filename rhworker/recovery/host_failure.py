@@ -41,18 +41,17 @@ from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
 from rhworker.recovery.giveback import return_if_unused
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
+from rhworker.validation import parse_bool
 
 LOG = logging.getLogger(__name__)
 
 # Nova's answer when a target cannot take a server; another reserved host may.
 NO_VALID_HOST = "No valid host"
-# Metadata values read as true, as oslo's strutils.bool_from_string (Masakari) does.
-TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 
 
 def is_ha_enabled(server: Server, key: str) -> bool:
     """The server's ``key`` metadata (``HA_Enabled``) says true."""
-    return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
+    return parse_bool(str(server.metadata.get(key, ""))) is True
 
 
 def evacuation_priority(server: Server, key: str) -> float:
