@@ -20,9 +20,17 @@ from typing import TYPE_CHECKING, Any
 from rhworker.conf import host_failure as hf
 from rhworker.conf import worker as worker_conf
 from rhworker.conf.mirror import from_group
-from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
+from rhworker.errors import DriverNotFound, LeaseLost, NotFound, RhworkerError
 from rhworker.fencing.base import FencingOptions
-from rhworker.models import Delivery, Notification, NotificationStatus, Step, StepName
+from rhworker.models import (
+    Delivery,
+    Host,
+    Notification,
+    NotificationStatus,
+    Segment,
+    Step,
+    StepName,
+)
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 
 if TYPE_CHECKING:
@@ -324,8 +332,28 @@ def _not_supported(
         f"{notification.type.value} notifications are not supported by this driver "
         f"({type(driver).__name__})"
     )
+    return ignored(ctx, reason)
+
+
+def ignored(ctx: RecoveryContext, reason: str) -> RecoveryResult:
+    """Say in the history why the notification is ignored; its outcome."""
     ctx.step(StepName.IGNORED, reason)
     return RecoveryResult(NotificationStatus.IGNORED, reason)
+
+
+def host_in_enabled_segment(
+    ctx: RecoveryContext, n: Notification
+) -> RecoveryResult | tuple[Host, Segment]:
+    """The notification's host and its segment, the first gate of every workflow:
+    ignored when the host is not in the inventory or its segment is disabled."""
+    try:
+        host = ctx.store.get_host(n.hostname)
+    except NotFound:
+        return ignored(ctx, f"host {n.hostname} is not in the inventory")
+    segment = ctx.store.get_segment(host.segment)
+    if not segment.enabled:
+        return ignored(ctx, f"segment {segment.name} is disabled")
+    return host, segment
 
 
 def load_driver(name: str) -> RecoveryDriver:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rhworker.compute.base import Server, Service
-from rhworker.errors import ComputeNotFound, FencingError, NotFound
+from rhworker.errors import ComputeNotFound, FencingError
 from rhworker.fencing.base import (
     FenceRequest,
     FencingDriver,
@@ -35,7 +35,13 @@ from rhworker.models import (
     StepName,
 )
 from rhworker.recovery import correlated
-from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
+from rhworker.recovery.base import (
+    RecoveryContext,
+    RecoveryDriver,
+    RecoveryResult,
+    host_in_enabled_segment,
+    ignored,
+)
 from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
 from rhworker.recovery.giveback import return_if_unused
@@ -171,18 +177,15 @@ class HostFailureDriver(RecoveryDriver):
     # -- 1. gate ---------------------------------------------------------------------
     def _gate(self, ctx: RecoveryContext, n: Notification) -> RecoveryResult | tuple[Host, Segment]:
         """The outcome when there is nothing to recover, else the host and its segment."""
-        try:
-            host = ctx.store.get_host(n.hostname)
-        except NotFound:
-            return self._ignore(ctx, f"host {n.hostname} is not in the inventory")
-        segment = ctx.store.get_segment(host.segment)
-        if not segment.enabled:
-            return self._ignore(ctx, f"segment {segment.name} is disabled")
+        found = host_in_enabled_segment(ctx, n)
+        if isinstance(found, RecoveryResult):
+            return found
+        host, segment = found
         event = str(n.payload.get("event", "")).upper()
         if event == "STARTED":
             return restore_host(ctx, n, host)
         if event != "STOPPED":
-            return self._ignore(ctx, f"event {event or '(none)'} is not handled")
+            return ignored(ctx, f"event {event or '(none)'} is not handled")
         host_status = str(n.payload.get("host_status") or "").upper()
         note = ""
         if host_status == "UNKNOWN" and self._recovers_unknown(ctx):
@@ -191,17 +194,13 @@ class HostFailureDriver(RecoveryDriver):
                 "(recover_unknown_host_status)"
             )
         elif host_status != "NORMAL":
-            return self._ignore(
+            return ignored(
                 ctx,
                 f"host_status is {host_status or 'missing'}, not NORMAL: the host is not known "
                 "to be fenced and evacuating could run an instance twice",
             )
         ctx.step(StepName.GATE, f"host {host.name} stopped; segment {segment.name}{note}")
         return host, segment
-
-    def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
-        ctx.step(StepName.IGNORED, reason)
-        return RecoveryResult(NotificationStatus.IGNORED, reason)
 
     # -- 2, 3. mark and fence -----------------------------------------------------------
     def _mark_failed_host(self, ctx: RecoveryContext, host: Host) -> None:

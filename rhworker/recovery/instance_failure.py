@@ -22,9 +22,9 @@ import logging
 
 from rhworker.compute.base import Server
 from rhworker.coordination import LOCK_INSTANCE, HeldLock
-from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError, NotFound
+from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError
 from rhworker.models import Notification, NotificationStatus, NotificationType, StepName
-from rhworker.recovery.base import RecoveryContext, RecoveryResult
+from rhworker.recovery.base import RecoveryContext, RecoveryResult, host_in_enabled_segment, ignored
 from rhworker.recovery.host_failure import is_ha_enabled
 
 LOG = logging.getLogger(__name__)
@@ -54,15 +54,11 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
     instance_id = str(n.payload.get("instance_uuid", ""))
     event = str(n.payload.get("event", "")).upper()
     vir_event = str(n.payload.get("vir_domain_event", "")).upper()
-    try:
-        host = ctx.store.get_host(n.hostname)
-    except NotFound:
-        return _ignore(ctx, f"host {n.hostname} is not in the inventory")
-    segment = ctx.store.get_segment(host.segment)
-    if not segment.enabled:
-        return _ignore(ctx, f"segment {segment.name} is disabled")
+    found = host_in_enabled_segment(ctx, n)
+    if isinstance(found, RecoveryResult):
+        return found
     if not needs_recovery(event, vir_event):
-        return _ignore(
+        return ignored(
             ctx,
             f"event {event or '(none)'}/{vir_event or '(none)'} of instance {instance_id} "
             "needs no action (recovered: LIFECYCLE/STOPPED_FAILED, IO_ERROR/IO_ERROR_REPORT)",
@@ -90,11 +86,6 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
         ctx.coordinator.release(lock)
 
 
-def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step(StepName.IGNORED, reason)
-    return RecoveryResult(NotificationStatus.IGNORED, reason)
-
-
 def _retry(ctx: RecoveryContext, reason: str) -> RecoveryResult:
     ctx.step(StepName.FAILED, reason)
     return RecoveryResult(NotificationStatus.ERROR, reason)
@@ -116,10 +107,10 @@ class _InstanceRecovery:
         try:
             server = self.ctx.compute.get_server(self.instance_id)
         except ComputeNotFound:
-            return _ignore(self.ctx, f"instance {self.instance_id} does not exist in Nova")
+            return ignored(self.ctx, f"instance {self.instance_id} does not exist in Nova")
         why_not = self._why_not(server)
         if why_not:
-            return _ignore(self.ctx, why_not)
+            return ignored(self.ctx, why_not)
         earlier = self._recovered_since(server)
         if earlier is not None:
             reason = (

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 
 from rhworker.compute.base import Service
-from rhworker.errors import ComputeNotFound, NotFound
+from rhworker.errors import ComputeNotFound
 from rhworker.models import Host, Notification, NotificationStatus, StepName
-from rhworker.recovery.base import RecoveryContext, RecoveryResult
+from rhworker.recovery.base import RecoveryContext, RecoveryResult, host_in_enabled_segment, ignored
 from rhworker.recovery.host_restore import open_recoveries
 
 LOG = logging.getLogger(__name__)
@@ -31,32 +31,24 @@ def execute_process_failure(ctx: RecoveryContext, n: Notification) -> RecoveryRe
     """Handle a PROCESS notification (see the module doc)."""
     process = str(n.payload.get("process_name", ""))
     event = str(n.payload.get("event", "")).upper()
-    try:
-        host = ctx.store.get_host(n.hostname)
-    except NotFound:
-        return _ignore(ctx, f"host {n.hostname} is not in the inventory")
-    segment = ctx.store.get_segment(host.segment)
-    if not segment.enabled:
-        return _ignore(ctx, f"segment {segment.name} is disabled")
+    found = host_in_enabled_segment(ctx, n)
+    if isinstance(found, RecoveryResult):
+        return found
+    host = found[0]
     if process != NOVA_COMPUTE:
-        return _ignore(
+        return ignored(
             ctx,
             f"process {process!r} {event.lower()} on {host.name}: only nova-compute is recovered",
         )
     try:
         service = ctx.compute.get_service(host.name)
     except ComputeNotFound:
-        return _ignore(ctx, f"Nova has no nova-compute service on {host.name}")
+        return ignored(ctx, f"Nova has no nova-compute service on {host.name}")
     if event == "STOPPED":
         return _stopped(ctx, n, host, service)
     if event == "STARTED":
         return _started(ctx, n, host, service)
-    return _ignore(ctx, f"event {event or '(none)'} is not handled")
-
-
-def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step(StepName.IGNORED, reason)
-    return RecoveryResult(NotificationStatus.IGNORED, reason)
+    return ignored(ctx, f"event {event or '(none)'} is not handled")
 
 
 def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service) -> RecoveryResult:
@@ -99,7 +91,7 @@ def _started(ctx: RecoveryContext, n: Notification, host: Host, service: Service
     if not enabled_earlier:
         why_not = _not_ours(ctx, host, service, ours)
         if why_not:
-            return _ignore(ctx, f"nothing undone: {why_not}")
+            return ignored(ctx, f"nothing undone: {why_not}")
         ctx.guard()
         ctx.compute.enable_service(host.name, service=service)
         ctx.step(StepName.ENABLED, f"compute service of {host.name} enabled", host=host.name)

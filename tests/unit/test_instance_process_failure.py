@@ -169,6 +169,22 @@ def test_disabled_segment_ignores_vm_and_process(store: Store) -> None:
     assert not nova.calls_of("stop_server") and not nova.calls_of("disable_service")
 
 
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("VM", CRASH), ("PROCESS", {"process_name": "nova-compute", "event": "STOPPED"})],
+)
+def test_host_gone_from_the_inventory_is_ignored(
+    store: Store, kind: str, payload: dict[str, Any]
+) -> None:
+    nova = nova_with_vm()
+    result, nid = run(store, nova, kind, payload, before=lambda ctx: store.delete_host("h1"))
+    assert result.status == NotificationStatus.IGNORED
+    assert result.reason == "host h1 is not in the inventory"
+    steps = store.get_notification(nid).progress.steps
+    assert [(s.name, s.message) for s in steps] == [(StepName.IGNORED, result.reason)]
+    assert not nova.calls_of("stop_server") and not nova.calls_of("disable_service")
+
+
 def test_process_started_leaves_a_forced_down_service_alone(store: Store) -> None:
     nova = FakeCompute()
     service = nova.add_host("h1", status="disabled")
