@@ -4,6 +4,8 @@ GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membersh
 
 # Defaults of the options below, declared once: code built without a configuration
 # (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_GROUP = "rhworker"
+DEFAULT_LOCK_PREFIX = "rhworker"
 DEFAULT_CALL_TIMEOUT = 10.0
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_UNAVAILABLE_BACKOFF = 5.0
@@ -15,8 +17,8 @@ OPTS: list[cfg.Opt] = [
         help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "
         "or any other tooz driver. Empty: file://<state_dir>/locks.",
     ),
-    cfg.StrOpt("group", default="rhworker", help="Coordination group the workers join."),
-    cfg.StrOpt("lock_prefix", default="rhworker", help="Prefix of every lock name."),
+    cfg.StrOpt("group", default=DEFAULT_GROUP, help="Coordination group the workers join."),
+    cfg.StrOpt("lock_prefix", default=DEFAULT_LOCK_PREFIX, help="Prefix of every lock name."),
     cfg.FloatOpt(
         "call_timeout",
         default=DEFAULT_CALL_TIMEOUT,
