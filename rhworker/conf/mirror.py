@@ -21,5 +21,5 @@ def from_group(cls: type[T], group: Any, **given: Any) -> T:
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if field.init and field.name not in values:
             value = getattr(group, field.name)
-            values[field.name] = float(value) if field.type == "float" else value
+            values[field.name] = float(value) if field.type in ("float", float) else value
     return cls(**values)
