@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from rhworker.compute.openstack import OpenStackCompute
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus, StepName
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import sdk_connection
 
 pytestmark = [pytest.mark.realnova, pytest.mark.integration]
