@@ -171,7 +171,7 @@ class _InstanceRecovery:
             if other.id == self.n.id or other.payload.get("instance_uuid") != self.instance_id:
                 continue
             if any(
-                s.name == "confirmed" and s.at >= self.n.generated_time
+                s.name == StepName.CONFIRMED and s.at >= self.n.generated_time
                 for s in other.progress.steps
             ):
                 return other
@@ -181,7 +181,7 @@ class _InstanceRecovery:
         """An earlier attempt of this notification already started the instance (a
         takeover after the start): only the confirmation is left."""
         current = self.ctx.store.get_notification(self.n.id)
-        return any(s.name == "start" for s in current.progress.steps)
+        return any(s.name == StepName.START for s in current.progress.steps)
 
     # -- act ------------------------------------------------------------------------------
     def _fence(self) -> None:

@@ -86,7 +86,7 @@ def _started(ctx: RecoveryContext, n: Notification, host: Host, service: Service
     ctx.step(StepName.GATE, f"nova-compute started on {host.name}")
     ours = ctx.process_failure.service_disable_reason
     enabled_earlier = any(
-        s.name == "enabled" for s in ctx.store.get_notification(n.id).progress.steps
+        s.name == StepName.ENABLED for s in ctx.store.get_notification(n.id).progress.steps
     )
     if not enabled_earlier:
         why_not = _not_ours(ctx, host, service, ours)

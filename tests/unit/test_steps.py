@@ -83,6 +83,27 @@ def _recorded_names(tree: ast.AST) -> list[ast.expr]:
     return found
 
 
+def _compared_names(tree: ast.AST) -> list[ast.Constant]:
+    """String constants that are step names, compared with some ``….name``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute):
+            if node.left.attr == "name":
+                found += [
+                    c for c in node.comparators if isinstance(c, ast.Constant) and c.value in STORED
+                ]
+    return found
+
+
+def test_the_package_reads_steps_only_by_their_enum() -> None:
+    bare = [
+        f"{path.relative_to(PACKAGE.parent)}:{c.lineno} {c.value!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for c in _compared_names(ast.parse(path.read_text(), str(path)))
+    ]
+    assert not bare, "step names compared as bare strings: " + ", ".join(bare)
+
+
 def test_the_package_records_steps_only_by_their_enum() -> None:
     bare = []
     for path in sorted(PACKAGE.rglob("*.py")):
