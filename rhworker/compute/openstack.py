@@ -47,6 +47,7 @@ from rhworker.compute.base import (
     Server,
     Service,
     capacity_of,
+    still_evacuating,
 )
 from rhworker.compute.retry import (
     DEFAULT_RETRY_DEADLINE,
@@ -74,6 +75,10 @@ MAX_DISABLED_REASON = 255
 # States that show Nova has taken an evacuate request.
 _EVACUATE_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
 _RESET_STATES = ("active", "error")
+# The evacuation watch reads this many servers or more with the listings of their
+# hosts, fewer with a GET each (Nova 34: a GET ≈ 80 ms of its time, a detailed listing
+# ≈ 140 ms plus ≈ 12 ms per server listed).
+LIST_FROM = 3
 
 
 def parse_microversion(value: str) -> tuple[int, int]:
@@ -543,6 +548,21 @@ class OpenStackCompute:
                 continue
             found[server_id] = server_from_json(body["server"])
         return found
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """One listing of the evacuations from ``source_host`` (cheap for Nova: ≈ 34 ms
+        against ≈ 260 ms for a detailed listing of 10 servers), then a read of only
+        the servers whose evacuation is not running: a GET each for a few, the
+        listings of ``hosts`` for more (LIST_FROM)."""
+        wanted = set(server_ids)
+        running = still_evacuating(self.list_migrations(source_host=source_host), source_host)
+        result: dict[str, Server | None] = dict.fromkeys(wanted & running)
+        rest = wanted - running
+        if rest:
+            result.update(self.read_servers(rest, hosts if len(rest) >= LIST_FROM else ()))
+        return result
 
     # --- migrations ----------------------------------------------------------------
 

@@ -78,6 +78,12 @@ class PooledCompute:
         ids, on = list(server_ids), list(hosts)
         return self._run(lambda c: c.read_servers(ids, on))
 
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        ids, on = list(server_ids), list(hosts)
+        return self._run(lambda c: c.read_evacuating(ids, source_host, on))
+
     def list_migrations(
         self,
         *,

@@ -100,7 +100,9 @@ def test_a_host_claimed_since_the_read_is_skipped_without_its_lock(
     stale = store.reserved_hosts("seg")
     reads = iter([stale])
     reserved_hosts = store.reserved_hosts
-    monkeypatch.setattr(store, "reserved_hosts", lambda seg: next(reads, None) or reserved_hosts(seg))
+    monkeypatch.setattr(
+        store, "reserved_hosts", lambda seg: next(reads, None) or reserved_hosts(seg)
+    )
     assert _claim(store, first, "c0") == "r0"  # took the stale read: a fresh walk still
     reads = iter([stale])
     got = _claim(store, second, "c1")
