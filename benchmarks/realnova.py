@@ -145,6 +145,12 @@ def _calls(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(after.values()) - sum(before.values())
 
 
+def _kinds(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Requests served between the two counts, by kind, most first."""
+    diff = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    return dict(sorted(diff.items(), key=lambda kv: -kv[1]))
+
+
 def run_rhworker(
     servers: int,
     shipped_intervals: bool = True,
@@ -166,6 +172,7 @@ def run_rhworker(
             d.wait_for(lambda: _pool_ready(d, POOL), 120, f"{POOL} pool workers to start")
             ids = {s["id"] for s in nova.servers() if s["host"] in failing}
             calls0, cpu0 = nova.requests(), _tree_cpu(proc.pid)
+            kinds0 = nova.requests_by_path()
             t0 = time.time()
             for host in failing:
                 nova.crash_host(host)
@@ -175,6 +182,7 @@ def run_rhworker(
             done = d.wait_terminal(nids, timeout=300)
             moves = [m for nid in nids for m in d.store.list_moves(nid)]
             calls, cpu = _calls(calls0, nova.requests()), _tree_cpu(proc.pid) - cpu0
+            kinds = _kinds(kinds0, nova.requests_by_path())
         finally:
             d.close()
         migrations = [m for m in nova.migrations() if m["instance_uuid"] in ids]
@@ -198,6 +206,7 @@ def run_rhworker(
         "cpu_s_per_notification": round(cpu / failures, 3),
         "nova_startup_s": round(nova.startup_s, 2),
         "timeline": timeline,
+        "nova_calls_by_path": kinds,
     }
     log_progress(f"realnova rhworker: {result}")
     return result
@@ -294,7 +303,7 @@ def run_plain(servers: int, failures: int = 1) -> dict[str, Any]:
     failing, targets = failed_hosts(failures), spares(failures)
     with running_realnova(cloud(servers, failures)) as nova:
         ids = {s["id"] for s in nova.servers() if s["host"] in failing}
-        calls0 = nova.requests()
+        calls0, kinds0 = nova.requests(), nova.requests_by_path()
         cpu: list[float] = []
         marks: dict[str, float] = {}
         t0 = time.time()
@@ -311,9 +320,11 @@ def run_plain(servers: int, failures: int = 1) -> dict[str, Any]:
         script_done = time.time() - t0
         active = watch.wait(300)
         calls = _calls(calls0, nova.requests())
+        kinds = _kinds(kinds0, nova.requests_by_path())
         migrations = [m for m in nova.migrations() if m["instance_uuid"] in ids]
     result = {
         "who": "plain script",
+        "nova_calls_by_path": kinds,
         "failures": failures,
         "servers": servers,
         "moved": moved,
