@@ -261,6 +261,20 @@ def to_migration(raw: Any) -> Migration:
     )
 
 
+def migration_from_json(raw: dict[str, Any]) -> Migration:
+    """A migration record as ``GET /os-migrations`` gives it (JSON, no SDK resource)."""
+    return Migration(
+        id=str(raw.get("id", "")),
+        instance_id=str(raw.get("instance_uuid", "")),
+        source_host=raw.get("source_compute"),
+        dest_host=raw.get("dest_compute"),
+        status=str(raw.get("status") or ""),
+        # before microversion 2.23 Nova does not show it; the query asked for evacuations
+        migration_type=str(raw.get("migration_type") or "evacuation"),
+        created_at=raw.get("created_at"),
+    )
+
+
 def evacuate_accepted(before: Server, now: Server, target: str | None) -> bool:
     """Whether ``now`` shows that Nova took an evacuate of ``before`` (to ``target``)."""
     if now.task_state in _EVACUATE_TASK_STATES or now.status == "REBUILD":
@@ -549,6 +563,20 @@ class OpenStackCompute:
             found[server_id] = server_from_json(body["server"])
         return found
 
+    def _evacuations_json_from(self, source_host: str) -> list[Migration]:
+        """``GET /os-migrations`` of the evacuations from ``source_host``, all pages,
+        without building the SDK's resources."""
+        params: dict[str, Any] = {"source_compute": source_host, "migration_type": "evacuation"}
+        found: list[Migration] = []
+        while True:
+            body = self._get_json("/os-migrations", params)
+            page = list(body.get("migrations") or [])
+            found += [migration_from_json(raw) for raw in page]
+            links = body.get("migrations_links") or []
+            if not page or not any(link.get("rel") == "next" for link in links):
+                return found
+            params = {**params, "marker": page[-1].get("uuid") or page[-1]["id"]}
+
     def read_evacuating(
         self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
     ) -> dict[str, Server | None]:
@@ -557,7 +585,11 @@ class OpenStackCompute:
         the servers whose evacuation is not running: a GET each for a few, the
         listings of ``hosts`` for more (LIST_FROM)."""
         wanted = set(server_ids)
-        running = still_evacuating(self.list_migrations(source_host=source_host), source_host)
+        listed: list[Migration] = self._call(
+            f"list evacuations from {source_host} (light)",
+            functools.partial(self._evacuations_json_from, source_host),
+        )
+        running = still_evacuating(listed, source_host)
         result: dict[str, Server | None] = dict.fromkeys(wanted & running)
         rest = wanted - running
         if rest:
