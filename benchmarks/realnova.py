@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchmarks.common import log_progress
+from rhworker.deployment import Deployment
 from rhworker.models import Move, Notification
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.realnova import RealNovaCloud, realnova_available, running_realnova
 from rhworker.testing.sim_fixture import sdk_connection
 
