@@ -105,6 +105,10 @@ class FenceableCompute(Protocol):
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None: ...
 
+    def connect(self) -> None:
+        """Open the connection now (what the first call would do)."""
+        ...
+
     def close(self) -> None: ...
 
 

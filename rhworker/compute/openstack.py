@@ -686,6 +686,12 @@ class OpenStackCompute:
                 raise
             LOG.info("%s: already a member", what)
 
+    def connect(self) -> None:
+        """Open the connection now: openstacksdk reads Nova's version document on the
+        first use of its compute proxy. One attempt, errors as they come (the pool's
+        warm-up logs them and leaves the connecting to the first call)."""
+        self._compute  # noqa: B018  (the property's side effect is the point)
+
     def close(self) -> None:
         try:
             self._conn.close()
