@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.common import VERIFY_INTERVAL
+from benchmarks.report_realnova import realnova_section
+from benchmarks.report_table import table as _table
 
 
 def machine() -> dict[str, Any]:
@@ -172,19 +174,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- Markdown ----------------------------------------------------------------------------------
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "–"
-        if isinstance(v, float):
-            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def markdown(results: dict[str, Any], notes: list[str], findings: Sequence[str] = ()) -> str:
@@ -431,83 +420,10 @@ def _sections(results: dict[str, Any]) -> list[str]:
             ),
         ]
     if "realnova" in results:
-        out += _realnova_section(results["realnova"])
+        out += realnova_section(results["realnova"])
     if "storm_cost" in results:
         out += _storm_cost_section(results["storm_cost"])
     out += _status_cost_section(results.get("status_cost"))
-    return out
-
-
-def _realnova_section(rn: dict[str, Any]) -> list[str]:
-    out: list[str] = [
-        "",
-        "## 7. Real Nova 34 (F failed hosts × 10 servers, rhworker and a plain script)",
-        "",
-    ]
-    if "skipped" in rn:
-        out.append(f"skipped ({rn['skipped']})")
-    else:
-        sm = rn["summary"]
-        keys = [k for k in sm if k != "nova_startup_s"]
-        out += [
-            _table(
-                [
-                    "F × M",
-                    "runs",
-                    "rhworker all ACTIVE s",
-                    "plain all ACTIVE s",
-                    "ratio",
-                    "rhworker finished s",
-                    "Nova calls/notif rhworker / plain",
-                    "CPU s/notif rhworker / plain",
-                ],
-                [
-                    [
-                        k.replace("x", " × "),
-                        sm[k]["runs"],
-                        sm[k]["rhworker_all_active_s"],
-                        sm[k]["plain_all_active_s"],
-                        sm[k]["ratio"],
-                        sm[k]["rhworker_finished_s"],
-                        f"{sm[k]['rhworker_nova_calls_per_notification']} / "
-                        f"{sm[k]['plain_nova_calls_per_notification']}",
-                        f"{sm[k]['rhworker_cpu_s_per_notification']} / "
-                        f"{sm[k]['plain_cpu_s_per_notification']}",
-                    ]
-                    for k in keys
-                ],
-            ),
-            "",
-            f"Medians; Nova ready in {sm['nova_startup_s']} s. Every run:",
-            "",
-            _table(
-                [
-                    "who",
-                    "F",
-                    "crash → all ACTIVE s",
-                    "crash → finished / script done s",
-                    "pickup s",
-                    "Nova calls/notif",
-                    "CPU s/notif",
-                    "migrations",
-                    "load at start",
-                ],
-                [
-                    [
-                        r["who"],
-                        r["failures"],
-                        r["all_active_s"],
-                        r.get("finished_s", r.get("script_done_s")),
-                        r.get("pickup_s", ""),
-                        r["nova_calls_per_notification"],
-                        r["cpu_s_per_notification"],
-                        r["migrations"],
-                        r.get("load"),
-                    ]
-                    for r in rn["runs"]
-                ],
-            ),
-        ]
     return out
 
 

@@ -36,6 +36,7 @@ from rhworker.compute.base import (
     Migration,
     Server,
     Service,
+    still_evacuating,
 )
 from rhworker.errors import ComputeBadRequest, ComputeNotFound
 
@@ -303,6 +304,26 @@ class FakeCompute:
             hook()
         with self._lock:
             return {sid: self._copy(self.servers[sid]) for sid in ids if sid in self.servers}
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """As :meth:`read_servers` (each server's next frame applied: this fake's Nova
+        moves on when looked at), then None for a server whose newest evacuation from
+        ``source_host`` is still in progress."""
+        ids = sorted(set(server_ids))
+        self._record("read_evacuating", tuple(ids), source_host, tuple(hosts))
+        with self._lock:
+            hooks = [h for h in (self._apply_next_frame(sid) for sid in ids) if h is not None]
+        for hook in hooks:
+            hook()
+        with self._lock:
+            running = still_evacuating(self.migrations, source_host)
+            return {
+                sid: None if sid in running else self._copy(self.servers[sid])
+                for sid in ids
+                if sid in self.servers
+            }
 
     def lock_server(self, server_id: str) -> None:
         self._record("lock_server", server_id)

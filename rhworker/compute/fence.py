@@ -65,6 +65,10 @@ class FenceableCompute(Protocol):
         self, server_ids: Iterable[str], hosts: Iterable[str]
     ) -> dict[str, Server]: ...
 
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]: ...
+
     def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
 
     def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
@@ -101,6 +105,10 @@ class FenceableCompute(Protocol):
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None: ...
 
+    def connect(self) -> None:
+        """Open the connection now (what the first call would do)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -123,6 +131,11 @@ class FencedCompute:
 
     def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
         return self._inner.read_servers(server_ids, hosts)  # read-only: not fenced
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        return self._inner.read_evacuating(server_ids, source_host, hosts)  # read-only
 
     def list_migrations(
         self,

@@ -13,6 +13,7 @@ through to the client they borrow.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -22,6 +23,8 @@ from rhworker.compute.fence import FenceableCompute
 from rhworker.compute.retry import Fence
 
 T = TypeVar("T")
+
+LOG = logging.getLogger(__name__)
 
 
 class PooledCompute:
@@ -37,6 +40,38 @@ class PooledCompute:
         """Clients built so far."""
         with self._lock:
             return len(self._all)
+
+    def warm(self, count: int) -> threading.Thread:
+        """Open clients in a background thread until the pool has ``count``, each
+        connected (Nova's version document read), so that the concurrent calls of the
+        first failure find them ready instead of opening them on its critical path
+        (measured on real Nova: ~10 new connections per host failure otherwise).
+        Stops at the first client that cannot connect: calls open theirs as before."""
+        thread = threading.Thread(
+            target=self._warm, args=(count,), name="compute-warm", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _warm(self, count: int) -> None:
+        while True:
+            with self._lock:
+                if self._closed or len(self._all) >= count:
+                    return
+            client = self._factory()
+            try:
+                client.connect()
+            except Exception as e:  # Nova not there yet: calls will connect themselves
+                LOG.info("compute client not opened ahead: %s", e)
+                client.close()
+                return
+            with self._lock:
+                if not self._closed:
+                    self._all.append(client)
+                    self._idle.append(client)
+                    continue
+            client.close()
+            return
 
     def _borrow(self) -> FenceableCompute:
         with self._lock:
@@ -77,6 +112,12 @@ class PooledCompute:
     def read_servers(self, server_ids: Iterable[str], hosts: Iterable[str]) -> dict[str, Server]:
         ids, on = list(server_ids), list(hosts)
         return self._run(lambda c: c.read_servers(ids, on))
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        ids, on = list(server_ids), list(hosts)
+        return self._run(lambda c: c.read_evacuating(ids, source_host, on))
 
     def list_migrations(
         self,
@@ -156,6 +197,10 @@ class PooledCompute:
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None:
         self._run(lambda c: c.add_host_to_aggregate(aggregate_id, host, fence=fence))
+
+    def connect(self) -> None:
+        """Connect one client now (the others connect on first use, or :meth:`warm`)."""
+        self._run(lambda c: c.connect())
 
     def close(self) -> None:
         with self._lock:

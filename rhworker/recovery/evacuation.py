@@ -40,7 +40,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from rhworker.compute.base import MIGRATION_DONE, Migration, Server, is_rebuilding
+from rhworker.compute.base import (
+    MIGRATION_DONE,
+    Migration,
+    Server,
+    is_rebuilding,
+    migration_age,
+)
 from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
 from rhworker.models import Move, MoveState
 from rhworker.recovery.base import RecoveryContext
@@ -59,12 +65,18 @@ STARTED_STATES = frozenset({MoveState.ONGOING, MoveState.FAILED})
 # polls 0.2 s apart, reset on every change, took 2 × 10 servers from 7.5 s to 16 s).
 FIRST_POLL = 0.5
 BACKOFF = 1.5
+# A poll reads every watched server (not only those whose evacuation ended) this often,
+# seconds: what Nova's migration records cannot say (a server deleted meanwhile).
+FULL_READ_EVERY = 10.0
 
 
-def _age_key(migration: Migration) -> tuple[str, int]:
-    """Sort key, oldest first: Nova's created_at, then its numeric id."""
-    number = int(migration.id) if migration.id.isdigit() else -1
-    return migration.created_at or "", number
+_age_key = migration_age
+
+
+def _describe(server: Server | None) -> str:
+    if server is None:
+        return "Nova's evacuation of it still running"
+    return f"status {server.status}, task {server.task_state}, host {server.host}"
 
 
 class MoveFailed(Exception):
@@ -76,9 +88,16 @@ class ServerGone(Exception):
 
 
 class ServerWatch:
-    """Reads the servers of the moves in flight together: one poll (``read_servers``:
-    a listing of the hosts they are on, one GET only for one found on none) serves
-    every move waiting for a read newer than the one it has.
+    """Reads the servers of the moves in flight together: one poll serves every move
+    waiting for a read newer than the one it has.
+
+    A poll (``read_evacuating``) lists Nova's evacuations from the failed host — one
+    cheap call — and reads only the servers whose evacuation is not running any more
+    (a GET each for a few, a listing of the hosts they are on for more); a server
+    whose evacuation Nova is still running is not read (nothing about it can be final
+    yet) and its move is told so. Every ``FULL_READ_EVERY`` seconds a poll reads all
+    of them (``read_servers``) whatever their migrations say: a server deleted during
+    its evacuation, or a migration record that never ends, is seen that way.
 
     No thread of its own: the first waiting move to find no poll under way makes it
     (sleeping until it is due), the others wait for its result. A poll comes
@@ -89,6 +108,7 @@ class ServerWatch:
         self.compute = ctx.compute
         self.clock = ctx.clock
         self.sleep = ctx.sleep
+        self.failed_host = failed_host
         self.cap = max(0.0, ctx.options.verify_interval)
         self.first = min(FIRST_POLL, self.cap)
         self.interval = self.first
@@ -98,12 +118,16 @@ class ServerWatch:
         self._polling = False
         self._readers = 0
         self._due = self.clock() + self.first
+        self._full_due = self.clock() + FULL_READ_EVERY
         self._wanted: set[str] = set()
-        self._seen: dict[str, tuple[int, Server | None]] = {}  # id -> (round, read)
+        # id -> (round, the server as last read or None if never/gone, evacuating now)
+        self._seen: dict[str, tuple[int, Server | None, bool]] = {}
+        self._gone: set[str] = set()
 
-    def read(self, server_id: str, after: int) -> tuple[int, Server]:
+    def read(self, server_id: str, after: int) -> tuple[int, Server | None]:
         """The server as read by a poll later than round ``after``, with that round;
-        ``ComputeNotFound`` when that poll found it gone."""
+        None when that poll found Nova still evacuating it (not read);
+        ``ComputeNotFound`` when it found it gone."""
         with self._cond:
             self._readers += 1
             if server_id not in self._wanted:
@@ -116,9 +140,9 @@ class ServerWatch:
                     while True:
                         got = self._seen.get(server_id)
                         if got is not None and got[0] > after:
-                            if got[1] is None:
+                            if server_id in self._gone:
                                 raise ComputeNotFound(f"server {server_id} is gone (404)")
-                            return got[0], got[1]
+                            return got[0], None if got[2] else got[1]
                         if not self._polling:
                             self._polling = True
                             break
@@ -149,6 +173,7 @@ class ServerWatch:
         with self._cond:
             self._wanted.discard(server_id)
             self._seen.pop(server_id, None)
+            self._gone.discard(server_id)
 
     def _poll(self) -> None:
         delay = self._due - self.clock()
@@ -157,16 +182,36 @@ class ServerWatch:
         with self._cond:
             ids = set(self._wanted)
             # List first the hosts where most of them were last seen.
-            where = [s.host for _, s in self._seen.values() if s is not None and s.host]
+            where = [s.host for _, s, _ in self._seen.values() if s is not None and s.host]
             hosts = list(dict.fromkeys(self.hosts + where))
             hosts.sort(key=lambda h: -where.count(h))
-        found = self.compute.read_servers(ids, hosts)
+            full = self.clock() >= self._full_due
+        found: dict[str, Server | None]
+        if full:
+            found = dict(self.compute.read_servers(ids, hosts))
+        else:
+            found = self.compute.read_evacuating(ids, self.failed_host, hosts)
         with self._cond:
             self.round += 1
             for sid in ids:
-                self._seen[sid] = (self.round, found.get(sid))
+                self._record(sid, sid in found, found.get(sid))
             self.interval = min(self.interval * BACKOFF, self.cap)
             self._due = self.clock() + self.interval
+            if full:
+                self._full_due = self.clock() + FULL_READ_EVERY
+
+    def _record(self, sid: str, listed: bool, server: Server | None) -> None:
+        """This round's word on ``sid``: read (``server``), still evacuating (listed,
+        None: the last read is kept) or gone (not listed)."""
+        last = self._seen.get(sid)
+        if not listed:
+            self._gone.add(sid)
+            self._seen[sid] = (self.round, None, False)
+        elif server is None:
+            self._seen[sid] = (self.round, last[1] if last else None, True)
+        else:
+            self._gone.discard(sid)
+            self._seen[sid] = (self.round, server, False)
 
 
 class PostingGate:
@@ -427,7 +472,8 @@ class Evacuation:
         self._after = self.watch.round
         server = first if first is not None else self._watched()
         while True:
-            if is_rebuilding(server):
+            if server is None or is_rebuilding(server):
+                # None: Nova's migration record says it is still evacuating it (not read)
                 seen_rebuilding = True
             elif server.host != self.failed_host and server.status in SETTLED_STATUSES:
                 if server.status == "ERROR" and not original_error:
@@ -442,14 +488,12 @@ class Evacuation:
             # Otherwise: not picked up yet, or (real Nova) spawned with the task state
             # cleared while the host and the migration still say "in progress".
             if self.ctx.clock() >= deadline:
-                raise MoveFailed(
-                    f"not settled after {period:.0f}s "
-                    f"(status {server.status}, task {server.task_state}, host {server.host})"
-                )
+                raise MoveFailed(f"not settled after {period:.0f}s ({_describe(server)})")
             server = self._watched()
 
-    def _watched(self) -> Server:
-        """The server as the shared watch reads it next (a poll newer than the last)."""
+    def _watched(self) -> Server | None:
+        """The server as the shared watch reads it next (a poll newer than the last);
+        None while Nova's migration record says it is still evacuating it."""
         try:
             self._after, server = self.watch.read(self.move.instance_id, self._after)
             return server

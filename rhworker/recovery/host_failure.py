@@ -86,6 +86,9 @@ class HostFailureDriver(RecoveryDriver):
         # from there instead of listing again (one Nova call less on the critical path).
         self._listed: dict[str, dict[str, Server]] = {}
         self._listed_lock = threading.Lock()
+        # The open reports whose host this attempt already fenced, by notification:
+        # each evacuation batch fences only the hosts reported since (correlated.py).
+        self._fenced: dict[str, set[str]] = {}
         self._fencers: dict[FencingOptions, FencingDriver] = {}
         self._fencers_lock = threading.Lock()
 
@@ -125,13 +128,16 @@ class HostFailureDriver(RecoveryDriver):
             if segment.recovery_method == RecoveryMethod.RESERVED_HOST
             else ctx.options.correlation_window
         )
-        correlated.settle(ctx, notification, window)
-        moves = self._record_moves(ctx, notification, host.name)
+        with self._listed_lock:
+            fenced = self._fenced[notification.id] = set()
         try:
+            correlated.settle(ctx, notification, window, fenced)
+            moves = self._record_moves(ctx, notification, host.name)
             return self._recover(ctx, notification, host, segment, moves)
         finally:
             with self._listed_lock:
                 self._listed.pop(notification.id, None)
+                self._fenced.pop(notification.id, None)
 
     def _recover(
         self,
@@ -341,7 +347,10 @@ class HostFailureDriver(RecoveryDriver):
         used: list[str] = []
         claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
-        planner = CapacityPlanner(ctx, failed.name)
+        with self._listed_lock:
+            listed = self._listed.get(n.id)
+        # the listing that recorded the moves, not a second one (none after a first batch)
+        planner = CapacityPlanner(ctx, failed.name, list(listed.values()) if listed else None)
         target: ReservedHostTarget | None = resume_claim(ctx, n)
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
@@ -438,7 +447,10 @@ class HostFailureDriver(RecoveryDriver):
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
     ) -> None:
-        correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
+        nid = ctx.delivery.notification_id
+        with self._listed_lock:
+            fenced = self._fenced.get(nid)
+        correlated.fence_reported(ctx, ctx.store.get_notification(nid), fenced)
         # Posting and watching apart: the gate lets moves post in their order (HA-enabled
         # first), host_failure_recovery_threads at a time; a posted move waits on the
         # shared watch (one listing per poll for all) in its own thread, so up to

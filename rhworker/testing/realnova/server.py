@@ -403,6 +403,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             ]
 
 
+def request_kind(path: str, query: str) -> str:
+    """``/v2.1/servers/<uuid>/action?x=1&y=2`` -> ``/servers/{id}/action?x&y``."""
+    parts = [
+        "{id}" if len(p) >= 32 or p.isdigit() else p
+        for p in path.split("/")
+        if p and p not in ("v2.1", "v2")
+    ]
+    keys = sorted({kv.split("=", 1)[0] for kv in query.split("&") if kv})
+    return "/" + "/".join(parts) + ("?" + "&".join(keys) if keys else "")
+
+
 class App:
     """One WSGI app: the control API under /_rhworker/, Nova's API for the rest."""
 
@@ -410,6 +421,8 @@ class App:
         self.nova = nova
         self.nova_app = nova.api_fixture.app()
         self.requests: dict[str, int] = {}
+        # The same, by method and path (ids replaced by {id}, query keys kept).
+        self.requests_by_path: dict[str, int] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -425,6 +438,8 @@ class App:
         # Nova API requests served, by method (the benchmarks' "Nova calls").
         method = environ.get("REQUEST_METHOD", "")
         self.requests[method] = self.requests.get(method, 0) + 1
+        kind = f"{method} {request_kind(path, environ.get('QUERY_STRING', ''))}"
+        self.requests_by_path[kind] = self.requests_by_path.get(kind, 0) + 1
         # No Keystone: a request without identity headers is the harness's admin.
         environ.setdefault("HTTP_X_AUTH_USER", "admin")
         environ.setdefault("HTTP_X_AUTH_PROJECT_ID", nova_fixtures.PROJECT_ID)
@@ -455,8 +470,8 @@ class App:
             return {"ok": True}
         if method == "GET" and parts == ["servers"]:
             return n.servers()
-        if method == "GET" and parts == ["requests"]:
-            return dict(self.requests)
+        if method == "GET" and parts[:1] == ["requests"]:  # requests[/by_path]
+            return dict(self.requests_by_path if parts[1:] == ["by_path"] else self.requests)
         if method == "GET" and parts == ["migrations"]:
             return n.migrations()
         if method == "GET" and parts == ["services"]:
