@@ -16,7 +16,8 @@ stub in the habit of dramatiq's ``StubBroker``, driven by the test itself.
   the migration ``done``.
 - **Errors** to inject per method (and server): :meth:`FakeCompute.fail`.
 - **A call log** (:attr:`FakeCompute.calls`) of every call with its arguments, and
-  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress.
+  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress
+  (one toward a host that is down now does not count: its rebuild is lost).
 """
 
 from __future__ import annotations
@@ -219,6 +220,10 @@ class FakeCompute:
             raise ComputeNotFound(f"no nova-compute service on host {host!r}")
         return service
 
+    def _is_down(self, host: str | None) -> bool:
+        service = self.services.get(host or "")
+        return service is not None and service.state == "down"
+
     def _newest_migration(self, server_id: str) -> Migration | None:
         mine = [m for m in self.migrations if m.instance_id == server_id]
         return mine[-1] if mine else None
@@ -362,8 +367,12 @@ class FakeCompute:
             server = self._server(server_id)
             if host is not None and host == server.host:
                 raise ComputeBadRequest("The target host can't be the same one. (HTTP 400)")
+            # A rebuild cast to a host that is down now is lost with it (Nova keeps its
+            # migration in progress for ever): only a live one can collide with this.
             busy = server.task_state is not None or any(
-                m.in_progress for m in self.migrations if m.instance_id == server_id
+                m.in_progress and not self._is_down(m.dest_host)
+                for m in self.migrations
+                if m.instance_id == server_id
             )
             if busy:
                 self.violations.append(f"server {server_id} evacuated twice concurrently")

@@ -82,6 +82,22 @@ OPTS: list[cfg.Opt] = [
         "still forced down before any evacuation). See docs/design.md, 'Correlated "
         "failures'.",
     ),
+    cfg.FloatOpt(
+        "evacuation_stall_timeout",
+        default=30.0,
+        min=1,
+        help="Seconds an evacuation may run without settling before rhworker asks Nova "
+        "whether it can still end: its migration record's destination, that host's "
+        "compute service, and the open failure reports. An evacuation whose destination "
+        "has an open STOPPED report and is forced down will never end: the server is "
+        "reset to error and evacuated again elsewhere (a destination that fails is "
+        "noticed sooner, at the next poll, when rhworker chose it). A destination not "
+        "known to have failed is never second-guessed: the evacuation is only reported "
+        "slow and waited for (wait_period_after_evacuation), since resetting a rebuild "
+        "that may still finish would run the server twice. 30 s is well past an "
+        "evacuation's usual seconds on shared storage and costs three Nova reads per "
+        "slow evacuation per period. See docs/design.md, 'Stranded evacuations'.",
+    ),
     cfg.StrOpt(
         "service_disable_reason",
         default="Masakari detected host failed.",

@@ -53,6 +53,7 @@ class HostFailureOptions:
     host_restore_policy: str = "ordinary"
     restore_on_started: bool = True
     correlation_window: float = 0.0
+    evacuation_stall_timeout: float = 30.0
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
@@ -72,6 +73,7 @@ class HostFailureOptions:
             host_restore_policy=group.host_restore_policy,
             restore_on_started=group.restore_on_started,
             correlation_window=float(group.correlation_window),
+            evacuation_stall_timeout=float(group.evacuation_stall_timeout),
             fencing=FencingOptions.from_conf(conf),
         )
 

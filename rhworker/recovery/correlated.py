@@ -17,9 +17,9 @@ of one server. So the only safe course is not to get there:
   seconds old, so that hosts that failed with it are reported (monitors send them a
   few seconds apart) and fenced before the scheduler may choose one of them;
 * :func:`explain_stranded` — an evacuation that did not settle because its target
-  failed meanwhile is named as such on the move and in the history (not retried
-  while Nova shows it in progress: the next attempt only re-evacuates once Nova says
-  that migration ended).
+  failed meanwhile is named as such on the move and in the history; the server is
+  reset and evacuated again elsewhere once Nova's view shows that evacuation cannot
+  end (rhworker/recovery/stranded.py), in the same attempt or the next.
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
     broken = failed_hosts(ctx)
     count = 0
     for move in ctx.store.list_moves(n.id):
-        if move.state != MoveState.FAILED:
-            continue
+        if move.state != MoveState.FAILED or move.message.startswith("stranded"):
+            continue  # stranded.py already said (and did) what it could
         try:
             server = ctx.compute.get_server(move.instance_id)
             migrations = [
@@ -173,7 +173,7 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
         count += 1
         note = (
             f"stranded: Nova's evacuation to {dest} (a failed host) is still in progress; "
-            "not evacuated again while it is"
+            "evacuated again once that host is forced down"
         )
         if note not in move.message:
             move.message = f"{move.message}; {note}" if move.message else note

@@ -33,7 +33,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
-from rhworker.recovery import correlated
+from rhworker.recovery import correlated, stranded
 from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
 from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
@@ -351,7 +351,7 @@ class HostFailureDriver(RecoveryDriver):
             listed = self._listed.get(n.id)
         # the listing that recorded the moves, not a second one (none after a first batch)
         planner = CapacityPlanner(ctx, failed.name, list(listed.values()) if listed else None)
-        target: ReservedHostTarget | None = resume_claim(ctx, n)
+        target = stranded.unless_failed(ctx, resume_claim(ctx, n))
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
             if target is None:
@@ -373,11 +373,19 @@ class HostFailureDriver(RecoveryDriver):
             rest = [
                 m
                 for m in self._undone(ctx, n)
-                if m.instance_id not in sent or NO_VALID_HOST in m.message
+                if m.instance_id not in sent
+                or NO_VALID_HOST in m.message
+                or stranded.was_reset(m.message)
             ]
             if not rest:
                 break
-            if any(NO_VALID_HOST in m.message for m in rest):
+            if any(stranded.was_reset(m.message) for m in rest):
+                ctx.step(
+                    "next_share",
+                    f"{target.host} failed during its evacuations; {len(rest)} instance(s) "
+                    "left for the next reserved host",
+                )
+            elif any(NO_VALID_HOST in m.message for m in rest):
                 ctx.step(
                     "full",
                     f"{target.host} could not take {len(rest)} instance(s); next reserved host",
@@ -446,6 +454,7 @@ class HostFailureDriver(RecoveryDriver):
         moves: list[Move],
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
+        rounds: int = 0,
     ) -> None:
         nid = ctx.delivery.notification_id
         with self._listed_lock:
@@ -460,6 +469,7 @@ class HostFailureDriver(RecoveryDriver):
         inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
         gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
         watch = ServerWatch(ctx, failed_host, target)
+        failed_hosts = stranded.FailedHosts(ctx)
         # Every move re-reads its server before posting: the pending moves of this
         # attempt's first batch use the listing it just made; the others are read in
         # one listing here (a server not found on these hosts is read alone by its move).
@@ -487,6 +497,7 @@ class HostFailureDriver(RecoveryDriver):
                         gate=gate,
                         index=i,
                         first=fresh.get(m.instance_id),
+                        failed_hosts=failed_hosts,
                     ).run
                 )
                 for i, m in enumerate(moves)
@@ -499,6 +510,12 @@ class HostFailureDriver(RecoveryDriver):
                     errors.append(e)
         if errors:
             raise errors[0]
+        again = [m for m in moves if stranded.was_reset(m.message)]
+        if again and target is None and rounds < stranded.MAX_ROUNDS:
+            # Nova's scheduler chose a host that failed meanwhile (now forced down):
+            # it places them elsewhere (a reserved target: the caller claims another)
+            ctx.step("re_evacuate", f"{len(again)} stranded instance(s): evacuating again")
+            self._evacuate(ctx, failed_host, again, None, rounds=rounds + 1)
 
     # -- 7. outcome ---------------------------------------------------------------------------
     def _outcome(
