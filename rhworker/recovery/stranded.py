@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 from rhworker.compute.base import Migration, Server, is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound
+from rhworker.models import NotificationStatus, NotificationType
 from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.targets import ReservedHostTarget
@@ -53,9 +54,11 @@ RESET = "stranded and reset:"
 STEP_STRANDED = "stranded"
 STEP_RESET = "stranded_reset"
 STEP_SLOW = "evacuation_slow"
-# The hosts with open failures are read from the store at most this often per batch,
-# seconds (three listings of notifications).
+# Whether a host was reported failed is read from the store at most this often per
+# host and batch, seconds (one listing of that host's newest notifications).
 FAILED_HOSTS_EVERY = 2.0
+# How many of a host's newest notifications are read to find its last STOPPED/STARTED.
+REPORTS_READ = 20
 # How many more times one attempt evacuates again the moves stranded by a failed
 # destination through Nova's scheduler (each needs another host to fail meanwhile).
 MAX_ROUNDS = 3
@@ -66,23 +69,39 @@ class StrandedMove(Exception):
     to error and is to be evacuated again elsewhere. The message says so."""
 
 
+def reported_failed(ctx: RecoveryContext, host: str) -> bool:
+    """``host``'s newest host report (not ignored) says it stopped: a STOPPED that was
+    accepted and not followed by a STARTED, whatever became of its recovery (a host
+    with no servers ends its recovery at once, and is still dead)."""
+    for n in ctx.store.list_notifications(
+        hostname=host, type=NotificationType.COMPUTE_HOST, limit=REPORTS_READ
+    ):
+        event = str(n.payload.get("event", "")).upper()
+        if n.status == NotificationStatus.IGNORED or event not in ("STOPPED", "STARTED"):
+            continue
+        if event == "STARTED":
+            return False
+        status = str(n.payload.get("host_status") or "").upper()
+        return status == "NORMAL" or n.status != NotificationStatus.NEW
+    return False
+
+
 class FailedHosts:
-    """The hosts with open failure reports, read at most every ``FAILED_HOSTS_EVERY``
-    seconds and shared by the moves of one batch."""
+    """Which hosts are :func:`reported_failed`, each read from the store at most
+    every ``FAILED_HOSTS_EVERY`` seconds, shared by the moves of one batch."""
 
     def __init__(self, ctx: RecoveryContext) -> None:
         self.ctx = ctx
         self._lock = threading.Lock()
-        self._hosts: frozenset[str] = frozenset()
-        self._read_at: float | None = None
+        self._known: dict[str, tuple[float, bool]] = {}
 
-    def get(self, fresh: bool = False) -> frozenset[str]:
+    def __call__(self, host: str, fresh: bool = False) -> bool:
         with self._lock:
             now = self.ctx.clock()
-            if fresh or self._read_at is None or now - self._read_at >= FAILED_HOSTS_EVERY:
-                self._hosts = frozenset(correlated.failed_hosts(self.ctx))
-                self._read_at = now
-            return self._hosts
+            known = self._known.get(host)
+            if fresh or known is None or now - known[0] >= FAILED_HOSTS_EVERY:
+                known = self._known[host] = (now, reported_failed(self.ctx, host))
+            return known[1]
 
 
 def lost_migration(
@@ -90,7 +109,7 @@ def lost_migration(
     server: Server,
     migrations: list[Migration],
     failed_host: str,
-    broken: frozenset[str],
+    is_failed: Callable[[str], bool],
 ) -> Migration | None:
     """The evacuation of ``server`` (``migrations``: from ``failed_host``, newest
     first) that Nova will never finish because its destination failed; None when
@@ -100,11 +119,11 @@ def lost_migration(
         return None
     newest = running[0]
     dest = newest.dest_host
-    if not dest or dest == failed_host or dest not in broken:
+    if not dest or dest == failed_host or not is_failed(dest):
         return None
     if not _forced_down(ctx, dest):
-        # reported but not fenced yet: fence every reported host (as before any
-        # evacuation), then ask again
+        # reported but not fenced yet: fence every host with an open report (as before
+        # any evacuation), then ask again
         correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
         if not _forced_down(ctx, dest):
             return None
@@ -172,7 +191,7 @@ class StallCheck:
         target_failed = (
             self.target is not None
             and self.target != self.failed_host
-            and self.target in self.failed_hosts.get()
+            and self.failed_hosts(self.target)
         )
         if not (stalled or target_failed):
             return
@@ -181,7 +200,11 @@ class StallCheck:
         try:
             server = self.ctx.compute.get_server(server_id)
             lost = lost_migration(
-                self.ctx, server, migrations(), self.failed_host, self.failed_hosts.get(fresh=True)
+                self.ctx,
+                server,
+                migrations(),
+                self.failed_host,
+                lambda host: self.failed_hosts(host, fresh=True),
             )
         except ComputeNotFound:
             raise
@@ -226,9 +249,7 @@ def to_evacuate_again(
     """For a move about to post: True when its server's running evacuation (per
     ``migrations``) is lost with its failed destination and the server was reset
     (here if needed), so a new evacuate may be posted now — never to that host."""
-    lost = lost_migration(
-        ctx, server, migrations, failed_host, frozenset(correlated.failed_hosts(ctx))
-    )
+    lost = lost_migration(ctx, server, migrations, failed_host, lambda h: reported_failed(ctx, h))
     if lost is None or lost.dest_host == target:
         return False
     reset_lost(ctx, server, lost, label)
@@ -245,7 +266,7 @@ def unless_failed(
 ) -> ReservedHostTarget | None:
     """A resumed claim, unless its reserved host has failed since it was claimed (its
     lock released, the claim kept: nothing more is sent there)."""
-    if target is None or target.host not in correlated.failed_hosts(ctx):
+    if target is None or not reported_failed(ctx, target.host):
         return target
     target.release(ctx)
     ctx.step(

@@ -129,9 +129,7 @@ def _accept(
     now = cloud.wall()
     # A rebuild cast to a host that died since is lost with it (Nova keeps its
     # migration in progress for ever): only one on a live host can collide with this.
-    in_flight = [
-        m for m in cloud.migrations_for(server.id, IN_FLIGHT) if not _dest_dead(cloud, m)
-    ]
+    in_flight = [m for m in cloud.migrations_for(server.id, IN_FLIGHT) if not _dest_dead(cloud, m)]
     if server.task_state in REBUILD_TASK_STATES or in_flight:
         cloud.violation(
             "evacuated_twice_concurrently",

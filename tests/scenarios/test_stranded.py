@@ -48,7 +48,10 @@ def test_destination_dies_mid_rebuild_servers_end_active_on_a_live_host(make_sce
     finally:
         worker.join()
     scn.burst()  # the destination's own report, if the first burst left it
-    notifications = scn.wait_terminal(ids)
+    try:
+        notifications = scn.wait_terminal(ids)
+    except TimeoutError as e:
+        raise AssertionError(_histories(scn, ids)) from e
     elapsed = time.monotonic() - started
     assert [n.status for n in notifications] == [NotificationStatus.FINISHED] * 2, [
         (n.hostname, n.status, n.progress.reason) for n in notifications
@@ -73,3 +76,11 @@ def test_destination_dies_mid_rebuild_servers_end_active_on_a_live_host(make_sce
     steps = [s.name for s in notifications[0].progress.steps]
     assert steps.count("stranded_reset") == len(servers), steps
     print(f"stranded {method} on {scn.kind}: all ACTIVE on {ends_on} in {elapsed:.1f}s")
+
+
+def _histories(scn, ids: list[str]) -> str:
+    lines = []
+    for n in scn.deployment.notifications(ids):
+        lines.append(f"{n.hostname} {n.status.value}: {n.progress.reason}")
+        lines += [f"    {st.name}: {st.message}" for st in n.progress.steps]
+    return "\n".join(lines + [f"Nova: {scn.evacuations()}"])
