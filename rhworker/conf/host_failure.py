@@ -88,9 +88,9 @@ OPTS: list[cfg.Opt] = [
         min=1,
         help="Seconds an evacuation may run without settling before rhworker asks Nova "
         "whether it can still end: its migration record's destination, that host's "
-        "compute service, and the open failure reports. An evacuation whose destination "
-        "has an open STOPPED report and is forced down will never end: the server is "
-        "reset to error and evacuated again elsewhere (a destination that fails is "
+        "compute service, and its failure reports. An evacuation whose destination "
+        "was reported STOPPED (no STARTED since) and is forced down will never end: the "
+        "server is reset to error and evacuated again elsewhere (a destination that fails is "
         "noticed sooner, at the next poll, when rhworker chose it). A destination not "
         "known to have failed is never second-guessed: the evacuation is only reported "
         "slow and waited for (wait_period_after_evacuation), since resetting a rebuild "

@@ -9,10 +9,11 @@ second evacuate is posted only once Nova's own view says the first cannot finish
 
 * the newest in-progress evacuation of the server from the failed host has a
   destination (``dest_compute``) other than that host,
-* that destination has an open ``STOPPED`` report (accepted, not ended: the same
-  evidence rhworker evacuates a host's own servers on) and its compute service is
-  forced down in Nova (fenced here first if it is not yet: the scheduler then never
-  chooses it again),
+* that destination was reported failed — its newest host report (not ignored) is an
+  accepted ``STOPPED`` with no ``STARTED`` since, however its own recovery ended (the
+  same evidence rhworker evacuates a host's own servers on) — and its compute service
+  is forced down in Nova (hosts with open reports are fenced here first if it is not
+  yet: the scheduler then never chooses it again),
 * and the server has not moved (Nova moves the host only when the rebuild is over).
 
 Then the server is reset to ``error`` (``os-resetState``; Nova accepts an evacuate
@@ -21,9 +22,9 @@ through the usual lock and claim, or Nova's scheduler, which skips the forced-do
 host. Each decision is a step in the history (``stranded``, ``stranded_reset``,
 ``evacuation_slow``).
 
-When to look (:class:`StallCheck`): at once when the destination rhworker chose
-shows up among the hosts with open failures (read from the store at most every
-``FAILED_HOSTS_EVERY`` seconds per batch), and for every evacuation not settled
+When to look (:class:`StallCheck`): at the next poll once the destination rhworker
+chose is reported failed (read from the store at most every ``FAILED_HOSTS_EVERY``
+seconds per host and batch), and for every evacuation not settled
 ``evacuation_stall_timeout`` seconds after it was posted, then again each period.
 A destination that is not known to have failed is never second-guessed: a slow but
 healthy rebuild is only reported (``evacuation_slow``) and waited for, up to
