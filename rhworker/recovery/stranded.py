@@ -66,8 +66,9 @@ MAX_ROUNDS = 3
 
 
 class StrandedMove(Exception):
-    """The server's evacuation can never end (its destination failed): it was reset
-    to error and is to be evacuated again elsewhere. The message says so."""
+    """The server's evacuation can never end (its destination failed). The message
+    says whether it was reset to error, to be evacuated again elsewhere (``RESET``),
+    or Nova refused the reset (``STRANDED``)."""
 
 
 def reported_failed(ctx: RecoveryContext, host: str) -> bool:
@@ -180,6 +181,8 @@ class StallCheck:
         self.failed_hosts = failed_hosts
         self.timeout = max(1.0, ctx.options.evacuation_stall_timeout)
         self._due = ctx.clock() + self.timeout
+        # a failed destination is asked about again no sooner than this (Nova reads)
+        self._target_due = 0.0
         self._slow_said = False
 
     def examine(
@@ -192,12 +195,14 @@ class StallCheck:
         target_failed = (
             self.target is not None
             and self.target != self.failed_host
+            and now >= self._target_due
             and self.failed_hosts(self.target)
         )
         if not (stalled or target_failed):
             return
         if stalled:
             self._due = now + self.timeout
+        self._target_due = now + FAILED_HOSTS_EVERY
         try:
             server = self.ctx.compute.get_server(server_id)
             lost = lost_migration(
