@@ -48,7 +48,7 @@ from rhworker.compute.base import (
     migration_age,
 )
 from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
-from rhworker.models import Move, MoveState
+from rhworker.models import Move, MoveState, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.stranded import FailedHosts, StallCheck, StrandedMove, to_evacuate_again
 
@@ -464,7 +464,7 @@ class Evacuation:
 
     def _waiting(self, why: str) -> None:
         self.ctx.step(
-            "evacuation_in_progress",
+            StepName.EVACUATION_IN_PROGRESS,
             f"{self.move.instance_name or self.move.instance_id}: {why}; waiting, not "
             "posting another evacuate",
             instance=self.move.instance_id,

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from rhworker.compute.base import Migration, Server, is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound
-from rhworker.models import NotificationStatus, NotificationType
+from rhworker.models import NotificationStatus, NotificationType, StepName
 from rhworker.recovery import correlated
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.targets import ReservedHostTarget
@@ -51,10 +51,6 @@ LOG = logging.getLogger(__name__)
 # same attempt), ``STRANDED`` when it could not be reset.
 STRANDED = "stranded:"
 RESET = "stranded and reset:"
-# History steps.
-STEP_STRANDED = "stranded"
-STEP_RESET = "stranded_reset"
-STEP_SLOW = "evacuation_slow"
 # Whether a host was reported failed is read from the store at most this often per
 # host and batch, seconds (one listing of that host's newest notifications).
 FAILED_HOSTS_EVERY = 2.0
@@ -145,7 +141,7 @@ def reset_lost(ctx: RecoveryContext, server: Server, lost: Migration, label: str
     refuses (the server is then not evacuated again by this attempt)."""
     rebuilding = is_rebuilding(server) or server.task_state is not None
     ctx.step(
-        STEP_STRANDED,
+        StepName.STRANDED,
         f"{label}: its evacuation to {lost.dest_host} (migration {lost.id}, {lost.status}) "
         f"cannot end: {lost.dest_host} failed and is forced down; {_where(server)}"
         + ("" if rebuilding else "; already reset, evacuating again elsewhere"),
@@ -157,7 +153,7 @@ def reset_lost(ctx: RecoveryContext, server: Server, lost: Migration, label: str
         ctx.guard()
         ctx.compute.reset_state(server.id, "error")
         ctx.step(
-            STEP_RESET,
+            StepName.STRANDED_RESET,
             f"{label}: reset to error, to be evacuated again elsewhere",
             instance=server.id,
             target=lost.dest_host,
@@ -221,7 +217,7 @@ class StallCheck:
             if stalled and not self._slow_said:
                 self._slow_said = True
                 self.ctx.step(
-                    STEP_SLOW,
+                    StepName.EVACUATION_SLOW,
                     f"{label}: not settled after {self.timeout:.0f}s ({_where(server)}); its "
                     "destination is not known to have failed: waiting, not evacuating again",
                     instance=server_id,
@@ -276,7 +272,7 @@ def unless_failed(
         return target
     target.release(ctx)
     ctx.step(
-        STEP_STRANDED,
+        StepName.STRANDED,
         f"claimed {target.host} has failed since: not resumed on it, next reserved host",
         host=target.host,
     )

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from rhworker.models import NotificationStatus
+from rhworker.models import NotificationStatus, StepName
 from rhworker.testing.outside import live_hosts
 from tests.scenarios.harness import cloud_spec, hold_task_state
 
@@ -74,7 +74,7 @@ def test_destination_dies_mid_rebuild_servers_end_active_on_a_live_host(make_sce
     assert {m["instance_uuid"] for m in lost} == set(servers)
     assert {m["status"] for m in lost} <= {"accepted", "pre-migrating"}
     steps = [s.name for s in notifications[0].progress.steps]
-    assert steps.count("stranded_reset") == len(servers), steps
+    assert steps.count(StepName.STRANDED_RESET) == len(servers), steps
     print(f"stranded {method} on {scn.kind}: all ACTIVE on {ends_on} in {elapsed:.1f}s")
 
 

@@ -10,9 +10,8 @@ from typing import Any
 from rhworker.compute.base import REBUILD_TASK_STATES
 from rhworker.compute.fake import Frame, nova_evacuation
 from rhworker.errors import ComputeBadRequest
-from rhworker.models import Host, MoveState, NotificationStatus, RecoveryMethod
+from rhworker.models import Host, MoveState, NotificationStatus, RecoveryMethod, StepName
 from rhworker.recovery.host_failure import HostFailureDriver
-from rhworker.recovery.stranded import STEP_RESET, STEP_SLOW, STEP_STRANDED
 from tests.unit.test_evacuation import FAILED_HOST, SPARE, STOPPED, Env
 from tests.unit.test_evacuation import env as env  # noqa: F401  (the fixture)
 
@@ -68,8 +67,8 @@ def test_auto_target_fails_mid_rebuild_reset_and_evacuated_elsewhere(env: Env) -
     names = [c.name for c in env.compute.calls if c.name in ("reset_state", "evacuate_server")]
     assert names == ["evacuate_server", "reset_state", "evacuate_server"]
     assert env.compute.violations == []
-    assert [s.detail.get("target") for s in env.steps(STEP_RESET)] == [SPARE]
-    assert env.steps("re_evacuate")
+    assert [s.detail.get("target") for s in env.steps(StepName.STRANDED_RESET)] == [SPARE]
+    assert env.steps(StepName.RE_EVACUATE)
     assert env.stored("vm-1").state == MoveState.SUCCEEDED
 
 
@@ -107,7 +106,7 @@ def test_slow_but_progressing_rebuild_is_left_alone(env: Env) -> None:
     assert env.compute.servers["vm-1"].host == SPARE
     assert env.compute.calls_of("reset_state") == []
     assert len(_evacuates(env)) == 1
-    assert len(env.steps(STEP_SLOW)) == 1  # said once, then waited
+    assert len(env.steps(StepName.EVACUATION_SLOW)) == 1  # said once, then waited
 
 
 def test_deadline_passed_with_target_alive_waits_never_resets(env: Env) -> None:
@@ -120,7 +119,7 @@ def test_deadline_passed_with_target_alive_waits_never_resets(env: Env) -> None:
     assert "not settled after 60s" in env.stored("vm-1").message
     assert env.compute.calls_of("reset_state") == []
     assert len(_evacuates(env)) == 1
-    assert env.steps(STEP_SLOW) and not env.steps(STEP_STRANDED)
+    assert env.steps(StepName.EVACUATION_SLOW) and not env.steps(StepName.STRANDED)
 
 
 def test_reset_refused_by_nova_leaves_it_and_does_not_evacuate_again(env: Env) -> None:
