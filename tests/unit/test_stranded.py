@@ -12,6 +12,7 @@ from rhworker.compute.fake import Frame, nova_evacuation
 from rhworker.errors import ComputeBadRequest
 from rhworker.models import Host, MoveState, NotificationStatus, RecoveryMethod, StepName
 from rhworker.recovery.host_failure import HostFailureDriver
+from rhworker.recovery.targets import claim_reserved_host
 from tests.unit.test_evacuation import FAILED_HOST, SPARE, STOPPED, Env
 from tests.unit.test_evacuation import env as env  # noqa: F401  (the fixture)
 
@@ -168,3 +169,33 @@ def test_a_failed_target_whose_rebuild_is_not_running_is_not_reset(env: Env) -> 
     assert result.status == NotificationStatus.FINISHED, result.reason
     assert env.compute.calls_of("reset_state") == []
     assert _evacuates(env) == []
+
+
+def test_a_retry_does_not_resume_on_a_claimed_spare_that_failed_since(env: Env) -> None:
+    """The first attempt claimed SPARE; SPARE failed (reported, forced down) with the
+    server's evacuation lost there: the retry resets it and claims the next spare."""
+    env.store.update_segment("seg", recovery_method=RecoveryMethod.RESERVED_HOST)
+    env.store.update_host(SPARE, reserved=True)
+    env.store.create_host(Host(name=OTHER, segment="seg", reserved=True))
+    env.compute.add_host(OTHER, status="disabled")
+    env.compute.add_server("vm-1", FAILED_HOST, task_state="rebuild_spawning")
+    env.compute.servers["vm-1"].status = "REBUILD"
+    ctx = env.ctx()
+    first = claim_reserved_host(
+        ctx, env.store.get_notification(env.nid), env.store.get_host(FAILED_HOST), set()
+    )
+    assert first is not None and first.host == SPARE
+    first.release(ctx)
+    env.compute.add_migration("vm-1", FAILED_HOST, SPARE, "pre-migrating")
+    env.store.create_notification("COMPUTE_HOST", SPARE, dict(STOPPED))
+    env.compute.services[SPARE].forced_down = True
+    env.compute.services[SPARE].state = "down"
+    env.move("vm-1", state=MoveState.FAILED, target=SPARE, message="not settled")
+    result = _recover(env)
+    assert result.status == NotificationStatus.FINISHED, result.reason
+    assert _evacuates(env) == [("vm-1", OTHER)]
+    assert env.compute.calls_of("reset_state", "vm-1")
+    # the claim found, then dropped: nothing more is sent to the failed spare
+    assert [s.detail.get("host") for s in env.steps(StepName.STRANDED)][0] == SPARE
+    claims = [c.host for c in env.store.get_notification(env.nid).progress.claims]
+    assert claims == [SPARE, OTHER]
