@@ -14,7 +14,9 @@ stub in the habit of dramatiq's ``StubBroker``, driven by the test itself.
   ``pre-migrating``, ``rebuild_block_device_mapping``, ``rebuild_spawning``, the task
   state back to none while the host is still the failed one, then the host change and
   the migration ``done``.
-- **Errors** to inject per method (and server): :meth:`FakeCompute.fail`.
+- **Errors** to inject per method (and server): :meth:`FakeCompute.fail`; hosts
+  without room (:attr:`FakeCompute.full_hosts`): an evacuate towards one ends in
+  ERROR, "No valid host was found.", as one without a scheduler host does.
 - **A call log** (:attr:`FakeCompute.calls`) of every call with its arguments, and
   :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress.
 """
@@ -99,6 +101,9 @@ class FakeCompute:
         self.violations: list[str] = []
         # Where an evacuate without a host lands (Nova's scheduler), when set.
         self.scheduler_host = scheduler_host
+        # Hosts without room: an evacuate towards one is accepted, then ends in ERROR
+        # with "No valid host was found." (as Nova's conductor answers).
+        self.full_hosts: set[str] = set()
         self._scripts: dict[str, deque[Frame]] = {}
         self._errors: list[tuple[str, str | None, Exception, list[int]]] = []
         self._ids = itertools.count(1)
@@ -353,7 +358,7 @@ class FakeCompute:
             if server_id not in self._scripts or not self._scripts[server_id]:
                 frames = (
                     nova_evacuation(dest, vm_state=target_vm_state)
-                    if dest is not None
+                    if dest is not None and dest not in self.full_hosts
                     else failed_evacuation()
                 )
                 self.script(server_id, frames)
