@@ -160,6 +160,12 @@ class Cloud:
         return driver.execute_host_failure(ctx, n)
 
     # -- reading -----------------------------------------------------------------------
+    @property
+    def nid(self) -> str:
+        """The notification handed out last."""
+        assert self.delivery is not None
+        return self.delivery.notification_id
+
     def steps(self, nid: str, name: str | None = None) -> list[Step]:
         steps = self.store.get_notification(nid).progress.steps
         return [s for s in steps if name is None or s.name == name]
