@@ -19,6 +19,7 @@ from rhworker.cli import (
     EXIT_USAGE,
     main,
 )
+from tests.unit.cli_env import cli_runner, write
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "conf" / "segments.example.yaml"
 
@@ -38,20 +39,7 @@ segments:
 
 @pytest.fixture
 def rh(tmp_path, capsys):
-    """Run ``rhworker --state-dir tmp_path ARGS``; return (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--state-dir", str(tmp_path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def write(tmp_path: pathlib.Path, text: str, name: str = "inv.yaml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
+    return cli_runner(tmp_path, capsys)
 
 
 def hosts_json(rh, *filters: str) -> list[dict]:
