@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from rhworker.supervisor import rhworker_command
+from rhworker.testing.chaos_faults import child_pids
 from rhworker.testing.servers import RedisServer, ServerUnavailable, free_port
 from rhworker.testing.sim_fixture import running_simulator
 from tests.conftest import require
@@ -69,19 +70,8 @@ class Run:
         return proc
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+def _exactly(pids: list[int], n: int) -> list[int] | None:
+    return pids if len(pids) == n else None
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> Any:
@@ -164,7 +154,7 @@ def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Pa
             text=True,
         )
         try:
-            workers = _wait(lambda: len(_children(pool.pid)) == 2 and _children(pool.pid), 30, "2")
+            workers = _wait(lambda: _exactly(child_pids(pool.pid), 2), 30, "2 workers")
             cmdlines = {}
             for pid in workers:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:

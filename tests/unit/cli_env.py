@@ -10,6 +10,20 @@ import pytest
 
 from rhworker.cli import EXIT_OK, main
 
+# Two segments: reserved_host with a spare, and auto.
+SMALL = """
+segments:
+  - name: seg1
+    recovery_method: reserved_host
+    hosts:
+      - {name: compute-1}
+      - {name: spare-1, reserved: true}
+  - name: seg2
+    recovery_method: auto
+    hosts:
+      - {name: compute-2}
+"""
+
 # ``rhworker --state-dir TMP ARGS`` → (exit code, stdout, stderr)
 Run = Callable[..., tuple[int, str, str]]
 

@@ -12,21 +12,13 @@ import pytest
 from rhworker.cli import EXIT_CONFLICT, EXIT_OK, EXIT_ON_MAINTENANCE, main
 from rhworker.models import NotificationStatus
 from rhworker.store import from_url
+from tests.unit import cli_env
 from tests.unit.cli_env import cli_runner, loaded, write
 
-SMALL = """
-segments:
-  - name: seg1
-    recovery_method: reserved_host
-    hosts:
-      - {name: compute-1}
-      - {name: compute-3}
-      - {name: spare-1, reserved: true}
-  - name: seg2
-    recovery_method: auto
-    hosts:
-      - {name: compute-2}
-"""
+# the CLI tests' inventory with one more compute host in seg1
+SMALL = cli_env.SMALL.replace(
+    "      - {name: spare-1", "      - {name: compute-3}\n      - {name: spare-1"
+)
 
 
 @pytest.fixture

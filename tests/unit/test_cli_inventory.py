@@ -19,22 +19,9 @@ from rhworker.cli import (
     EXIT_USAGE,
     main,
 )
-from tests.unit.cli_env import cli_runner, write
+from tests.unit.cli_env import SMALL, cli_runner, write
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "conf" / "segments.example.yaml"
-
-SMALL = """
-segments:
-  - name: seg1
-    recovery_method: reserved_host
-    hosts:
-      - {name: compute-1}
-      - {name: spare-1, reserved: true}
-  - name: seg2
-    recovery_method: auto
-    hosts:
-      - {name: compute-2}
-"""
 
 
 @pytest.fixture

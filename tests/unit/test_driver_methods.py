@@ -118,8 +118,9 @@ def test_spare_is_added_to_the_failed_hosts_aggregates_when_asked(cloud: Cloud) 
 # -- auto ----------------------------------------------------------------------------------
 
 
-def test_auto_lets_the_scheduler_place_and_claims_nothing(cloud: Cloud) -> None:
-    cloud.segment(RecoveryMethod.AUTO, hosts=(FAILED, "c2"), spares=SPARES)
+@pytest.mark.parametrize("method", [RecoveryMethod.AUTO, RecoveryMethod.AUTO_PRIORITY])
+def test_the_scheduler_places_and_nothing_is_claimed(cloud: Cloud, method: RecoveryMethod) -> None:
+    cloud.segment(method, hosts=(FAILED, "c2"), spares=SPARES)
     cloud.compute.scheduler_host = "c2"
     cloud.servers("vm-1")
     nid = cloud.report()
@@ -180,17 +181,6 @@ def test_rh_priority_with_nowhere_to_go_is_an_error(cloud: Cloud) -> None:
 
 
 # -- auto_priority -------------------------------------------------------------------------
-
-
-def test_auto_priority_uses_the_scheduler_first(cloud: Cloud) -> None:
-    cloud.segment(RecoveryMethod.AUTO_PRIORITY, hosts=(FAILED, "c2"), spares=SPARES)
-    cloud.compute.scheduler_host = "c2"
-    cloud.servers("vm-1")
-    nid = cloud.report()
-    result = cloud.run()
-    assert result.status == NotificationStatus.FINISHED and result.target_hosts == []
-    assert cloud.evacuated_to() == [("vm-1", None)]
-    assert cloud.steps(nid, "claimed") == []
 
 
 def test_auto_priority_spills_over_to_the_spares(cloud: Cloud) -> None:
