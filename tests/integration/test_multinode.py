@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
 from rhworker.testing.chaos_faults import child_pids
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import verify
 

@@ -10,14 +10,13 @@ import re
 import signal
 import stat
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from rhworker.deployment import wait_until
 from rhworker.supervisor import rhworker_command
 from rhworker.testing.chaos_faults import child_pids
 from rhworker.testing.servers import RedisServer, ServerUnavailable, free_port
@@ -68,20 +67,6 @@ class Run:
         if ok:
             assert proc.returncode == 0, (argv, proc.stdout[-1500:], proc.stderr[-1500:])
         return proc
-
-
-def _exactly(pids: list[int], n: int) -> list[int] | None:
-    return pids if len(pids) == n else None
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Path) -> None:
@@ -154,13 +139,14 @@ def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Pa
             text=True,
         )
         try:
-            workers = _wait(lambda: _exactly(child_pids(pool.pid), 2), 30, "2 workers")
+            two = lambda: len(child_pids(pool.pid)) == 2 and child_pids(pool.pid)  # noqa: E731
+            workers = wait_until(two, 30, "2")
             cmdlines = {}
             for pid in workers:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmdlines[pid] = f.read().replace(b"\0", b" ").decode()
             assert all(" worker" in c for c in cmdlines.values()), cmdlines
-            _wait(
+            wait_until(
                 lambda: len(json.loads(run("status", "--json").stdout)["workers"]) == 2,
                 60,
                 "the pool's workers to join the group",
