@@ -165,7 +165,7 @@ def test_rh_priority_spills_over_to_the_scheduler(cloud: Cloud, spares: tuple[st
     result = cloud.run()
     assert result.status == NotificationStatus.FINISHED, result.reason
     assert set(_hosts(cloud).values()) == {"c2"}
-    assert cloud.evacuated_to()[-2:] == [("vm-1", None), ("vm-2", None)]
+    assert sorted(cloud.evacuated_to()[-2:]) == [("vm-1", None), ("vm-2", None)]
     fallback = cloud.steps(nid, "fallback")[0].message
     assert fallback == "2 instance(s) left: letting Nova's scheduler place them"
     assert cloud.steps(nid, "no_reserved_host")  # the spares ran out first
