@@ -171,15 +171,6 @@ def test_rh_priority_spills_over_to_the_scheduler(cloud: Cloud, spares: tuple[st
     assert cloud.steps(nid, "no_reserved_host")  # the spares ran out first
 
 
-def test_rh_priority_with_nowhere_to_go_is_an_error(cloud: Cloud) -> None:
-    cloud.segment(RecoveryMethod.RH_PRIORITY)
-    cloud.servers("vm-1")
-    cloud.report()
-    result = cloud.run()
-    assert result.status == NotificationStatus.ERROR
-    assert result.reason.startswith(f"{NO_SPARE}; 1 instance(s) not evacuated")
-
-
 # -- auto_priority -------------------------------------------------------------------------
 
 
@@ -196,13 +187,18 @@ def test_auto_priority_spills_over_to_the_spares(cloud: Cloud) -> None:
     assert cloud.compute.violations == []
 
 
-def test_auto_priority_with_nowhere_to_go_is_exhausted(cloud: Cloud) -> None:
-    cloud.segment(RecoveryMethod.AUTO_PRIORITY)
+@pytest.mark.parametrize("method", [RecoveryMethod.RH_PRIORITY, RecoveryMethod.AUTO_PRIORITY])
+def test_priority_methods_with_nowhere_to_go_try_both_then_fail(
+    cloud: Cloud, method: RecoveryMethod
+) -> None:
+    cloud.segment(method)  # no spare, and the scheduler finds no host
     cloud.servers("vm-1")
-    cloud.report()
+    nid = cloud.report()
     result = cloud.run()
     assert result.status == NotificationStatus.ERROR
     assert result.reason.startswith(f"{NO_SPARE}; 1 instance(s) not evacuated")
+    assert cloud.evacuated_to() == [("vm-1", None)]  # the scheduler was asked
+    assert cloud.steps(nid, "no_reserved_host") and cloud.steps(nid, "fallback")
 
 
 # -- capacity (Placement) ------------------------------------------------------------
