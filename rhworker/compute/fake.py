@@ -14,6 +14,9 @@ stub in the habit of dramatiq's ``StubBroker``, driven by the test itself.
   ``pre-migrating``, ``rebuild_block_device_mapping``, ``rebuild_spawning``, the task
   state back to none while the host is still the failed one, then the host change and
   the migration ``done``.
+- **Services** as Nova keeps them: ``state`` is up while the host reports
+  (:meth:`FakeCompute.set_reporting`) and is not forced down; forcing up is refused
+  while evacuations from the host are ``done`` but not ``completed``.
 - **Errors** to inject per method (and server): :meth:`FakeCompute.fail`; hosts
   without room (:attr:`FakeCompute.full_hosts`): an evacuate towards one ends in
   ERROR, "No valid host was found.", as one without a scheduler host does.
@@ -111,6 +114,8 @@ class FakeCompute:
         # Hosts without room: an evacuate towards one is accepted, then ends in ERROR
         # with "No valid host was found." (as Nova's conductor answers).
         self.full_hosts: set[str] = set()
+        # Hosts whose nova-compute sends heartbeats (Nova's "up" unless forced down).
+        self.reporting: set[str] = set()
         self._scripts: dict[str, deque[Frame]] = {}
         self._errors: list[tuple[str, str | None, Exception, list[int]]] = []
         self._ids = itertools.count(1)
@@ -127,7 +132,20 @@ class FakeCompute:
         )
         with self._lock:
             self.services[host] = service
+            if state == "up":
+                self.reporting.add(host)
         return service
+
+    def set_reporting(self, host: str, reporting: bool = True) -> None:
+        """The host's nova-compute starts (or stops) sending heartbeats: Nova counts
+        its service up (down) unless it is forced down."""
+        with self._lock:
+            svc = self._service(host)
+            if reporting:
+                self.reporting.add(host)
+            else:
+                self.reporting.discard(host)
+            svc.state = "up" if reporting and not svc.forced_down else "down"
 
     def add_server(
         self,
@@ -286,9 +304,16 @@ class FakeCompute:
         self._change(fence, "force_down_service", host, forced)
         with self._lock:
             svc = self._service(host)
+            if not forced and any(
+                m.status == "done" and m.source_host == host for m in self.migrations
+            ):
+                # Nova: evacuations from the host not cleaned up by its nova-compute yet
+                raise ComputeBadRequest(
+                    f"Unable to force up the compute service on host {host}: evacuations "
+                    "from it are not completed (HTTP 400)"
+                )
             svc.forced_down = forced
-            if forced:
-                svc.state = "down"
+            svc.state = "up" if host in self.reporting and not forced else "down"
 
     def disable_service(
         self,

@@ -92,7 +92,8 @@ def test_unknown_host_status_with_a_nova_only_fence_stays_ignored(auto: Cloud) -
 def test_started_runs_the_host_restore(auto: Cloud) -> None:
     auto.store.update_host(FAILED, on_maintenance=True)
     service = auto.compute.services[FAILED]
-    service.forced_down, service.status, service.state = True, "disabled", "up"
+    service.forced_down, service.status = True, "disabled"
+    auto.compute.set_reporting(FAILED)  # repaired: its nova-compute is back
     nid = auto.report(payload=STARTED)
     result = auto.run()
     assert result.status == NotificationStatus.FINISHED, result.reason
