@@ -31,7 +31,7 @@ SPARE = "c2"
 WAIT = 10.0  # seconds a condition may take before the test fails
 
 
-class Deployment:
+class Rig:
     """One store, one Nova, workers made on demand (each its own coordinator)."""
 
     def __init__(self, tmp: Path) -> None:
@@ -81,8 +81,8 @@ class Deployment:
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Deployment]:
-    made = Deployment(tmp_path)
+def cloud(tmp_path: Path) -> Iterator[Rig]:
+    made = Rig(tmp_path)
     yield made
     made.close()
 
@@ -111,7 +111,7 @@ def lease_lost(worker: Worker) -> bool:
 # -- burst --------------------------------------------------------------------------------
 
 
-def test_burst_runs_until_the_queue_is_empty(cloud: Deployment) -> None:
+def test_burst_runs_until_the_queue_is_empty(cloud: Rig) -> None:
     nids = [cloud.report(h, (f"vm-{h}",)) for h in (FAILED, "c3", "c4")]
     worker = cloud.worker(concurrency=2)
     assert worker.run(burst=True) == 3
@@ -128,7 +128,7 @@ def test_burst_runs_until_the_queue_is_empty(cloud: Deployment) -> None:
 # -- retry, back-off, giving up --------------------------------------------------------------
 
 
-def test_an_error_is_retried_after_the_back_off_then_recovers(cloud: Deployment) -> None:
+def test_an_error_is_retried_after_the_back_off_then_recovers(cloud: Rig) -> None:
     nid = cloud.report()
     cloud.compute.fail("list_servers_on_host", ComputeTransient("Nova: HTTP 503"))
     before = time.time()
@@ -147,7 +147,7 @@ def test_an_error_is_retried_after_the_back_off_then_recovers(cloud: Deployment)
 
 
 def test_a_store_outage_while_consuming_is_waited_out(
-    cloud: Deployment, monkeypatch: pytest.MonkeyPatch
+    cloud: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nid = cloud.report()
     consume = cloud.store.consume
@@ -168,7 +168,7 @@ def test_back_off_doubles_up_to_its_cap() -> None:
     assert [options.backoff(a) for a in (1, 2, 3, 4)] == [10.0, 20.0, 35.0, 35.0]
 
 
-def test_gives_up_after_the_max_attempts(cloud: Deployment) -> None:
+def test_gives_up_after_the_max_attempts(cloud: Rig) -> None:
     nid = cloud.report()
     cloud.compute.scheduler_host = None  # every evacuation: "No valid host"
     assert cloud.worker(max_attempts=2, retry_interval=0.05).run(burst=True) == 1
@@ -185,7 +185,7 @@ def test_gives_up_after_the_max_attempts(cloud: Deployment) -> None:
 # -- shutdown -----------------------------------------------------------------------------
 
 
-def test_shutdown_mid_notification_gives_the_delivery_back(cloud: Deployment) -> None:
+def test_shutdown_mid_notification_gives_the_delivery_back(cloud: Rig) -> None:
     nid = cloud.report()
     worker = cloud.worker(shutdown_timeout=0.2)
     # Nova is rebuilding vm-1 when the worker is asked to stop; the recovery outlives
@@ -215,7 +215,7 @@ def test_shutdown_mid_notification_gives_the_delivery_back(cloud: Deployment) ->
 
 
 def test_shutdown_lets_a_notification_in_hand_finish_within_the_timeout(
-    cloud: Deployment,
+    cloud: Rig,
 ) -> None:
     nid = cloud.report()
     worker = cloud.worker(shutdown_timeout=WAIT)
@@ -234,7 +234,7 @@ def test_shutdown_lets_a_notification_in_hand_finish_within_the_timeout(
 # -- lease lost -------------------------------------------------------------------------------
 
 
-def test_lease_lost_to_another_worker_stops_every_change(cloud: Deployment) -> None:
+def test_lease_lost_to_another_worker_stops_every_change(cloud: Rig) -> None:
     nid = cloud.report()
     worker = cloud.worker(lease_timeout=0.6)
     taken: list[Any] = []
