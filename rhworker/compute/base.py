@@ -237,12 +237,7 @@ class FenceableCompute(ComputeClient, Protocol):
     ) -> None: ...
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None: ...
 
     def enable_service(

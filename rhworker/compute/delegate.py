@@ -79,12 +79,7 @@ class DelegatingCompute(abc.ABC):
         self._call(lambda c: c.force_down_service(host, forced, service=service, fence=f))
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None:
         f = self._fence(fence)
         self._call(lambda c: c.disable_service(host, reason, service=service, fence=f))

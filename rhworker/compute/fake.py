@@ -316,12 +316,7 @@ class FakeCompute:
             svc.state = "up" if host in self.reporting and not forced else "down"
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None:
         self._change(fence, "disable_service", host, reason)
         with self._lock:

@@ -367,12 +367,7 @@ class OpenStackCompute:
         self._call(f"force {'down' if forced else 'up'} service of {host}", run, fence)
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
