@@ -1,8 +1,13 @@
-"""Cloud specs for the recovery tests (simulator + inventory in one document)."""
+"""Cloud specs for the recovery tests (simulator + inventory in one document), and
+the scenes they set in them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
+
+from rhworker.coordination import Coordinator
 
 FLAVORS = [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}]
 
@@ -36,3 +41,18 @@ def segment_cloud(
         "flavors": FLAVORS,
         "servers": servers,
     }
+
+
+@contextlib.contextmanager
+def outsider_holding(deployment: Any, host: str) -> Iterator[None]:
+    """Another member of the deployment's lock service holds ``host``'s lock while
+    the block runs (released at its end)."""
+    outsider = Coordinator(deployment.coordination_url, "outsider")
+    outsider.start()
+    try:
+        lock = outsider.try_lock(host)
+        assert lock is not None
+        yield
+        outsider.release(lock)
+    finally:
+        outsider.stop()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from rhworker.coordination import Coordinator
 from rhworker.errors import NotFound
 from rhworker.models import MoveState, NotificationStatus
-from tests.integration.clouds import segment_cloud
+from rhworker.recovery.giveback import RETURNED
+from tests.integration.clouds import outsider_holding, segment_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -82,11 +82,7 @@ def test_ten_failures_ten_reserved_hosts_four_workers(make_deployment):
 
 def test_reserved_host_locked_by_outsider_is_skipped(make_deployment, backend):
     d, sim = make_deployment(segment_cloud(spares=2))
-    outsider = Coordinator(d.coordination_url, "outsider")
-    outsider.start()
-    try:
-        lock = outsider.try_lock("spare-1")
-        assert lock is not None
+    with outsider_holding(d, "spare-1"):
         sim.kill_host("compute-1")
         nid = d.notify("compute-1")
         d.run_burst()
@@ -97,9 +93,6 @@ def test_reserved_host_locked_by_outsider_is_skipped(make_deployment, backend):
         assert d.store.get_host("spare-1").reserved is True
         assert _host(sim, "spare-1")["service"]["status"] == "disabled"
         assert not _servers(sim, "spare-1")
-        outsider.release(lock)
-    finally:
-        outsider.stop()
 
 
 def test_no_reserved_host_is_an_error(make_deployment):
@@ -255,6 +248,9 @@ def test_full_reserved_host_moves_on_to_the_next(make_deployment):
     assert [c.host for c in n.progress.claims] == ["spare-1", "spare-2"]
     assert _steps(d, nid, "full")
     assert len(_servers(sim, "spare-1")) == 2 and len(_servers(sim, "spare-2")) == 1
+    # both spares took servers: neither is given back
+    assert not _steps(d, nid, RETURNED)
+    assert [d.store.get_host(h).claimed_by for h in ("spare-1", "spare-2")] == [nid, nid]
     assert n.attempts == 1
     assert not sim.state()["violations"]
 

@@ -54,18 +54,6 @@ def test_spare_that_took_nothing_is_given_back(make_deployment):
     assert not sim.state()["violations"]
 
 
-def test_used_spare_is_kept(make_deployment):
-    d, sim = make_deployment(segment_cloud(spares=2, spare_vcpus=2))
-    sim.inject(type="error", path="^/placement", status=503)
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    assert d.store.get_notification(nid).status == NotificationStatus.FINISHED
-    assert not _steps(d, nid, RETURNED)  # both spares took servers
-    assert d.store.get_host("spare-1").claimed_by == nid
-    assert d.store.get_host("spare-2").claimed_by == nid
-
-
 @pytest.mark.parametrize("evacuate_all", [True, False])
 def test_evacuation_follows_priority(make_deployment, evacuate_all):
     # One evacuation at a time, so the order Nova sees is the priority order.
