@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rhworker.coordination import Coordinator
+from rhworker.models import Notification
 
 FLAVORS = [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}]
 
@@ -56,3 +57,12 @@ def outsider_holding(deployment: Any, host: str) -> Iterator[None]:
         outsider.release(lock)
     finally:
         outsider.stop()
+
+
+def fail_and_recover(deployment: Any, sim: Any, host: str) -> Notification:
+    """Kill ``host`` in the simulator, report it and run the workers until the queue
+    is empty; the notification as it ended."""
+    sim.kill_host(host)
+    nid = deployment.notify(host)
+    deployment.run_burst()
+    return deployment.store.get_notification(nid)

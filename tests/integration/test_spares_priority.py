@@ -9,7 +9,7 @@ import pytest
 
 from rhworker.models import MoveState, NotificationStatus
 from rhworker.recovery.giveback import RETURNED, RETURNED_REASON
-from tests.integration.clouds import segment_cloud
+from tests.integration.clouds import fail_and_recover, segment_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +34,8 @@ def test_spare_that_took_nothing_is_given_back(make_deployment):
     spec["segments"][0]["hosts"][2]["vcpus"] = 0
     d, sim = make_deployment(spec)
     sim.inject(type="error", path="^/placement", status=503)
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     assert [c.host for c in n.progress.claims] == ["spare-1", "spare-2"]
     assert len(_servers(sim, "spare-2")) == 3 and not _servers(sim, "spare-1")
