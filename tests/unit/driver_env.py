@@ -111,7 +111,9 @@ class Cloud:
         self.guard = LeaseGuard(renew=lambda: None, lease_timeout=LEASE)
         return delivery
 
-    def ctx(self, **options: Any) -> RecoveryContext:
+    def ctx(
+        self, *, instance_failure: InstanceFailureOptions | None = None, **options: Any
+    ) -> RecoveryContext:
         assert self.delivery is not None and self.guard is not None
         coordinator = Coordinator(f"file://{self.tmp}/locks", self.delivery.worker_id)
         coordinator.start()
@@ -128,7 +130,7 @@ class Cloud:
             lease=self.guard,
             clock=self.clock.time,
             sleep=self.clock.sleep,
-            instance_failure=InstanceFailureOptions(verify_interval=1.0),
+            instance_failure=instance_failure or InstanceFailureOptions(verify_interval=1.0),
             process_failure=ProcessFailureOptions(verify_interval=1.0),
         )
 

@@ -6,13 +6,14 @@ the whole restart, the events that need nothing, the instances left alone, Nova'
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from rhworker.errors import ComputeBadRequest
 from rhworker.models import NotificationStatus, NotificationType, RecoveryMethod
-from rhworker.recovery.host_failure import HostFailureDriver
+from rhworker.recovery.options import InstanceFailureOptions
 from tests.unit.driver_env import FAILED, Cloud
 from tests.unit.driver_env import cloud as cloud  # noqa: F401  (the fixture)
 
@@ -109,11 +110,7 @@ def test_instances_left_alone(
 ) -> None:
     for key, value in server.items():
         setattr(vm.compute.servers[VM_ID], key, value)
-    vm.report(payload=CRASH, kind=NotificationType.VM.value)
-    vm.take()
-    ctx = vm.ctx()
-    ctx.instance_failure = type(ctx.instance_failure)(**options)
-    result = HostFailureDriver().execute_instance_failure(ctx, vm.store.get_notification(vm.nid))
+    result = _vm(vm, instance_failure=InstanceFailureOptions(**options))
     assert result.status == NotificationStatus.IGNORED and reason in result.reason
     assert vm.changes() == []
 
@@ -169,10 +166,8 @@ def test_process_reports_that_need_nothing(
     proc: Cloud, payload: dict[str, Any], reason: str
 ) -> None:
     proc.report(payload=PROCESS_DOWN, kind=NotificationType.PROCESS.value)
-    proc.take()
-    n = proc.store.get_notification(proc.nid)
-    n.payload = payload  # refused at intake today (PAUSED); the driver still decides
-    result = HostFailureDriver().execute_process_failure(proc.ctx(), n)
+    # refused at intake today (PAUSED); the driver still decides
+    result = proc.run(seen_as=lambda n: dataclasses.replace(n, payload=payload))
     assert result.status == NotificationStatus.IGNORED and reason in result.reason
     assert proc.changes() == []
 
