@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rhworker.errors import NotFound
-from rhworker.models import MoveState, NotificationStatus
-from rhworker.recovery.giveback import RETURNED
+from rhworker.models import MoveState, NotificationStatus, StepName
 from tests.integration.clouds import fail_and_recover, outsider_holding, segment_cloud
 
 pytestmark = pytest.mark.integration
@@ -230,7 +229,7 @@ def test_full_reserved_host_moves_on_to_the_next(make_deployment):
     assert _steps(d, nid, "full")
     assert len(_servers(sim, "spare-1")) == 2 and len(_servers(sim, "spare-2")) == 1
     # both spares took servers: neither is given back
-    assert not _steps(d, nid, RETURNED)
+    assert not _steps(d, nid, StepName.SPARE_RETURNED)
     assert [d.store.get_host(h).claimed_by for h in ("spare-1", "spare-2")] == [nid, nid]
     assert n.attempts == 1
     assert not sim.state()["violations"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from rhworker.compute.base import Aggregate, HostCapacity
-from rhworker.models import MoveState, NotificationStatus, RecoveryMethod
-from rhworker.recovery.giveback import RETURNED
+from rhworker.models import MoveState, NotificationStatus, RecoveryMethod, StepName
 from tests.unit.driver_env import FAILED, Cloud
 from tests.unit.driver_env import cloud as cloud  # noqa: F401  (the fixture)
 
@@ -73,7 +72,7 @@ def test_spare_without_room_moves_on_to_the_next_and_is_given_back(cloud: Cloud)
     assert cloud.compute.servers["vm-1"].host == "r1"
     assert "r0 could not take 1 instance(s)" in cloud.steps(nid, "full")[0].message
     assert _spare(cloud, "r0") == (True, None, "disabled")  # given back, unused
-    assert [s.detail["host"] for s in cloud.steps(nid, RETURNED)] == ["r0"]
+    assert [s.detail["host"] for s in cloud.steps(nid, StepName.SPARE_RETURNED)] == ["r0"]
     assert cloud.compute.violations == []
 
 
@@ -87,7 +86,7 @@ def test_every_spare_full_is_exhausted(cloud: Cloud) -> None:
     assert result.reason.startswith(f"{NO_SPARE}; 1 instance(s) not evacuated")
     assert "No valid host" in result.reason
     assert result.target_hosts == []  # both given back
-    assert [s.detail["host"] for s in cloud.steps(nid, RETURNED)] == ["r0", "r1"]
+    assert [s.detail["host"] for s in cloud.steps(nid, StepName.SPARE_RETURNED)] == ["r0", "r1"]
     assert cloud.states(nid) == {"vm-1": MoveState.FAILED}
 
 
