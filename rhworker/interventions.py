@@ -1,5 +1,5 @@
 """The operator's interventions: pause / resume automatic recovery, retry or resolve by
-hand (the commands are in ``rhworker.cli.pause`` and ``rhworker.cli.notification``).
+hand (the commands are in ``rhworker.cli.pause`` and ``rhworker.cli.notifications``).
 
 Every control is recorded in the history of the notifications it touches, as a step
 named ``control`` whose worker is ``operator:<user>``. A pause or resume is recorded

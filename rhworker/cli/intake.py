@@ -1,4 +1,4 @@
-"""``rhworker notify HOST``: report a failure, as a monitor would.
+"""``rhworker notify HOST`` (the intake): report a failure, as a monitor would.
 
 The defaults are what masakari-monitors sends:
 
