@@ -136,7 +136,7 @@ def _notify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     conf = load_conf(args)
     interval = float(conf.notification.duplicate_notification_detection_interval)
-    with open_store(args) as store:
+    with open_store(args, conf=conf) as store:
         try:
             notification = store.create_notification(
                 args.type,

@@ -208,11 +208,12 @@ def _prune(args: argparse.Namespace) -> int:
             older_than = parse_duration(args.older_than)
         except ValueError as e:
             raise ValidationError(f"--older-than: {e}") from e
-    else:
-        older_than = retention_of(load_conf(args))
+    conf = load_conf(args)  # once: for the retention and the store
+    if args.older_than is None:
+        older_than = retention_of(conf)
     pruned = 0
     if older_than > 0 or args.older_than is not None:  # the configured 0 keeps forever
-        with open_store(args) as store:
+        with open_store(args, conf=conf) as store:
             pruned = store.prune_history(older_than, limit=args.limit)
     if args.json:
         print_json({"pruned": pruned, "older_than": older_than})
