@@ -296,7 +296,7 @@ def _host_restore(args: argparse.Namespace) -> int:
     }
     interval = float(conf.notification.duplicate_notification_detection_interval)
     by = interventions.operator()
-    with open_store(args) as store:
+    with open_store(args, conf=conf) as store:
         store.get_host(args.name)  # NotFound: exit 4 with the message
         try:
             nid = store.create_notification(

@@ -1,5 +1,6 @@
-"""Configuration is parsed once per command (issue 14, item 5): ``notify`` and
-``notification prune`` used to parse it a second time to open the store."""
+"""Configuration is parsed once per command (issue 14, item 5): ``notify``,
+``notification prune`` and ``host restore`` used to parse it a second time to open
+the store."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ segments:
         ["notify", "compute-1"],
         ["notification", "prune"],
         ["notification", "prune", "--older-than", "1d"],
+        ["host", "restore", "compute-1", "--no-wait"],
     ],
 )
 def test_the_command_parses_its_configuration_once(
