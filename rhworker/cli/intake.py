@@ -97,7 +97,7 @@ def build_payload(args: argparse.Namespace) -> dict[str, Any] | None:
         for key in keys
         if key not in flags and getattr(args, key, None) is not None
     ]
-    if misplaced:
+    if misplaced and kind in TYPE_FLAGS:  # an unknown --type: the intake refuses it
         names = ", ".join("--" + key.replace("_", "-") for key in sorted(set(misplaced)))
         print(f"error: {names} do not apply to --type {kind}", file=sys.stderr)
         return None
