@@ -62,10 +62,13 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "rhworker.verify",
             "rhworker.inventory",
             "rhworker.interventions",
+            # the REST API's intake and inventory changes (issue 14's second front door)
+            "rhworker.intake",
+            "rhworker.inventory_changes",
         ),
     ),
     ("composition", ("rhworker.wiring", "rhworker.deployment")),
-    ("front doors and test helpers", (*FRONT_DOORS, TEST_HELPERS)),
+    ("front doors and test helpers", (*FRONT_DOORS, "rhworker.api", TEST_HELPERS)),
 ]
 
 
