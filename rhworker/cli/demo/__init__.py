@@ -353,6 +353,6 @@ def _disable_reason(conf: cfg.ConfigOpts | None) -> str:
     defaults."""
     if conf is not None:
         return str(conf.process_failure.service_disable_reason)
-    from rhworker.conf.process_failure import OPTS
+    from rhworker.conf.process_failure import DEFAULT_SERVICE_DISABLE_REASON
 
-    return str(next(o.default for o in OPTS if o.name == "service_disable_reason"))
+    return DEFAULT_SERVICE_DISABLE_REASON
