@@ -112,6 +112,25 @@ def is_rebuilding(server: Server) -> bool:
     return server.task_state in REBUILD_TASK_STATES or server.status == "REBUILD"
 
 
+def migration_age(migration: Migration) -> tuple[str, int]:
+    """Sort key, oldest first: Nova's created_at, then its numeric id."""
+    number = int(migration.id) if migration.id.isdigit() else -1
+    return migration.created_at or "", number
+
+
+def still_evacuating(migrations: Iterable[Migration], source_host: str) -> set[str]:
+    """The servers whose newest evacuation from ``source_host`` Nova is still running,
+    per these migration records."""
+    newest: dict[str, Migration] = {}
+    for m in migrations:
+        if m.source_host != source_host or m.migration_type != "evacuation":
+            continue
+        known = newest.get(m.instance_id)
+        if known is None or migration_age(m) > migration_age(known):
+            newest[m.instance_id] = m
+    return {sid for sid, m in newest.items() if m.in_progress}
+
+
 @dataclasses.dataclass
 class Aggregate:
     id: str
@@ -181,6 +200,15 @@ class ComputeClient(Protocol):
         """One read of each of ``server_ids`` in as few calls as possible: the listings
         of ``hosts`` (in order, until every id is found), then one read per id not
         found there. Ids Nova no longer knows (404) are absent from the result."""
+        ...
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """The evacuation watch's poll: None for each of ``server_ids`` whose newest
+        evacuation from ``source_host`` Nova's migration records show still running
+        (not read: nothing about it can be final yet), the others read as by
+        :meth:`read_servers` (absent: 404)."""
         ...
 
     def lock_server(self, server_id: str) -> None: ...
@@ -266,3 +294,7 @@ class FenceableCompute(ComputeClient, Protocol):
     def add_host_to_aggregate(
         self, aggregate_id: str, host: str, *, fence: Fence | None = None
     ) -> None: ...
+
+    def connect(self) -> None:
+        """Open the connection now (what the first call would do)."""
+        ...

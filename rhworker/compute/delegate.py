@@ -57,6 +57,12 @@ class DelegatingCompute(abc.ABC):
         ids, on = list(server_ids), list(hosts)
         return self._call(lambda c: c.read_servers(ids, on))
 
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        ids, on = list(server_ids), list(hosts)
+        return self._call(lambda c: c.read_evacuating(ids, source_host, on))
+
     def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
         return self._call(lambda c: c.list_migrations(**query))
 

@@ -21,7 +21,8 @@ stub in the habit of dramatiq's ``StubBroker``, driven by the test itself.
   without room (:attr:`FakeCompute.full_hosts`): an evacuate towards one ends in
   ERROR, "No valid host was found.", as one without a scheduler host does.
 - **A call log** (:attr:`FakeCompute.calls`) of every call with its arguments, and
-  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress.
+  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress
+  (one toward a host that is down now does not count: its rebuild is lost).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from rhworker.compute.base import (
     MigrationQuery,
     Server,
     Service,
+    still_evacuating,
 )
 from rhworker.errors import ComputeBadRequest, ComputeNotFound
 
@@ -255,6 +257,10 @@ class FakeCompute:
             raise ComputeNotFound(f"no nova-compute service on host {host!r}")
         return service
 
+    def _is_down(self, host: str | None) -> bool:
+        service = self.services.get(host or "")
+        return service is not None and service.state == "down"
+
     def _newest_migration(self, server_id: str) -> Migration | None:
         mine = [m for m in self.migrations if m.instance_id == server_id]
         return mine[-1] if mine else None
@@ -357,6 +363,26 @@ class FakeCompute:
         with self._lock:
             return {sid: self._copy(self.servers[sid]) for sid in ids if sid in self.servers}
 
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """As :meth:`read_servers` (each server's next frame applied: this fake's Nova
+        moves on when looked at), then None for a server whose newest evacuation from
+        ``source_host`` is still in progress."""
+        ids = sorted(set(server_ids))
+        self._record("read_evacuating", tuple(ids), source_host, tuple(hosts))
+        with self._lock:
+            hooks = [h for h in (self._apply_next_frame(sid) for sid in ids) if h is not None]
+        for hook in hooks:
+            hook()
+        with self._lock:
+            running = still_evacuating(self.migrations, source_host)
+            return {
+                sid: None if sid in running else self._copy(self.servers[sid])
+                for sid in ids
+                if sid in self.servers
+            }
+
     def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
         self._change(fence, "lock_server", server_id)
         with self._lock:
@@ -399,8 +425,12 @@ class FakeCompute:
             server = self._server(server_id)
             if host is not None and host == server.host:
                 raise ComputeBadRequest("The target host can't be the same one. (HTTP 400)")
+            # A rebuild cast to a host that is down now is lost with it (Nova keeps its
+            # migration in progress for ever): only a live one can collide with this.
             busy = server.task_state is not None or any(
-                m.in_progress for m in self.migrations if m.instance_id == server_id
+                m.in_progress and not self._is_down(m.dest_host)
+                for m in self.migrations
+                if m.instance_id == server_id
             )
             if busy:
                 self.violations.append(f"server {server_id} evacuated twice concurrently")
@@ -445,6 +475,9 @@ class FakeCompute:
         if capacity is None:
             raise ComputeNotFound(f"no resource provider named {host}")
         return dataclasses.replace(capacity, free=dict(capacity.free))
+
+    def connect(self) -> None:
+        self._record("connect")
 
     def close(self) -> None:
         self._record("close")

@@ -14,6 +14,7 @@ through to the client they borrow.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -22,6 +23,8 @@ from rhworker.compute.base import FenceableCompute
 from rhworker.compute.delegate import DelegatingCompute
 
 T = TypeVar("T")
+
+LOG = logging.getLogger(__name__)
 
 
 class PooledCompute(DelegatingCompute):
@@ -37,6 +40,38 @@ class PooledCompute(DelegatingCompute):
         """Clients built so far."""
         with self._lock:
             return len(self._all)
+
+    def warm(self, count: int) -> threading.Thread:
+        """Open clients in a background thread until the pool has ``count``, each
+        connected (Nova's version document read), so that the concurrent calls of the
+        first failure find them ready instead of opening them on its critical path
+        (measured on real Nova: ~10 new connections per host failure otherwise).
+        Stops at the first client that cannot connect: calls open theirs as before."""
+        thread = threading.Thread(
+            target=self._warm, args=(count,), name="compute-warm", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _warm(self, count: int) -> None:
+        while True:
+            with self._lock:
+                if self._closed or len(self._all) >= count:
+                    return
+            client = self._factory()
+            try:
+                client.connect()
+            except Exception as e:  # Nova not there yet: calls will connect themselves
+                LOG.info("compute client not opened ahead: %s", e)
+                client.close()
+                return
+            with self._lock:
+                if not self._closed:
+                    self._all.append(client)
+                    self._idle.append(client)
+                    continue
+            client.close()
+            return
 
     def _borrow(self) -> FenceableCompute:
         with self._lock:
@@ -63,6 +98,10 @@ class PooledCompute(DelegatingCompute):
             return call(client)
         finally:
             self._give_back(client)
+
+    def connect(self) -> None:
+        """Connect one client now (the others connect on first use, or :meth:`warm`)."""
+        self._call(lambda c: c.connect())
 
     def close(self) -> None:
         with self._lock:

@@ -235,6 +235,46 @@ def test_read_servers_lists_hosts_and_gets_only_the_rest(
     assert all("host=compute-1" in u for _, u, _ in sent if "/v2.1/" in u)
 
 
+def test_read_evacuating_reads_only_servers_whose_evacuation_ended(
+    sim: Simulator, compute: OpenStackCompute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch's poll: one listing of compute-1's evacuations; servers still being
+    evacuated are not read (None), ended ones are read (a GET each for fewer than
+    LIST_FROM), deleted ones are absent."""
+    fence(sim, compute, "compute-1")
+    compute.enable_service("spare-1")
+    slow, fast = server_named(sim, "vm-1"), server_named(sim, "vm-2")
+    still = server_named(sim, "vm-3")  # never evacuated
+    gone = "00000000-0000-0000-0000-000000000000"
+    compute.evacuate_server(fast, host="spare-1")
+    settled(compute, fast, lambda s: s.host == "spare-1")
+    sim.set_options(evacuation_time=30.0)
+    compute.evacuate_server(slow, host="spare-1")
+    sent: list[str] = []
+    http = compute._conn.session.session
+    real_request = http.request
+
+    def spy(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(url.split("/v2.1", 1)[-1])
+        return real_request(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(http, "request", spy)
+    found = compute.read_evacuating([slow, fast, gone], "compute-1", ["compute-1"])
+    assert found[slow] is None
+    assert found[fast] is not None and found[fast].host == "spare-1"
+    assert gone not in found
+    assert sent[0].startswith("/os-migrations")
+    assert sorted(sent[1:]) == sorted(f"/servers/{i}" for i in (fast, gone))
+    # more ended than LIST_FROM: the listing of their host instead of a GET each
+    sent.clear()
+    others = [s for s in sim_server_ids(sim, "compute-1") if s != slow]
+    found = compute.read_evacuating([slow, *others], "compute-1", ["compute-1"])
+    assert found[slow] is None and all(found[s] is not None for s in others)
+    assert found[still] is not None and found[still].host == "compute-1"
+    assert sent[0].startswith("/os-migrations")
+    assert {u.split("?")[0] for u in sent[1:]} == {"/servers/detail"}  # its pages, no GET
+
+
 def test_get_unknown_server(compute: OpenStackCompute) -> None:
     with pytest.raises(ComputeNotFound):
         compute.get_server("00000000-0000-0000-0000-000000000000")
