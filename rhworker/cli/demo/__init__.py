@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from oslo_config import cfg
+
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
 from rhworker.cli._common import int_in, seconds
@@ -154,6 +156,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         control = SimControl(sim_url)
         control.load_cloud(spec)
+        conf = None
         if args.external_workers:
             from rhworker.store import from_url
 
@@ -176,7 +179,7 @@ def _demo(args: argparse.Namespace) -> int:
 
                 log = os.path.join(state_dir, "api.log")
                 args.api_url = api.enter_context(running_api(deployment.conf_path, log_path=log))
-        return _run(args, spec, store, control, started, state_dir)
+        return _run(args, spec, store, control, started, state_dir, _disable_reason(conf))
     finally:
         api.close()
         if deployment is not None:
@@ -236,6 +239,7 @@ def _run(
     control: Any,
     started: float,
     state_dir: str,
+    disable_reason: str,
 ) -> int:
     from rhworker.cli.demo.scenario import Extras, plan_extras, plan_scenario, status_counts, watch
     from rhworker.cli.demo.view import LiveView, print_summary
@@ -249,7 +253,7 @@ def _run(
         if args.no_extra
         else plan_extras(spec, control.state()["servers"], scenario.failed_hosts, args.seed)
     )
-    extra = _ExtraFailures(store, control, extras, _disable_reason(args))
+    extra = _ExtraFailures(store, control, extras, disable_reason)
     fail_once = None
     if scenario.fail_once_host:
         on_host = sorted(
@@ -402,11 +406,12 @@ class _ExtraFailures:
         return out
 
 
-def _disable_reason(args: argparse.Namespace) -> str:
-    """The reason the workers disable a service with on a PROCESS STOPPED: the started
-    workers run with the defaults, external ones with the configuration."""
-    if args.external_workers:
-        return str(load_conf(args).process_failure.service_disable_reason)
+def _disable_reason(conf: cfg.ConfigOpts | None) -> str:
+    """The reason the workers disable a service with on a PROCESS STOPPED: external
+    workers run with the configuration (``conf``), the started ones (None) with the
+    defaults."""
+    if conf is not None:
+        return str(conf.process_failure.service_disable_reason)
     from rhworker.conf.process_failure import DEFAULT_SERVICE_DISABLE_REASON
 
     return DEFAULT_SERVICE_DISABLE_REASON

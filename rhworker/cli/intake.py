@@ -1,4 +1,4 @@
-"""``rhworker notify HOST``: report a failure, as a monitor would.
+"""``rhworker notify HOST`` (the intake): report a failure, as a monitor would.
 
 The defaults are what masakari-monitors sends:
 
@@ -98,7 +98,7 @@ def build_payload(args: argparse.Namespace) -> dict[str, Any] | None:
         for key in keys
         if key not in flags and getattr(args, key, None) is not None
     ]
-    if misplaced:
+    if misplaced and kind in TYPE_FLAGS:  # an unknown --type: the intake refuses it
         names = ", ".join("--" + key.replace("_", "-") for key in sorted(set(misplaced)))
         print(f"error: {names} do not apply to --type {kind}", file=sys.stderr)
         return None
@@ -135,8 +135,9 @@ def _notify(args: argparse.Namespace) -> int:
     payload = build_payload(args)
     if payload is None:
         return EXIT_USAGE
-    interval = intake.dedup_interval(load_conf(args))
-    with open_store(args) as store:
+    conf = load_conf(args)
+    interval = intake.dedup_interval(conf)
+    with open_store(args, conf=conf) as store:
         try:
             notification = intake.submit(
                 store,
