@@ -54,7 +54,7 @@ class Recipe:
     requirements: Path
     env_venv: str  # environment variable naming another place for it
     env_build: str  # set to 0 to never build on demand
-    check: str  # python code that must run in the built venv
+    checks: tuple[str, ...]  # python snippets that must run in the built venv, each alone
     prepare: Callable[[Path, Runner], None] | None = None  # (venv, run): templates
     title: str = ""  # for messages: "Masakari"
 
@@ -136,7 +136,8 @@ def _build(recipe: Recipe, tmp: Path, log: Path, timeout: float) -> None:
     pip += ["--retries", "2", "--timeout", "30", "-q", "-r", str(recipe.requirements)]
     run(pip, max(1.0, deadline - time.monotonic()))
     # A venv that installs but cannot import what the tier runs is not built.
-    run([py, "-c", recipe.check], 300)
+    for check in recipe.checks:
+        run([py, "-c", check], 300)
     if recipe.prepare is not None:
         recipe.prepare(tmp, run)
     (tmp / MARKER).write_text(requirements_hash(recipe) + "\n")

@@ -62,7 +62,7 @@ RECIPE = venvbuild.Recipe(
     requirements=Path(__file__).with_name("requirements.txt"),
     env_venv="RHWORKER_KEYSTONE_VENV",
     env_build="RHWORKER_KEYSTONE_BUILD",
-    check="import keystone.server.wsgi, keystone.cmd.manage",
+    checks=("import keystone.server.wsgi, keystone.cmd.manage",),
     prepare=_prepare,
 )
 

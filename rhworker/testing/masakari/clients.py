@@ -160,4 +160,3 @@ def sdk_connection(endpoint: str, **kwargs: Any) -> Any:
         load_envvars=False,
         **kwargs,
     )
-
