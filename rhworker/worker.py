@@ -45,6 +45,7 @@ from rhworker.recovery.base import (
     RecoveryResult,
 )
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
+from rhworker.store.attempts import exhausted, gave_up_reason
 from rhworker.store.base import Store
 
 if TYPE_CHECKING:
@@ -408,10 +409,8 @@ class Worker:
             )
             self.store.ack(delivery)
             return result.status
-        if delivery.attempts >= self.options.max_attempts:
-            self.store.dead_letter(
-                delivery, f"gave up after {delivery.attempts} attempts: {result.reason}"
-            )
+        if exhausted(delivery.attempts, self.options.max_attempts):
+            self.store.dead_letter(delivery, gave_up_reason(delivery.attempts, result.reason))
             return NotificationStatus.FAILED
         self.store.set_status(
             nid, NotificationStatus.ERROR, expected=RUNNABLE, token=token, reason=result.reason

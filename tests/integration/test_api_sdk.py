@@ -117,7 +117,11 @@ def test_notification_through_the_sdk_is_recovered(
     d.run_burst()
     done = conn.instance_ha.get_notification(n.notification_uuid)
     assert done.status == "finished", d.store.get_notification(n.notification_uuid).progress
-    assert done.recovery_workflow_details  # the SDK asks for 1.1+
+    # The SDK's Notification asks for no microversion (1.0); the details need 1.1.
+    raw = conn.instance_ha.get(f"/notifications/{n.notification_uuid}", microversion="1.1")
+    assert raw.headers["OpenStack-API-Version"] == "instance-ha 1.1"
+    steps = [task["name"] for task in raw.json()["notification"]["recovery_workflow_details"]]
+    assert "claimed" in steps, steps
     moves = list(conn.instance_ha.vmoves(n.notification_uuid))
     assert len(moves) == 4  # compute-1's three HA servers and its powered-off one
     assert {m.status for m in moves} == {"succeeded"} and {m.dest_host for m in moves} == {
@@ -136,3 +140,22 @@ def test_notification_through_the_sdk_is_recovered(
         )
     listed = list(conn.instance_ha.notifications(limit=1))
     assert [x.notification_uuid for x in listed] == [n.notification_uuid]
+
+
+def test_demo_reports_its_failures_through_the_api(tmp_path: Any) -> None:
+    """``rhworker demo --via-api``: the host failures go through `rhworker api` (the
+    SDK's create_notification), and the workers recover them."""
+    import subprocess
+
+    from rhworker.supervisor import rhworker_command
+
+    proc = subprocess.run(
+        [*rhworker_command(), "demo", "--plain", "--via-api", "--workers", "2"]
+        + ["--failures", "2", "--no-extra"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "VERDICT: PASS" in proc.stdout and "2 finished" in proc.stdout
