@@ -38,6 +38,7 @@ FAULT_KEYS = {
     "notAcceptable",
     "badMethod",
     "computeFault",
+    "masakariFault",
 }
 TIME_KEYS = re.compile(r".*(_at|_time|^updated|generated_since)$")
 DEFAULT_TIMEOUT = 30.0  # s, one request
@@ -55,16 +56,26 @@ class Exchange:
     body: Any
 
 
+INTENTIONAL = "intentional"  # rhworker differs on purpose; docs/api.md says why
+GAP = "gap"  # rhworker should answer as Masakari does and does not yet
+REFERENCE = "reference"  # the reference as run here (no masakari-engine) differs
+
+
 @dataclass(frozen=True)
 class Difference:
-    """An intentional difference: rhworker answers ``step``/``path`` (fnmatch patterns
-    over :func:`diff`'s keys) otherwise than Masakari, because ``reason``; ``doc`` is the
-    text of its row in docs/api.md."""
+    """A known difference: rhworker answers ``step``/``path`` (fnmatch patterns over
+    :func:`diff`'s keys) otherwise than Masakari, because ``reason``. ``kind`` is
+    :data:`INTENTIONAL` (then ``doc`` is the text of its row in docs/api.md),
+    :data:`GAP` or :data:`REFERENCE`."""
 
     step: str
     path: str
     reason: str
-    doc: str
+    doc: str = ""
+    kind: str = INTENTIONAL
+
+    def applies_to(self, scenario: str) -> bool:
+        return fnmatch.fnmatchcase(scenario, self.step.split("/", 1)[0])
 
     def covers(self, key: str) -> bool:
         step, _, path = key.partition(" ")

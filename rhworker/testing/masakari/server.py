@@ -5,7 +5,11 @@ It runs from the Masakari virtualenv (:mod:`.venv`) with its own SQLite database
 ``auth_strategy = noauth2`` (every request is an admin; Masakari's paste pipeline
 ``noauth2``) or ``keystone`` (keystonemiddleware ``auth_token`` against a Keystone),
 and oslo.messaging's ``fake:/`` transport. No masakari-engine runs: the RPC cast that
-hands a new notification to the engine goes nowhere, so notifications stay ``new``.
+hands a new notification to the engine goes nowhere, so notifications stay ``new``;
+and showing a notification at microversion 1.1 or later, which asks the engine for
+``recovery_workflow_details`` by an RPC call, answers 500 (``MessagingTimeout``, after
+the 2 s ``rpc_response_timeout`` set here). Clients that show a notification after
+creating it (``openstack notification create``) need ``--os-ha-api-version 1.0``.
 
 Masakari asks Nova whether a host exists before it records it (``nova services
 list --host``), through a Keystone password login of its "privileged user": give it
@@ -126,6 +130,12 @@ class MasakariApi:
             "masakari_api_listen": "127.0.0.1",
             "masakari_api_listen_port": str(self.port),
             "masakari_api_workers": "1",
+            # Masakari sleeps up to this many seconds (random) before recording a
+            # notification when no coordination backend is set: off for tests.
+            "notification_delay_max": "0",
+            # No engine answers the RPC call behind a notification shown at 1.1+:
+            # fail it fast (500) instead of after oslo.messaging's 60 s.
+            "rpc_response_timeout": "2",
             **self.nova,
             **self.extra.get("DEFAULT", {}),
         }

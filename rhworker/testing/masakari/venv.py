@@ -66,7 +66,8 @@ RECIPE = venvbuild.Recipe(
     checks=(
         "import masakari.cmd.api, masakari.cmd.manage",
         "import masakariclient.plugin, openstackclient.shell",
-        "import masakarimonitors.ha.masakari, masakarimonitors.hostmonitor.host_handler.handle_host",
+        "import masakarimonitors.ha.masakari, "
+        "masakarimonitors.hostmonitor.host_handler.handle_host",
     ),
     prepare=_prepare,
 )
