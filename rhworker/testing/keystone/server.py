@@ -92,7 +92,9 @@ class KeystoneServer:
 
     def _bootstrap(self, path: Path, conf: Path) -> None:
         cmd = venv.manage(path, conf, "bootstrap", "--bootstrap-password", ADMIN_PASSWORD)
-        cmd += ["--bootstrap-region-id", REGION, "--bootstrap-public-url", self.auth_url]
+        cmd += ["--bootstrap-region-id", REGION]
+        for interface in ("public", "internal", "admin"):  # auth_token looks up internal
+            cmd += [f"--bootstrap-{interface}-url", self.auth_url]
         proc = subprocess.run(
             cmd,
             capture_output=True,
@@ -205,18 +207,19 @@ class KeystoneServer:
         return headers["X-Subject-Token"]
 
     def add_endpoint(self, service_type: str, name: str, url: str) -> None:
-        """Register a service and its public endpoint in the catalog."""
+        """Register a service and its endpoints (public, internal) in the catalog."""
         token = self.token(self.admin)
         _, svc = self._call(
             "POST", "/v3/services", {"service": {"type": service_type, "name": name}}, token
         )
-        endpoint = {
-            "service_id": svc["service"]["id"],
-            "interface": "public",
-            "region_id": REGION,
-            "url": url,
-        }
-        self._call("POST", "/v3/endpoints", {"endpoint": endpoint}, token)
+        for interface in ("public", "internal"):
+            endpoint = {
+                "service_id": svc["service"]["id"],
+                "interface": interface,
+                "region_id": REGION,
+                "url": url,
+            }
+            self._call("POST", "/v3/endpoints", {"endpoint": endpoint}, token)
 
     def _add_user(self, name: str, project: str, role: str) -> Credentials:
         token = self.token(self.admin)
