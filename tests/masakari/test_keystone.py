@@ -1,6 +1,7 @@
-"""Keystone 30 runs here (SQLite, fernet tokens), and masakari-api 22 runs behind
-keystonemiddleware's auth_token against it: Masakari's real clients log in with a
-password and find the instance-ha endpoint in Keystone's catalog."""
+"""Keystone 30 runs here (SQLite, fernet tokens), and both masakari-api 22 and
+``rhworker api`` run behind keystonemiddleware's auth_token against it: Masakari's real
+clients log in with a password and find the instance-ha endpoint in Keystone's
+catalog; a member who is not an admin is refused (Masakari's admin-only policy)."""
 
 from __future__ import annotations
 
@@ -23,20 +24,26 @@ def keystone(keystone_ready: None) -> Iterator[Any]:
         yield ks
 
 
-@pytest.fixture(scope="module")
-def masakari_keystone(masakari_ready: None, masakari_sim: Any, keystone: Any) -> Iterator[Any]:
-    from rhworker.testing.masakari import running_masakari_api
-
+def _authtoken(keystone: Any) -> dict[str, str]:
+    """keystonemiddleware's [keystone_authtoken] for a service in front of ``keystone``."""
     service = keystone.service
-    authtoken = {
+    return {
         "www_authenticate_uri": keystone.auth_url,
         "auth_url": keystone.auth_url,
+        "auth_type": "password",
         "username": service["username"],
         "password": service["password"],
         "project_name": service["project_name"],
         "user_domain_name": "Default",
         "project_domain_name": "Default",
     }
+
+
+@pytest.fixture(scope="module")
+def masakari_keystone(masakari_ready: None, masakari_sim: Any, keystone: Any) -> Iterator[Any]:
+    from rhworker.testing.masakari import running_masakari_api
+
+    authtoken = _authtoken(keystone)
     with running_masakari_api(
         nova_auth_url=masakari_sim.identity_url,
         auth_strategy="keystone",
@@ -90,3 +97,53 @@ def test_real_clients_log_in_through_keystone(keystone: Any, masakari_keystone: 
     run = run_host_monitor(None, "compute-1", auth=admin)
     assert run.statuses == [202], run.stderr[-2000:]
     assert run.calls[0]["url"].startswith(masakari_keystone.endpoint)
+
+
+def test_rhworker_api_behind_auth_token(keystone: Any, masakari_ready: None, tmp_path: Any) -> None:
+    """The same with ``rhworker api`` (``[api] auth_strategy = keystone``): the catalog
+    points at it, and the CLI and the host monitor log in as they would to Masakari."""
+    from rhworker.testing.api import running_api
+    from rhworker.testing.deployment import Deployment
+    from rhworker.testing.sim_fixture import running_simulator
+
+    with running_simulator() as sim:
+        d = Deployment(
+            sim.compute_url,
+            state_dir=str(tmp_path / "state"),
+            options={
+                "api": {"auth_strategy": "keystone"},
+                "keystone_authtoken": _authtoken(keystone),
+            },
+        )
+        try:
+            with running_api(d.conf_path, log_path=str(tmp_path / "api.log")) as url:
+                _rhworker_behind_keystone(keystone, url)
+        finally:
+            d.close()
+
+
+def _rhworker_behind_keystone(keystone: Any, url: str) -> None:
+    segments = f"{url}/segments"
+    assert requests.get(segments, timeout=30).status_code == 401
+    user = keystone.token(keystone.user)
+    member = requests.get(segments, headers={"X-Auth-Token": user}, timeout=30)
+    assert member.status_code == 403 and member.json()["forbidden"]["code"] == 403
+    # masakari-api holds RegionOne's instance-ha endpoint: rhworker is RegionTwo's.
+    keystone.add_endpoint("instance-ha", "rhworker", url, region="RegionTwo")
+    admin = {**keystone.admin, "region_name": "RegionTwo"}
+    seg = openstack_cli(
+        None, "segment", "create", "seg-rh", "auto", "COMPUTE", "-f", "json", auth=admin
+    ).json()
+    host = openstack_cli(
+        None, "segment", "host", "create", "compute-1", "COMPUTE", "SSH", seg["uuid"],
+        "-f", "json", auth=admin,
+    ).json()  # fmt: skip
+    assert host["failover_segment_id"] == seg["uuid"]
+    refused = openstack_cli(
+        None, "segment", "list", auth={**keystone.user, "region_name": "RegionTwo"}
+    )
+    assert refused.returncode != 0 and "403" in refused.stderr
+
+    run = run_host_monitor(None, "compute-1", auth=keystone.admin, region="RegionTwo")
+    assert run.statuses == [202], run.stderr[-2000:]
+    assert run.calls[0]["url"].startswith(url)

@@ -206,9 +206,13 @@ class KeystoneServer:
         headers, _ = self._call("POST", "/v3/auth/tokens", body)
         return headers["X-Subject-Token"]
 
-    def add_endpoint(self, service_type: str, name: str, url: str) -> None:
-        """Register a service and its endpoints (public, internal) in the catalog."""
+    def add_endpoint(self, service_type: str, name: str, url: str, *, region: str = REGION) -> None:
+        """Register a service and its endpoints (public, internal) in ``region`` (made
+        if new): two services of one type are told apart by region, as clouds do."""
         token = self.token(self.admin)
+        _, regions = self._call("GET", "/v3/regions", None, token)
+        if region not in {r["id"] for r in regions["regions"]}:
+            self._call("POST", "/v3/regions", {"region": {"id": region}}, token)
         _, svc = self._call(
             "POST", "/v3/services", {"service": {"type": service_type, "name": name}}, token
         )
@@ -216,7 +220,7 @@ class KeystoneServer:
             endpoint = {
                 "service_id": svc["service"]["id"],
                 "interface": interface,
-                "region_id": REGION,
+                "region_id": region,
                 "url": url,
             }
             self._call("POST", "/v3/endpoints", {"endpoint": endpoint}, token)

@@ -95,7 +95,11 @@ def openstack_cli(
 
 
 def monitor_conf(
-    endpoint: str | None, auth: Mapping[str, str] | None = None, *, retry_max: int = 0
+    endpoint: str | None,
+    auth: Mapping[str, str] | None = None,
+    *,
+    region: str = "RegionOne",
+    retry_max: int = 0,
 ) -> str:
     """masakarimonitors.conf for the host monitor: its ``[api]`` (keystoneauth) and
     ``[host]`` sections (one sample per state, no IPMI check)."""
@@ -107,7 +111,7 @@ def monitor_conf(
             **auth,
         }
     )
-    api["region"] = "RegionOne"
+    api["region"] = region
     host = {
         "monitoring_samples": "1",
         "disable_ipmi_check": "True",
@@ -124,16 +128,19 @@ def run_host_monitor(
     states: Sequence[str] = ("online", "offline"),
     *,
     auth: Mapping[str, str] | None = None,
+    region: str = "RegionOne",
     timeout: float = DEFAULT_CLI_TIMEOUT,
 ) -> MonitorRun:
     """masakari-monitors' host monitor seeing ``host`` go through ``states`` (Pacemaker's
     ``online``/``offline``): a change to ``offline`` sends a COMPUTE_HOST STOPPED
-    notification to ``endpoint``, through the monitor's own ``SendNotification``."""
+    notification to ``endpoint`` (or, with Keystone ``auth``, to the instance-ha
+    endpoint of ``region`` in its catalog), through the monitor's own
+    ``SendNotification``."""
     path = venv.ensure_venv()
     tmp = Path(tempfile.mkdtemp(prefix="rhworker-monitor-"))
     try:
         conf = tmp / "masakarimonitors.conf"
-        conf.write_text(monitor_conf(endpoint, auth))
+        conf.write_text(monitor_conf(endpoint, auth, region=region))
         cmd = [str(venvbuild.venv_python(path)), str(MONITOR), "--config-file", str(conf)]
         cmd += ["--host", host, "--states", ",".join(states)]
         proc = subprocess.run(
