@@ -20,6 +20,8 @@ from rhworker.testing.masakari.compare import GAP, REFERENCE, Difference
 TIMES_ROW = "Segment and host `created_at`/`updated_at`"
 DELETE_ROW = "Deleting a segment that still has hosts"
 RENAME_ROW = "Renaming a segment or a host (`name` in PUT)"
+NOVA_ROW = "Host create/update checks the name against Nova's compute services"
+OVERSIZE_ROW = "A body over the size limit (413)"
 
 DIFFERENCES: list[Difference] = [
     # -- intentional (docs/api.md) ------------------------------------------------------
@@ -46,11 +48,36 @@ DIFFERENCES: list[Difference] = [
         "rhworker refuses (409) to delete a segment that has hosts; Masakari deletes them",
         DELETE_ROW,
     ),
+    *[
+        Difference(
+            f"hosts/{step}",
+            "*",
+            "the hosts and the segment Masakari deleted in one call are deleted one by one",
+            DELETE_ROW,
+        )
+        for step in ("delete", "delete-two", "delete-three", "delete-segment")
+    ],
     Difference(
-        "hosts/delete*",
+        "hosts/update-rename",
         "*",
-        "the hosts and the segment Masakari deleted in one call are deleted one by one",
-        DELETE_ROW,
+        "rhworker does not rename a host (400); Masakari does",
+        RENAME_ROW,
+    ),
+    *[
+        Difference(
+            f"hosts/{step}",
+            "*",
+            "rhworker records a host Nova does not know; Masakari refuses it (400)",
+            NOVA_ROW,
+        )
+        for step in ("unknown-to-nova", "delete-ghost")
+    ],
+    Difference(
+        "notifications/oversize",
+        "*",
+        "an oversize body: rhworker answers a JSON overLimit fault with the version "
+        "headers, Masakari's sizelimit middleware an HTML page",
+        OVERSIZE_ROW,
     ),
     # -- gaps: rhworker should match ------------------------------------------------------
     Difference(
@@ -136,6 +163,9 @@ EXPECTED_STATUS: dict[str, int] = {
     "hosts/show-unknown": 404,
     "hosts/update": 200,
     "hosts/update-bad": 400,
+    "hosts/update-rename": 200,
+    "hosts/unknown-to-nova": 400,
+    "hosts/delete-ghost": 404,
     "hosts/delete-segment-with-hosts": 204,
     "hosts/delete": 404,
     "hosts/delete-again": 404,
@@ -164,6 +194,10 @@ EXPECTED_STATUS: dict[str, int] = {
     "notifications/vmoves-unknown": 404,
     "notifications/vmove-unknown": 404,
     "notifications/update-host-in-use": 409,
+    "notifications/page-1": 200,
+    "notifications/page-2": 200,
+    "notifications/page-2-uuid": 400,
+    "notifications/oversize": 413,
     "pagination/create-0": 201,
     "pagination/create-1": 201,
     "pagination/create-2": 201,

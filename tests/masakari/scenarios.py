@@ -167,6 +167,11 @@ def hosts(t: HttpTarget) -> None:
         {"host": {"on_maintenance": True, "control_attributes": "IPMI"}},
     )
     t.call("update-bad", "PUT", f"{base}/{two}", {"host": {"on_maintenance": "maybe"}})
+    t.call("update-rename", "PUT", f"{base}/{two}", {"host": {"name": HOSTS[5]}})
+    ghost = _uuid(
+        t.call("unknown-to-nova", "POST", base, {"host": {**h1, "name": "ghost-1"}}), "host"
+    )
+    t.call("delete-ghost", "DELETE", f"{base}/{ghost}")
     t.call("delete-segment-with-hosts", "DELETE", f"/v1/segments/{s}")
     t.call("delete", "DELETE", f"{base}/{one}")
     t.call("delete-again", "DELETE", f"{base}/{one}")
@@ -281,6 +286,17 @@ def notifications(t: HttpTarget) -> None:
         version="1.3",
     )
     t.call("update-host-in-use", "PUT", f"{base}/{host}", {"host": {"reserved": True}})
+    page = f"/v1/notifications?source_host_uuid={host}&limit=1"
+    first = t.call("page-1", "GET", page)
+    try:
+        last = first.body["notifications"][0]
+    except (KeyError, IndexError, TypeError):
+        last = {"id": 0, "notification_uuid": MISSING}
+    t.call("page-2", "GET", f"{page}&marker={last['id']}")
+    # Masakari takes only the integer id as a notification marker.
+    t.call("page-2-uuid", "GET", f"{page}&marker={last['notification_uuid']}")
+    big = {**note, "payload": {**STOPPED, "padding": "x" * 200_000}}
+    t.call("oversize", "POST", "/v1/notifications", {"notification": big})
 
 
 def pagination(t: HttpTarget) -> None:
