@@ -11,6 +11,7 @@ neither), as Masakari's ``ResourceV1``. ``GET /`` answers without authentication
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -23,14 +24,14 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
-from rhworker import conf as rconf
 from rhworker import intake
 from rhworker.api import auth, hosts, notifications, segments, versions
 from rhworker.api.call import Call, Reply
 from rhworker.api.errors import ApiError, from_rhworker
 from rhworker.errors import ConfigError, RhworkerError
-from rhworker.store import Store, from_url
+from rhworker.store import Store
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL
+from rhworker.wiring import configured_store
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ AUTH_STRATEGIES = ("keystone", "noauth")
 # ``/v1/{project_id}/...``: Masakari's project_id_regex (hex and dashes) before a collection.
 _PROJECT_PATH = re.compile(r"^/v1/([0-9a-f\-]+)/((?:segments|notifications)(?:/.*)?)$")
 JSON = "application/json"
+FAULT_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ContextMaker = Callable[[dict[str, Any], auth.Policy], auth.Context]
@@ -47,10 +49,19 @@ def _root(call: Call) -> Reply:
     return 200, versions.version_document(call.request.host_url.rstrip("/"))
 
 
+def _is_loopback_address(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    if body is None:
-        return Response(status=status, headers=headers)
-    return Response(json.dumps(body), status=status, headers=headers, mimetype=JSON)
+    """A JSON answer with Masakari's content types: ``application/json`` (a 204 too),
+    and ``application/json; charset=UTF-8`` for a fault."""
+    content_type = JSON if status < 400 else FAULT_CONTENT_TYPE
+    text = "" if body is None else json.dumps(body)
+    return Response(text, status=status, headers=headers, content_type=content_type)
 
 
 class ApiApp:
@@ -65,6 +76,7 @@ class ApiApp:
         auth_strategy: str = "noauth",
         policy: auth.Policy | None = None,
         dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
+        loopback_clients_only: bool = False,
     ) -> None:
         if auth_strategy not in AUTH_STRATEGIES:
             raise ConfigError(
@@ -74,6 +86,7 @@ class ApiApp:
         self.auth_strategy = auth_strategy
         self.policy = policy or auth.Policy()
         self.dedup_interval = dedup_interval
+        self.loopback_clients_only = loopback_clients_only
         self._context: ContextMaker = (
             auth.keystone_context if auth_strategy == "keystone" else auth.noauth_context
         )
@@ -94,6 +107,9 @@ class ApiApp:
         return self.handle(Request(environ))(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        if self.loopback_clients_only and not _is_loopback_address(request.remote_addr):
+            message = "auth_strategy noauth serves loopback clients only"
+            return _json(403, ApiError(403, message).body())
         project_in_path = None
         match = _PROJECT_PATH.match(request.path)
         if match:  # /v1/{project_id}/segments...: the catalog's URL form, as Masakari
@@ -176,18 +192,23 @@ class KeystoneGate:
 
 
 def create_app(conf: cfg.ConfigOpts, *, store: Store | None = None) -> WsgiApp:
-    """The API as configured: the store of ``[store] url`` (unless ``store`` is given),
+    """The API as configured (with noauth, for loopback clients only unless ``[api]
+    allow_noauth_on_non_loopback``): the configured store (``[store] url`` or the embedded
+    default; unless ``store`` is given),
     ``[api] auth_strategy``, the duplicate window of ``[notification]``, oslo.policy's
     ``[oslo_policy]``. With ``keystone``, keystonemiddleware reads its own
     ``[keystone_authtoken]`` options from ``conf``. The caller owns ``store``."""
     if store is None:
-        store = from_url(rconf.store_url(conf))
+        store = configured_store(conf, create=True)
     strategy = conf.api.auth_strategy
     app = ApiApp(
         store,
         auth_strategy=strategy,
         policy=auth.Policy(conf),
         dedup_interval=intake.dedup_interval(conf),
+        # Under a WSGI server the listening address is not known here: noauth answers
+        # loopback clients only, unless allowed beyond.
+        loopback_clients_only=strategy == "noauth" and not conf.api.allow_noauth_on_non_loopback,
     )
     if strategy == "keystone":
         return KeystoneGate(app, conf)

@@ -2,7 +2,8 @@
 
 Times are naive UTC as Masakari prints them (``2026-01-31T12:00:00.000000``).
 Segments and hosts carry no creation time in rhworker: ``created_at`` and
-``updated_at`` are null. Records are never soft-deleted: ``deleted`` is always false.
+``updated_at`` are null. An empty segment description shows as null (Masakari's
+value for none given). Records are never soft-deleted: ``deleted`` is always false.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def segment(s: Segment) -> dict[str, Any]:
         "name": s.name,
         "service_type": s.service_type,
         "enabled": s.enabled,
-        "description": s.description,
+        # Masakari's is null unless one was given; rhworker keeps "" for none.
+        "description": s.description or None,
         "recovery_method": method.value if isinstance(method, RecoveryMethod) else str(method),
         "created_at": None,
         "updated_at": None,
@@ -93,7 +95,8 @@ def notification(
         "failover_segment_uuid": seg.uuid if seg is not None else None,
         "message": n.progress.reason,
         "created_at": iso(n.created_at),
-        "updated_at": iso(n.updated_at),
+        # null until the notification changes after its intake, as in Masakari
+        "updated_at": iso(n.updated_at) if n.updated_at != n.created_at else None,
         **_soft_delete_fields(),
     }
 

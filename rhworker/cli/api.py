@@ -13,7 +13,8 @@ import threading
 from types import FrameType
 
 from rhworker.cli import EXIT_OK, load_conf
-from rhworker.cli._common import configured_store, port
+from rhworker.cli._common import port
+from rhworker.wiring import configured_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:

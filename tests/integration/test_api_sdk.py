@@ -13,8 +13,8 @@ import pytest
 from openstack import exceptions as sdk_exc
 
 from rhworker import inventory as inv
-from rhworker.testing.api import running_api
-from rhworker.testing.deployment import Deployment
+from rhworker.api.process import running_api
+from rhworker.deployment import Deployment
 from rhworker.testing.sim_fixture import SMALL_CLOUD, running_simulator
 
 pytestmark = pytest.mark.integration

@@ -38,6 +38,7 @@ def test_create_is_202_and_enqueued(client: Client, store: Store, inventory: dic
         "cluster_status": "OFFLINE",
     }
     assert isinstance(n["id"], int) and n["id"] > 0
+    assert n["created_at"] and n["updated_at"] is None  # not changed since intake
     stored = store.get_notification(n["notification_uuid"])
     assert stored.hostname == "h1" and store.queue_stats().depth == 1
 
@@ -112,6 +113,8 @@ def test_list_filters_sort_and_pages(client: Client, store: Store, inventory: di
         assert r.status_code == 200, r.get_data(True)
         return [n["notification_uuid"] for n in r.get_json()["notifications"]]
 
+    running = client.get(f"/v1/notifications/{b['notification_uuid']}").get_json()
+    assert running["notification"]["updated_at"] is not None  # changed since intake
     every = [c, b, a]
     assert uuids("") == [n["notification_uuid"] for n in every]  # newest first
     assert uuids("status=running") == [b["notification_uuid"]]

@@ -31,12 +31,13 @@ def test_create_show_update_delete(client: Client, store: Store) -> None:
     assert (updated["recovery_method"], updated["enabled"], updated["description"]) == (
         "auto",
         False,
-        "",
+        None,  # no description: null, as Masakari shows it
     )
     assert updated["uuid"] == seg["uuid"] and updated["id"] == seg["id"]
     assert store.get_segment("seg1").enabled is False
     r = client.delete(f"/v1/segments/{seg['uuid']}")
     assert r.status_code == 204 and r.get_data() == b""
+    assert r.headers["Content-Type"] == "application/json"  # Masakari's, even empty
     assert store.list_segments() == []
     fault(client.get(f"/v1/segments/{seg['uuid']}"), 404)
 

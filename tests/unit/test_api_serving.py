@@ -69,7 +69,7 @@ def test_wsgi_entry_reads_its_configuration_at_the_first_call(tmp_path: Any) -> 
     assert app._app is None  # nothing read yet
     path = _conf_file(tmp_path, "noauth")
     client = Client(app)
-    r = client.get("/v1/segments", environ_base={wsgi.CONFIG_KEY: path})
+    r = client.get("/v1/segments", environ_base={wsgi.CONFIG_KEY: path, "REMOTE_ADDR": "127.0.0.1"})
     assert r.status_code == 200 and r.get_json() == {"segments": []}
     assert (tmp_path / "api.db").exists()
     assert wsgi.config_files({}, {wsgi.CONFIG_KEY: "/x.conf"}) == ["/x.conf"]
@@ -91,5 +91,21 @@ def test_keystone_strategy_puts_auth_token_in_front(tmp_path: Any) -> None:
         # A client cannot pass itself off as an admin with auth_token's own headers.
         spoofed = {"X-User-Id": "u", "X-Roles": "admin", "X-Identity-Status": "Confirmed"}
         assert client.get("/v1/segments", headers=spoofed).status_code == 401
+    finally:
+        store.close()
+
+
+def test_noauth_app_serves_loopback_clients_only(tmp_path: Any) -> None:
+    conf = rconf.load(config_files=[_conf_file(tmp_path, "noauth")])
+    store = from_url(f"sqlite:///{tmp_path}/api.db")
+    try:
+        client = Client(create_app(conf, store=store))
+        far = client.get("/v1/segments", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+        assert far.status_code == 403 and "loopback clients only" in far.get_data(True)
+        near = client.get("/v1/segments", environ_base={"REMOTE_ADDR": "::1"})
+        assert near.status_code == 200
+        conf.set_override("allow_noauth_on_non_loopback", True, group="api")
+        allowed = Client(create_app(conf, store=store))
+        assert allowed.get("/", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
     finally:
         store.close()

@@ -64,6 +64,7 @@ def test_malformed_version_is_400(client: Client, asked: str) -> None:
 def test_errors_under_v1_carry_the_version_headers(client: Client) -> None:
     r = client.get("/v1/segments/nope", headers=mv("1.2"))
     fault(r, 404)
+    assert r.headers["Content-Type"] == "application/json; charset=UTF-8"  # Masakari's
     assert r.get_json().keys() == {"itemNotFound"}
     assert r.headers[V] == "instance-ha 1.2" and r.headers["Vary"] == V
 

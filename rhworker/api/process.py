@@ -1,4 +1,4 @@
-"""Run ``rhworker api`` for tests and tools: a real process on a free loopback port.
+"""Run ``rhworker api`` as a child process on a free loopback port (the demo, tests).
 
 ``running_api(conf_path)`` starts ``rhworker --config-file CONF api --port 0``, waits
 for the URL it prints, yields it (``http://127.0.0.1:PORT/v1``) and stops the process.

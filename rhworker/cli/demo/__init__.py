@@ -1,4 +1,7 @@
-"""``rhworker demo``: run the whole thing on this machine and print a verdict."""
+"""``rhworker demo``: run the whole thing on this machine and print a verdict.
+
+The command; its cloud and scenario are planned in :mod:`.scenario`, followed live on
+the terminal by :mod:`.view`."""
 
 from __future__ import annotations
 
@@ -119,7 +122,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rhworker.demo import demo_cloud, failable_hosts
+    from rhworker.cli.demo.scenario import demo_cloud, failable_hosts
 
     _check_args(args)
     if args.cloud:
@@ -157,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
             conf = load_conf(args)
             store = from_url(rconf.store_url(conf))
         else:
-            from rhworker.testing.deployment import Deployment
+            from rhworker.deployment import Deployment
 
             deployment = Deployment(
                 control.compute_url,
@@ -169,7 +172,7 @@ def _demo(args: argparse.Namespace) -> int:
             store = deployment.store
             deployment.start_worker_process(pool=args.workers)
             if args.via_api:
-                from rhworker.testing.api import running_api
+                from rhworker.api.process import running_api
 
                 log = os.path.join(state_dir, "api.log")
                 args.api_url = api.enter_context(running_api(deployment.conf_path, log_path=log))
@@ -234,8 +237,8 @@ def _run(
     started: float,
     state_dir: str,
 ) -> int:
-    from rhworker.demo import Extras, plan_extras, plan_scenario, status_counts, watch
-    from rhworker.demo_view import LiveView, print_summary
+    from rhworker.cli.demo.scenario import Extras, plan_extras, plan_scenario, status_counts, watch
+    from rhworker.cli.demo.view import LiveView, print_summary
     from rhworker.inventory import apply_inventory, load_inventory
     from rhworker.verify import verify
 
