@@ -59,8 +59,8 @@ class Conformance:
 
 @pytest.fixture(scope="module")
 def conformance(masakari_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from rhworker.testing.api import running_api
-    from rhworker.testing.deployment import Deployment
+    from rhworker.api.process import running_api
+    from rhworker.deployment import Deployment
     from rhworker.testing.masakari import running_masakari_api
     from rhworker.testing.sim_fixture import running_simulator
 

@@ -102,8 +102,8 @@ def test_real_clients_log_in_through_keystone(keystone: Any, masakari_keystone: 
 def test_rhworker_api_behind_auth_token(keystone: Any, masakari_ready: None, tmp_path: Any) -> None:
     """The same with ``rhworker api`` (``[api] auth_strategy = keystone``): the catalog
     points at it, and the CLI and the host monitor log in as they would to Masakari."""
-    from rhworker.testing.api import running_api
-    from rhworker.testing.deployment import Deployment
+    from rhworker.api.process import running_api
+    from rhworker.deployment import Deployment
     from rhworker.testing.sim_fixture import running_simulator
 
     with running_simulator() as sim:

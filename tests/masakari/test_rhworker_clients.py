@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.masakari, pytest.mark.integration]
 def rhworker_api(masakari_ready: None, tmp_path: Any) -> Iterator[tuple[str, Any, Any]]:
     """``(endpoint, deployment, simulator)``: ``rhworker api`` (noauth) on the embedded
     store, Nova = the simulator's small cloud, nothing in the inventory yet."""
-    from rhworker.testing.api import running_api
-    from rhworker.testing.deployment import Deployment
+    from rhworker.api.process import running_api
+    from rhworker.deployment import Deployment
     from rhworker.testing.sim_fixture import SMALL_CLOUD, running_simulator
 
     with running_simulator(SMALL_CLOUD) as sim:

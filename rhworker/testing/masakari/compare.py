@@ -215,10 +215,20 @@ def diff(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, tuple[An
 def unexplained(
     differences: dict[str, tuple[Any, Any]], allowed: list[Difference]
 ) -> tuple[dict[str, tuple[Any, Any]], list[Difference]]:
-    """(differences no entry covers, entries that covered nothing)."""
-    left = {k: v for k, v in differences.items() if not any(d.covers(k) for d in allowed)}
-    unused = [d for d in allowed if not any(d.covers(k) for k in differences)]
-    return left, unused
+    """(differences no entry covers, entries that explain nothing).
+
+    Each difference is credited to the first entry covering it, so an entry that only
+    repeats what an earlier one explains counts as explaining nothing.
+    """
+    left: dict[str, tuple[Any, Any]] = {}
+    used: set[int] = set()
+    for key, value in differences.items():
+        first = next((i for i, d in enumerate(allowed) if d.covers(key)), None)
+        if first is None:
+            left[key] = value
+        else:
+            used.add(first)
+    return left, [d for i, d in enumerate(allowed) if i not in used]
 
 
 def report(differences: dict[str, tuple[Any, Any]]) -> str:
