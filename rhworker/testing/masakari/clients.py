@@ -103,14 +103,10 @@ def monitor_conf(
 ) -> str:
     """masakarimonitors.conf for the host monitor: its ``[api]`` (keystoneauth) and
     ``[host]`` sections (one sample per state, no IPMI check)."""
-    api = (
-        {"auth_type": "none", "endpoint": endpoint or ""}
-        if auth is None
-        else {
-            "auth_type": "password",
-            **auth,
-        }
-    )
+    if auth is None:
+        api = {"auth_type": "none", "endpoint": endpoint or ""}
+    else:
+        api = {"auth_type": "password", **auth}
     api["region"] = region
     host = {
         "monitoring_samples": "1",
