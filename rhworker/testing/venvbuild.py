@@ -13,8 +13,9 @@ run with ``<venv>/bin/python`` only: the console scripts' shebangs name the temp
 path, so they are run as ``<venv>/bin/python <venv>/bin/<script>``
 (:func:`script_command`).
 
-This is the real-Nova tier's builder (:mod:`rhworker.testing.realnova.venv`) made
-generic for the Masakari and Keystone tiers.
+The real-Nova, Masakari and Keystone tiers each declare one recipe
+(:mod:`rhworker.testing.realnova.venv`, :mod:`rhworker.testing.masakari.venv`,
+:mod:`rhworker.testing.keystone.venv`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Recipe:
     checks: tuple[str, ...]  # python snippets that must run in the built venv, each alone
     prepare: Callable[[Path, Runner], None] | None = None  # (venv, run): templates
     title: str = ""  # for messages: "Masakari"
+    marker: str = MARKER  # the file written last: the venv is complete
+    module: str = ""  # the prebuild module, default rhworker.testing.<name>.venv
 
     @property
     def label(self) -> str:
@@ -91,8 +94,8 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def is_built(path: Path) -> bool:
-    return venv_python(path).exists() and (path / MARKER).exists()
+def is_built(path: Path, marker: str = MARKER) -> bool:
+    return venv_python(path).exists() and (path / marker).exists()
 
 
 @contextlib.contextmanager
@@ -140,7 +143,7 @@ def _build(recipe: Recipe, tmp: Path, log: Path, timeout: float) -> None:
         run([py, "-c", check], 300)
     if recipe.prepare is not None:
         recipe.prepare(tmp, run)
-    (tmp / MARKER).write_text(requirements_hash(recipe) + "\n")
+    (tmp / recipe.marker).write_text(requirements_hash(recipe) + "\n")
 
 
 def ensure_venv(
@@ -148,10 +151,10 @@ def ensure_venv(
 ) -> Path:
     """Build the virtualenv unless it is already built; return its path."""
     path = path or venv_path(recipe)
-    if is_built(path):
+    if is_built(path, recipe.marker):
         return path
     with _build_lock(path):
-        if is_built(path):  # another process built it while we waited
+        if is_built(path, recipe.marker):  # another process built it while we waited
             return path
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.build-", dir=path.parent))
         log = path.parent / f"{path.name}.build.log"
@@ -175,7 +178,7 @@ def available(recipe: Recipe, build: bool | None = None) -> str | None:
     never build on demand).
     """
     path = venv_path(recipe)
-    if is_built(path):
+    if is_built(path, recipe.marker):
         return None
     if build is None:
         build = os.environ.get(recipe.env_build, "1").lower() not in ("0", "false", "no")
@@ -189,13 +192,13 @@ def available(recipe: Recipe, build: bool | None = None) -> str | None:
 
 
 def _prebuild_hint(recipe: Recipe) -> str:
-    return f"python3 -m rhworker.testing.{recipe.name}.venv"
+    return f"python3 -m {recipe.module or f'rhworker.testing.{recipe.name}.venv'}"
 
 
 def main(recipe: Recipe) -> int:
     """Prebuild (what ``python3 -m rhworker.testing.<name>.venv`` runs)."""
     path = venv_path(recipe)
-    if is_built(path):
+    if is_built(path, recipe.marker):
         print(f"{recipe.label} virtualenv ready: {path}")
         return 0
     start = time.monotonic()
