@@ -46,7 +46,7 @@ ContextMaker = Callable[[dict[str, Any], auth.Policy], auth.Context]
 
 
 def _root(call: Call) -> Reply:
-    return 200, versions.version_document(call.request.host_url.rstrip("/"))
+    return 200, versions.version_document(call.request.url_root.rstrip("/"))
 
 
 def _is_loopback_address(address: str | None) -> bool:
@@ -125,7 +125,7 @@ class ApiApp:
             message = f"The request method: '{request.method}' is not allowed on this resource"
             return _json(405, ApiError(405, message).body())
         if endpoint == "versions":
-            return _json(200, versions.versions_document(request.host_url.rstrip("/")))
+            return _json(200, versions.versions_document(request.url_root.rstrip("/")))
         return self._v1(request, endpoint, args, project_in_path)
 
     def _v1(
@@ -184,6 +184,13 @@ class KeystoneGate:
 
         self.app = app
         self.protected = auth_token.AuthProtocol(app, {"oslo_config_config": conf})
+        if not conf.keystone_authtoken.auth_type:
+            # Without its own credentials auth_token cannot validate any token.
+            raise ConfigError(
+                "[api] auth_strategy = keystone needs [keystone_authtoken] auth_type (e.g. "
+                "password) and its options (auth_url, username, password, project_name, "
+                "user_domain_name, project_domain_name), and www_authenticate_uri"
+            )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO", "") in ("", "/"):

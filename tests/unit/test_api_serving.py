@@ -58,8 +58,12 @@ def _conf_file(tmp_path: Any, strategy: str) -> str:
     path.write_text(
         f"[DEFAULT]\nstate_dir = {tmp_path}\n[store]\nurl = sqlite:///{tmp_path}/api.db\n"
         f"[api]\nauth_strategy = {strategy}\n"
-        # where clients are sent for a token (no Keystone is contacted in these tests)
+        # where clients are sent for a token, and auth_token's own credentials (no
+        # Keystone is contacted in these tests)
         "[keystone_authtoken]\nwww_authenticate_uri = http://127.0.0.1:9/identity/v3\n"
+        "auth_type = password\nauth_url = http://127.0.0.1:9/identity/v3\n"
+        "username = rhworker\npassword = secret\nproject_name = service\n"
+        "user_domain_name = Default\nproject_domain_name = Default\n"
     )
     return str(path)
 
@@ -107,5 +111,16 @@ def test_noauth_app_serves_loopback_clients_only(tmp_path: Any) -> None:
         conf.set_override("allow_noauth_on_non_loopback", True, group="api")
         allowed = Client(create_app(conf, store=store))
         assert allowed.get("/", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    finally:
+        store.close()
+
+
+def test_keystone_without_service_credentials_is_refused_at_start(tmp_path: Any) -> None:
+    path = tmp_path / "rhworker.conf"
+    path.write_text(f"[DEFAULT]\nstate_dir = {tmp_path}\n[api]\nauth_strategy = keystone\n")
+    store = from_url(f"sqlite:///{tmp_path}/api.db")
+    try:
+        with pytest.raises(ConfigError, match=r"\[keystone_authtoken\] auth_type"):
+            create_app(rconf.load(config_files=[str(path)]), store=store)
     finally:
         store.close()

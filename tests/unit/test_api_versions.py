@@ -84,3 +84,8 @@ def test_project_id_in_the_path_must_be_the_callers(client: Client) -> None:
     assert r.status_code == 200 and r.get_json() == {"segments": []}
     r = client.get("/v1/0123abcd/segments", headers={"X-Project-Id": "ffff"})
     assert "doesn't match Context's project_id" in fault(r, 400)
+
+
+def test_links_follow_the_mount_point_of_a_wsgi_server(client: Client) -> None:
+    r = client.get("/", base_url="http://localhost/instance-ha/")
+    assert r.get_json()["versions"][0]["links"][0]["href"] == "http://localhost/instance-ha/v1/"
