@@ -14,6 +14,7 @@ from rhworker import logs
 from rhworker.conf import (
     compute,
     coordination,
+    external,
     fencing,
     host_failure,
     instance_failure,
@@ -33,6 +34,7 @@ MODULES = (
     worker,
     host_failure,
     fencing,
+    external,
     compute,
     notification,
     metrics,

@@ -20,7 +20,11 @@ from typing import TYPE_CHECKING, Any
 from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
 from rhworker.fencing.base import FencingOptions
 from rhworker.models import Delivery, Notification, NotificationStatus, Step
-from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
+from rhworker.recovery.options import (
+    ExternalOptions,
+    InstanceFailureOptions,
+    ProcessFailureOptions,
+)
 
 if TYPE_CHECKING:
     from rhworker.compute.base import ComputeClient
@@ -54,6 +58,7 @@ class HostFailureOptions:
     restore_on_started: bool = True
     correlation_window: float = 0.0
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
+    external: ExternalOptions = dataclasses.field(default_factory=ExternalOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
@@ -73,6 +78,7 @@ class HostFailureOptions:
             restore_on_started=group.restore_on_started,
             correlation_window=float(group.correlation_window),
             fencing=FencingOptions.from_conf(conf),
+            external=ExternalOptions.from_conf(conf),
         )
 
 
@@ -295,12 +301,16 @@ class LeaseGuard:
 
 @dataclasses.dataclass
 class RecoveryResult:
-    status: NotificationStatus  # finished, ignored or error
+    # finished, ignored or error; running: handed off to an outside workflow (driver
+    # 'external') until ``handed_off_until`` — the worker stretches the lease to then
+    # and lets go without ending the notification.
+    status: NotificationStatus
     reason: str = ""
     moved: int = 0
     failed: int = 0
     skipped: int = 0
     target_hosts: list[str] = dataclasses.field(default_factory=list)
+    handed_off_until: float | None = None
 
 
 class RecoveryDriver(abc.ABC):

@@ -1,9 +1,12 @@
-"""``[instance_failure]`` and ``[process_failure]`` options, parsed once at the edge."""
+"""``[instance_failure]``, ``[process_failure]`` and ``[external]`` options, parsed once at
+the edge."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+from rhworker.conf.external import DEFAULT_POST_TIMEOUT, DEFAULT_WORKFLOW_TIMEOUT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,3 +49,30 @@ class ProcessFailureOptions:
             wait_period_after_service_update=float(group.wait_period_after_service_update),
             verify_interval=group.verify_interval,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExternalOptions:
+    """``[external]`` options, parsed once at the edge."""
+
+    endpoint: str = ""
+    api_url: str = ""
+    workflow_timeout: float = DEFAULT_WORKFLOW_TIMEOUT
+    post_timeout: float = DEFAULT_POST_TIMEOUT
+    auth_token: str = dataclasses.field(default="", repr=False)
+    verify_tls: bool = True
+
+    @classmethod
+    def from_conf(cls, conf: Any) -> ExternalOptions:
+        g = conf.external
+        return cls(
+            endpoint=g.endpoint,
+            api_url=g.api_url,
+            workflow_timeout=float(g.workflow_timeout),
+            post_timeout=float(g.post_timeout),
+            auth_token=g.auth_token,
+            verify_tls=g.verify_tls,
+        )
+
+    def callback_url(self, notification_id: str) -> str:
+        return f"{self.api_url.rstrip('/')}/v1/notifications/{notification_id}"
