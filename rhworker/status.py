@@ -223,7 +223,7 @@ def recent_failures(store: Store, limit: int = DEFAULT_FAILURES) -> list[Failure
 
 # -- rendering -------------------------------------------------------------------------
 def render(snap: StatusSnapshot) -> str:
-    from rhworker.cli._common import format_table, iso
+    from rhworker.text import format_table, iso
 
     out: list[str] = [f"rhworker status at {iso(snap.at)}"]
     if snap.paused_all is not None:

@@ -1,4 +1,7 @@
-"""``rhworker demo``: run the whole thing on this machine and print a verdict."""
+"""``rhworker demo``: run the whole thing on this machine and print a verdict.
+
+The command; its cloud and scenario are planned in :mod:`.scenario`, followed live on
+the terminal by :mod:`.view`."""
 
 from __future__ import annotations
 
@@ -98,7 +101,7 @@ def _start_simulator(evacuation_time: float, log_path: str) -> tuple[subprocess.
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rhworker.demo import demo_cloud, failable_hosts
+    from rhworker.cli.demo.scenario import demo_cloud, failable_hosts
 
     if args.workers < 1 and not args.external_workers:
         raise ConfigError("--workers must be at least 1")
@@ -138,7 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
             conf = load_conf(args)
             store = from_url(rconf.store_url(conf))
         else:
-            from rhworker.testing.deployment import Deployment
+            from rhworker.deployment import Deployment
 
             deployment = Deployment(
                 control.compute_url,
@@ -173,8 +176,8 @@ def _run(
     started: float,
     state_dir: str,
 ) -> int:
-    from rhworker.demo import Extras, plan_extras, plan_scenario, status_counts, watch
-    from rhworker.demo_view import LiveView, print_summary
+    from rhworker.cli.demo.scenario import Extras, plan_extras, plan_scenario, status_counts, watch
+    from rhworker.cli.demo.view import LiveView, print_summary
     from rhworker.inventory import apply_inventory, load_inventory
     from rhworker.verify import verify
 

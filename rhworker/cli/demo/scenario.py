@@ -1,4 +1,4 @@
-"""``rhworker demo``: the whole thing on one machine, with a verdict.
+"""The scenario of ``rhworker demo``: the whole thing on one machine, with a verdict.
 
 A simulator (child process, or an external one), a store and locks (the embedded
 default, or any URL), N worker processes under ``rhworker pool`` (or external

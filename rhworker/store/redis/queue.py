@@ -1,6 +1,9 @@
-"""The queue read model of the Redis store (``rhworker status``), computed from the
-stream, the lease/retry zsets and the notification hashes. Not atomic as a whole: a
-snapshot for operators, not a basis for decisions."""
+"""The delivery queue of the Redis store, on the Python side: turning the hand-out
+script's answer into a delivery or into how long to wait, and the queue read model
+(``rhworker status``), computed from the stream, the lease/retry zsets and the
+notification hashes — not atomic as a whole: a snapshot for operators, not a basis
+for decisions. The atomic parts are the scripts (``consume``, ``renew``, ``ack``,
+``retry_later``, ``dead_letter``)."""
 
 from __future__ import annotations
 
@@ -9,9 +12,42 @@ from typing import Any, cast
 
 import redis
 
-from rhworker.models import DeadLetter, InFlight, NotificationStatus, QueueStats
-from rhworker.store.redis_records import flt
-from rhworker.store.redis_scripts import GROUP
+from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
+from rhworker.store.redis.records import flt
+from rhworker.store.redis.scripts import GROUP
+
+# Longest single XREAD BLOCK while consume(block=...) waits (seconds).
+MAX_WAIT = 1.0
+# Candidates a single hand-out script examines before giving up for this call.
+HANDOUT_BATCH = 50
+# Seconds a notification of a paused segment is set aside before it is looked at
+# again (a resume brings every set-aside one back at once).
+PAUSE_RECHECK = 5.0
+
+
+def delivery_of(result: list[Any], worker_id: str) -> Delivery | None:
+    """The hand-out of the ``consume`` script's answer, None when nothing was due."""
+    if not result[0]:
+        return None
+    nid, token, attempts, lease_until, entry = result
+    return Delivery(
+        notification_id=nid,
+        worker_id=worker_id,
+        token=int(token),
+        attempts=int(attempts),
+        lease_until=float(lease_until),
+        backend_ref=entry,
+    )
+
+
+def wait_seconds(result: list[Any], remaining: float) -> float:
+    """How long to block on the stream after an empty hand-out: until the next retry
+    is due or lease ends (on the server's clock, ``result[4]``), at most
+    ``remaining`` and :data:`MAX_WAIT`."""
+    at = float(result[4])
+    due = [max(float(t) - at, 0.001) for t in result[2:4] if t]
+    return min(remaining, MAX_WAIT, *due)
+
 
 _FIELDS = ("status", "entry", "hostname", "lease_owner", "attempts", "dead_reason", "dead_at")
 

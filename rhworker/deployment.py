@@ -1,27 +1,33 @@
 """A whole rhworker deployment on one machine: simulator + store + locks + workers.
 
-Used by the integration tests, the demo, the chaos runner and the benchmarks. It
-writes a real configuration file and starts workers either in this process
-(threads, ``burst`` mode) or as real ``rhworker worker`` / ``rhworker pool``
-processes, so the code under test is wired exactly as an operator's.
+``rhworker demo`` runs on it (so it is production code, not a test helper), and so
+do the integration tests, the chaos runner and the benchmarks. It writes a real
+configuration file and starts workers either in this process (threads, ``burst``
+mode) or as real ``rhworker worker`` / ``rhworker pool`` processes, so the code under
+test is wired exactly as an operator's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 from rhworker import conf as rconf
 from rhworker.inventory import apply_inventory, load_inventory
 from rhworker.models import Notification
 from rhworker.store import Store, from_url
 from rhworker.supervisor import rhworker_command
+from rhworker.wiring import build_worker
+
+if TYPE_CHECKING:
+    from rhworker.worker import Worker
 
 # Worker settings that keep tests and demos quick (seconds).
 FAST_WORKER = {
@@ -105,9 +111,9 @@ class Deployment:
         return n.id
 
     # -- workers ----------------------------------------------------------------------------
-    def build_worker(self, **overrides: Any) -> Any:
-        from rhworker.cli.worker import build_worker
-
+    def build_worker(self, **overrides: Any) -> Worker:
+        """A worker wired from this deployment's configuration file, ``[worker]``
+        options overridden by ``overrides``."""
         conf = self.conf()
         for key, value in overrides.items():
             conf.set_override(key, value, group="worker")
@@ -116,27 +122,9 @@ class Deployment:
     def run_burst(self, workers: int = 1, timeout: float = 60.0, **overrides: Any) -> None:
         """Run ``workers`` in-process workers until the queue is drained."""
         built = [self.build_worker(**overrides) for _ in range(workers)]
-        threads = []
-        for worker in built:
-            worker.coordinator.start()
-            t = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
-            t.start()
-            threads.append(t)
-        deadline = time.monotonic() + timeout
-        try:
-            for t in threads:
-                t.join(max(deadline - time.monotonic(), 0.01))
-            if any(t.is_alive() for t in threads):
+        with WorkerThreads(built, burst=True, join_timeout=10.0) as running:
+            if not running.join(timeout):
                 raise TimeoutError(f"workers still busy after {timeout}s")
-        finally:
-            for worker in built:
-                worker.stop()
-            for t in threads:
-                t.join(10)
-            for worker in built:
-                worker.coordinator.stop()
-                worker.compute.close()
-                worker.store.close()
 
     def start_worker_process(self, *extra: str, pool: int | None = None) -> subprocess.Popen:
         cmd = [*rhworker_command(), *self.cli_args()]
@@ -165,14 +153,7 @@ class Deployment:
 
     # -- waiting --------------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
-            time.sleep(0.05)
+        return wait_until(predicate, timeout, what)
 
     def notifications(self, ids: Iterable[str]) -> list[Notification]:
         return [self.store.get_notification(i) for i in ids]
@@ -189,6 +170,64 @@ class Deployment:
     def close(self) -> None:
         self.stop_processes()
         self.store.close()
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str = "", interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` every ``interval`` seconds until it returns something truthy
+    (returned); :class:`TimeoutError` naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+class WorkerThreads:
+    """Workers, each consuming in a thread of this process (with ``burst``, until the
+    queue is empty). ``with`` enters each worker (starts its coordinator) and then
+    starts its loop; on the way out it stops every loop, waits up to ``join_timeout``
+    seconds for each, and closes the workers (:meth:`rhworker.worker.Worker.close`)."""
+
+    def __init__(
+        self, workers: Sequence[Worker], *, burst: bool = False, join_timeout: float = 30.0
+    ) -> None:
+        self.workers = list(workers)
+        self.burst = burst
+        self.join_timeout = join_timeout
+        self._threads: list[threading.Thread] = []
+        self._close = contextlib.ExitStack()
+
+    def __enter__(self) -> Self:
+        with contextlib.ExitStack() as entered:  # a worker that fails to start closes all
+            for worker in self.workers:
+                entered.enter_context(worker)
+            self._close = entered.pop_all()
+        for worker in self.workers:
+            thread = threading.Thread(
+                target=worker.run, kwargs={"burst": self.burst}, name=worker.worker_id, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the loops to end; whether they did."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.01))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for thread in self._threads:
+            thread.join(self.join_timeout)
+        self._close.close()
 
 
 def _ini(value: Any) -> str:

@@ -1,23 +1,6 @@
-"""The distributed store: Redis >= 6.2, one Stream with one consumer group as the queue.
-
-Everything that must be atomic is one Lua script (``redis_scripts``): intake with
-duplicate refusal and enqueue, hand-out, renew, ack, retries, dead letters, guarded
-status changes, token-checked writes and reserved-host claims. Reads are pipelined
-``MULTI``/``EXEC`` blocks. Scripts are loaded by SHA; after a restart redis-py reloads
-them on ``NOSCRIPT``.
-
-Queue: intake ``XADD``s one entry per notification; a hand-out takes, oldest
-notification first, either a never-delivered entry (``XREADGROUP >``) or a pending one
-whose lease expired or whose retry is due (``XCLAIM`` to the new worker). Leases are
-judged by the notification's ``lease_until`` (mirrored in the ``P:leases`` zset), not by
-the entry's idle time, so that ``now=`` works and renewals (``XCLAIM`` by the owner,
-which also resets the idle time) and takeovers agree. Every such time is on the Redis
-server's clock (``TIME`` inside the scripts), never the caller's: workers with skewed
-clocks agree on leases, retry due times and the duplicate window. ``now=`` (tests)
-overrides it per call. A retry keeps its entry pending (never lost, never doubled)
-until it is due; ack and dead letter ``XACK`` + ``XDEL`` it. Notification records are
-kept until pruned (``prune_history``, ``[store] history_retention``).
-"""
+"""The Redis store class: the client, error translation and script running, and every
+operation of :class:`~rhworker.store.base.Store` as one script call (or one pipelined
+read) handed to the module of its concern (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -31,7 +14,7 @@ from typing import Any, cast
 import redis
 
 from rhworker import codec, validation
-from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound, StoreError
+from rhworker.errors import DuplicateNotification, HostOnMaintenance, InUse, NotFound, StoreError
 from rhworker.models import (
     Claim,
     Delivery,
@@ -44,8 +27,7 @@ from rhworker.models import (
     Segment,
     Step,
 )
-from rhworker.store import inuse, redis_controls, redis_guards, redis_retention, redis_stats
-from rhworker.store import redis_records as rec
+from rhworker.store import attempts, inuse
 from rhworker.store.base import (
     DEFAULT_DUPLICATE_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
@@ -54,21 +36,13 @@ from rhworker.store.base import (
     Store,
     now_or,
 )
-from rhworker.store.redis_conn import DEFAULT_PREFIX, check_version, connect, translated
-from rhworker.store.redis_guards import RedisGuards
-from rhworker.store.redis_scripts import SCRIPTS
+from rhworker.store.redis import controls, guards, notifications, queue, retention, scripts
+from rhworker.store.redis import records as rec
+from rhworker.store.redis.connection import DEFAULT_PREFIX, check_version, connect, translated
+from rhworker.store.redis.durability import durability_risks_of
 
 LOG = logging.getLogger(__name__)
 
-# Longest single XREAD BLOCK while consume(block=...) waits (seconds).
-MAX_WAIT = 1.0
-# Candidates a single hand-out script examines before giving up for this call.
-HANDOUT_BATCH = 50
-# Seconds a notification of a paused segment is set aside before it is looked at
-# again (a resume brings every set-aside one back at once).
-PAUSE_RECHECK = 5.0
-# Notifications read per round trip while listing.
-LIST_CHUNK = 200
 # Milliseconds a claim waits for a replica to acknowledge it (WAIT) when the server
 # has replicas; past it the claim stands but a failover could lose it (logged).
 CLAIM_WAIT_MS = 1000
@@ -79,7 +53,7 @@ def _at(now: float | None) -> str:
     return "" if now is None else rec.flt(now)
 
 
-class RedisStore(RedisGuards, Store):
+class RedisStore(Store):
     """Store on one Redis database (``redis://[:password@]host:port/db?prefix=NAME``)."""
 
     def __init__(
@@ -90,17 +64,11 @@ class RedisStore(RedisGuards, Store):
         self._redis = client
         self._checked = False
         self._closed = False
+        # Whether P:bystatus is known to hold every notification (see retention).
+        self._status_indexed = False
         # Replicas the server had at the durability check: claims WAIT for one.
         self.replicas = 0
-        self._scripts = {
-            name: client.register_script(src)
-            for name, src in {
-                **SCRIPTS,
-                **redis_controls.SCRIPTS,
-                **redis_guards.SCRIPTS,
-                **redis_retention.SCRIPTS,
-            }.items()
-        }
+        self._scripts = {name: client.register_script(src) for name, src in scripts.load().items()}
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -198,6 +166,30 @@ class RedisStore(RedisGuards, Store):
     def delete_host(self, name: str) -> None:
         self._run("delete_host", name)
 
+    # -- inventory changes refused while a recovery uses the host ------------------
+    def _guarded(self, kind: str, name: str, action: str, script: str, *args: Any) -> Any:
+        try:
+            return self._run(script, *args)
+        except InUse as e:
+            raise guards.reworded(e, kind, name, action) from e
+
+    def update_host_if_idle(self, name: str, **changes: Any) -> Host:
+        flat = rec.flatten(validation.validate_changes("host", changes))
+        flat = self._guarded("host", name, "updated", "update_host_if_idle", name, *flat)
+        return rec.host_of(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def delete_host_if_idle(self, name: str) -> None:
+        self._guarded("host", name, "deleted", "delete_host_if_idle", name)
+
+    def update_segment_if_idle(self, name: str, **changes: Any) -> Segment:
+        flat = rec.flatten(validation.validate_changes("segment", changes))
+        what = (f"segment:{name}", f"segment {name!r}")
+        flat = self._guarded("segment", name, "updated", "update_segment_if_idle", *what, *flat)
+        return rec.segment_of(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def delete_segment_if_idle(self, name: str) -> None:
+        self._guarded("segment", name, "deleted", "delete_segment_if_idle", name)
+
     def list_hosts(
         self,
         segment: str | None = None,
@@ -266,24 +258,9 @@ class RedisStore(RedisGuards, Store):
         n.created_at = n.updated_at = float(created)
         return n
 
-    def _fetch(self, ids: list[str]) -> list[Notification | None]:
-        """Notifications by id (None for missing ones), in one round trip."""
-
-        def build(p: Any) -> None:
-            for i in ids:
-                p.hgetall(self.key("notif", i))
-                p.lrange(self.key("steps", i), 0, -1)
-                p.lrange(self.key("claims", i), 0, -1)
-
-        out = self._read(build) if ids else []
-        result: list[Notification | None] = []
-        for k in range(len(ids)):
-            data, steps, claims = out[3 * k : 3 * k + 3]
-            result.append(rec.notification_of(data, steps, claims) if data else None)
-        return result
-
     def get_notification(self, notification_id: str) -> Notification:
-        found = self._fetch([notification_id])[0]
+        with self._translated():
+            found = notifications.fetch(self._redis, self.key, [notification_id])[0]
         if found is None:
             raise NotFound(f"notification {notification_id!r} not found")
         return found
@@ -299,48 +276,21 @@ class RedisStore(RedisGuards, Store):
     ) -> list[Notification]:
         want_status = NotificationStatus(status).value if status is not None else None
         want_type = str(getattr(type, "value", type)) if type is not None else None
-        index = self.key("notifs")
-        if want_status is not None:  # only that status's notifications, not the history
-            if not getattr(self, "_status_indexed", False):
-                with self._translated():
-                    redis_retention.ensure_index(self._redis, self.key, self._run)
-                self._status_indexed = True
-            index = self.key("bystatus", want_status)
-        start = 0
-        if marker is not None:
-            seq = self._read(lambda p: p.hget(self.key("notif", marker), "seq"))[0]
-            rank = None
-            if seq is not None:
-                with self._translated():
-                    rank = cast(
-                        int | None, self._redis.zrevrank(index, f"{int(seq):012d}:{marker}")
-                    )
-            if rank is None:
-                raise NotFound(f"notification {marker!r} not found")
-            start = int(rank) + 1
-        found: list[Notification] = []
-        # with only the status asked for, (nearly) every member matches: read no more
-        only_status = hostname is None and want_type is None and since is None
-        while limit is None or len(found) < limit:
-            chunk = LIST_CHUNK
-            if limit is not None and want_status is not None and only_status:
-                chunk = max(min(LIST_CHUNK, int(limit) - len(found)), 1)
-            with self._translated():
-                members = cast(list[str], self._redis.zrevrange(index, start, start + chunk - 1))
-            if not members:
-                break
-            start += len(members)
-            for n in self._fetch([m.partition(":")[2] for m in members]):
-                if n is None:
-                    continue
-                if (
-                    (want_status is None or n.status.value == want_status)
-                    and (hostname is None or n.hostname == hostname)
-                    and (want_type is None or n.type.value == want_type)
-                    and (since is None or n.generated_time >= since)
-                ):
-                    found.append(n)
-        return found if limit is None else found[: int(limit)]
+        keep = notifications.matcher(want_status, hostname, want_type, since)
+        with self._translated():
+            index = self.key("notifs")
+            if want_status is not None:  # only that status's notifications, not the history
+                if not self._status_indexed:
+                    retention.ensure_index(self._redis, self.key, self._run)
+                    self._status_indexed = True
+                index = self.key("bystatus", want_status)
+            start = 0
+            if marker is not None:
+                start = notifications.start_after(self._redis, self.key, index, marker)
+            only_index = want_status is not None and (hostname, want_type, since) == (None,) * 3
+            return notifications.listed(
+                self._redis, self.key, index, start, limit, keep, only_index
+            )
 
     def set_status(
         self,
@@ -443,28 +393,16 @@ class RedisStore(RedisGuards, Store):
                 _at(now),
                 rec.flt(lease_timeout),
                 int(max_attempts),
-                HANDOUT_BATCH,
-                rec.flt(PAUSE_RECHECK),
+                queue.HANDOUT_BATCH,
+                rec.flt(queue.PAUSE_RECHECK),
+                attempts.GAVE_UP,
+                attempts.NO_REASON,
             )
-            if result[0]:
-                nid, token, attempts, lease_until, entry = result
-                return Delivery(
-                    notification_id=nid,
-                    worker_id=worker_id,
-                    token=int(token),
-                    attempts=int(attempts),
-                    lease_until=float(lease_until),
-                    backend_ref=entry,
-                )
+            delivery = queue.delivery_of(result, worker_id)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            at = float(result[4])  # the server's clock (or now=)
-            self._wait(result[1], min(remaining, MAX_WAIT, *self._due_in(result[2:4], at)))
-
-    @staticmethod
-    def _due_in(times: list[str], at: float) -> list[float]:
-        return [max(float(t) - at, 0.001) for t in times if t]
+            if delivery is not None or remaining <= 0:
+                return delivery
+            self._wait(result[1], queue.wait_seconds(result, remaining))
 
     def _wait(self, cursor: str, seconds: float) -> None:
         """Block until the stream grows past ``cursor`` or ``seconds`` pass."""
@@ -529,12 +467,12 @@ class RedisStore(RedisGuards, Store):
         reason: str = "",
         now: float | None = None,
     ) -> None:
-        args = redis_controls.pause_args(segment, paused, by, reason, now_or(now), now)
+        args = controls.pause_args(segment, paused, by, reason, now_or(now), now)
         self._run("set_pause", *args)
 
     def pauses(self) -> dict[str | None, PauseInfo]:
         raw = self._read(lambda p: p.hgetall(self.key("pauses")))[0]
-        return redis_controls.pauses_of(raw)
+        return controls.pauses_of(raw)
 
     def requeue(
         self, notification_id: str, *, reason: str = "", now: float | None = None
@@ -554,20 +492,20 @@ class RedisStore(RedisGuards, Store):
     ) -> int:
         with self._translated():
             at = self.now() if now is None else now
-            return redis_retention.prune(
+            return retention.prune(
                 self._redis,
                 self.key,
                 self._run,
                 cutoff=at - older_than,
                 now=_at(now),
                 limit=limit,
-                batch=LIST_CHUNK,
+                batch=notifications.LIST_CHUNK,
             )
 
     def queue_stats(self, *, now: float | None = None) -> QueueStats:
         at = self.now() if now is None else now
         with self._translated():
-            return redis_stats.queue_stats(self._redis, self.key, at)
+            return queue.queue_stats(self._redis, self.key, at)
 
     def durability_risks(self) -> list[DurabilityRisk]:
         """Read the server's persistence and replication settings (docs/safety.md).
@@ -591,68 +529,3 @@ class RedisStore(RedisGuards, Store):
         with self._translated():
             seconds, micros = cast(tuple[int, int], self._redis.time())
         return seconds + micros / 1e6
-
-
-def durability_risks_of(
-    config: dict[str, str], info: dict[str, Any], where: str
-) -> list[DurabilityRisk]:
-    """The risks of a server from its ``CONFIG GET *`` (may be empty) and ``INFO``."""
-    risks: list[DurabilityRisk] = []
-    aof = config.get("appendonly", "yes" if info.get("aof_enabled") else "no")
-    if aof != "yes":
-        risks.append(
-            DurabilityRisk(
-                f"redis store {where}: appendonly is off; a crash loses every write since "
-                "the last RDB snapshot (set appendonly yes, appendfsync always)"
-            )
-        )
-    else:
-        fsync = config.get("appendfsync")
-        if fsync is None:
-            risks.append(
-                DurabilityRisk(
-                    f"redis store {where}: appendfsync unknown (CONFIG GET disabled); "
-                    "with anything but 'always' a crash of the machine loses the last "
-                    "acknowledged writes",
-                    known=False,
-                )
-            )
-        elif fsync != "always":
-            lost = "about 1 s" if fsync == "everysec" else "up to 30 s"
-            risks.append(
-                DurabilityRisk(
-                    f"redis store {where}: appendfsync {fsync}; a crash of the machine loses "
-                    f"{lost} of acknowledged writes (claims, hand-outs, progress). Claims stay "
-                    "fenced by holder and epoch, but work may be redone (appendfsync always "
-                    "to avoid it)"
-                )
-            )
-    replicas = int(info.get("connected_slaves", 0) or 0)
-    if replicas:
-        min_replicas = config.get("min-replicas-to-write", config.get("min-slaves-to-write"))
-        if min_replicas is None:
-            risks.append(
-                DurabilityRisk(
-                    f"redis store {where}: {replicas} replica(s), min-replicas-to-write "
-                    "unknown (CONFIG GET disabled); a failover may lose acknowledged writes",
-                    known=False,
-                )
-            )
-        elif int(min_replicas) < 1:
-            risks.append(
-                DurabilityRisk(
-                    f"redis store {where}: {replicas} replica(s) but min-replicas-to-write "
-                    "0; a failover to a replica loses the writes it had not received (set "
-                    "min-replicas-to-write 1; claims also WAIT for a replica)"
-                )
-            )
-    policy = config.get("maxmemory-policy", str(info.get("maxmemory_policy", "noeviction")))
-    maxmemory = config.get("maxmemory", str(info.get("maxmemory", 0)))
-    if policy != "noeviction" and maxmemory not in ("0", ""):
-        risks.append(
-            DurabilityRisk(
-                f"redis store {where}: maxmemory-policy {policy}; evicted keys lose "
-                "notifications and claims (use noeviction)"
-            )
-        )
-    return risks

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from rhworker.demo import Row, describe
+from rhworker.cli.demo.scenario import Row, describe
 
 STATUS_STYLE = {
     "finished": "green",
