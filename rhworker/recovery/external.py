@@ -54,6 +54,7 @@ from rhworker.models import (
     NotificationType,
     Segment,
     Step,
+    StepName,
 )
 from rhworker.recovery.base import RecoveryContext, RecoveryResult
 from rhworker.recovery.host_failure import HostFailureDriver
@@ -63,9 +64,9 @@ from rhworker.store.base import Store
 LOG = logging.getLogger(__name__)
 
 # History steps of the hand-off protocol.
-HANDOFF_STEP = "handoff"
-CALLBACK_STEP = "callback"
-TIMEOUT_STEP = "handoff-timeout"
+HANDOFF_STEP = StepName.HANDOFF
+CALLBACK_STEP = StepName.CALLBACK
+TIMEOUT_STEP = StepName.HANDOFF_TIMEOUT
 _PROTOCOL_STEPS = frozenset({HANDOFF_STEP, CALLBACK_STEP, TIMEOUT_STEP})
 # Statuses a callback may set.
 CALLBACK_STATUSES = (NotificationStatus.FINISHED.value, NotificationStatus.ERROR.value)
