@@ -12,6 +12,7 @@ from oslo_config import cfg
 
 from rhworker import logs
 from rhworker.conf import (
+    api,
     compute,
     coordination,
     external,
@@ -41,6 +42,7 @@ MODULES = (
     pool,
     instance_failure,
     process_failure,
+    api,
 )
 
 
