@@ -142,6 +142,10 @@ class StepName(enum.StrEnum):
     START = "start"
     RESET_STATE = "reset_state"
     FAILED = "failed"
+    # The external driver's hand-off to an outside workflow (rhworker.recovery.external).
+    HANDOFF = "handoff"
+    HANDOFF_TIMEOUT = "handoff_timeout"
+    CALLBACK = "callback"
 
 
 @dataclasses.dataclass

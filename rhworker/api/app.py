@@ -28,6 +28,7 @@ from rhworker import intake
 from rhworker.api import auth, hosts, notifications, segments, versions
 from rhworker.api.call import Call, Reply
 from rhworker.api.errors import ApiError, from_rhworker
+from rhworker.conf.worker import DEFAULT_RETRY_INTERVAL
 from rhworker.errors import ConfigError, RhworkerError
 from rhworker.store import Store
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL
@@ -77,6 +78,7 @@ class ApiApp:
         policy: auth.Policy | None = None,
         dedup_interval: float = DEFAULT_DUPLICATE_INTERVAL,
         loopback_clients_only: bool = False,
+        callback_retry_delay: float = DEFAULT_RETRY_INTERVAL,
     ) -> None:
         if auth_strategy not in AUTH_STRATEGIES:
             raise ConfigError(
@@ -86,6 +88,7 @@ class ApiApp:
         self.auth_strategy = auth_strategy
         self.policy = policy or auth.Policy()
         self.dedup_interval = dedup_interval
+        self.callback_retry_delay = callback_retry_delay
         self.loopback_clients_only = loopback_clients_only
         self._context: ContextMaker = (
             auth.keystone_context if auth_strategy == "keystone" else auth.noauth_context
@@ -162,6 +165,7 @@ class ApiApp:
                 context=context,
                 policy=self.policy,
                 dedup_interval=self.dedup_interval,
+                callback_retry_delay=self.callback_retry_delay,
             )
             status, body = endpoint(call, **args)
         except RhworkerError as e:
@@ -216,6 +220,8 @@ def create_app(conf: cfg.ConfigOpts, *, store: Store | None = None) -> WsgiApp:
         # Under a WSGI server the listening address is not known here: noauth answers
         # loopback clients only, unless allowed beyond.
         loopback_clients_only=strategy == "noauth" and not conf.api.allow_noauth_on_non_loopback,
+        # A workflow's "error" is retried after the worker's first back-off.
+        callback_retry_delay=float(conf.worker.retry_interval),
     )
     if strategy == "keystone":
         return KeystoneGate(app, conf)

@@ -58,7 +58,8 @@ def _rules() -> list[policy.RuleDefault]:
     for template, actions in (
         (SEGMENTS, crud),
         (HOSTS, crud),
-        (NOTIFICATIONS, ("index", "detail", "create", "discoverable")),
+        # "update": rhworker's own, the external workflow's callback (admin only).
+        (NOTIFICATIONS, ("index", "detail", "create", "update", "discoverable")),
         (VMOVES, ("index", "detail", "discoverable")),
     ):
         for action in actions:

@@ -11,6 +11,7 @@ from werkzeug import Request
 from rhworker.api import auth
 from rhworker.api.errors import ApiError, bad_request, not_found
 from rhworker.api.versions import Version
+from rhworker.conf.worker import DEFAULT_RETRY_INTERVAL
 from rhworker.models import Host, Segment
 from rhworker.store.base import Store
 
@@ -28,6 +29,8 @@ class Call:
     context: auth.Context
     policy: auth.Policy
     dedup_interval: float
+    # After an external workflow reports ``error``: seconds before it is handed off again.
+    callback_retry_delay: float = DEFAULT_RETRY_INTERVAL
 
     def authorize(self, rule: str) -> None:
         self.policy.authorize(rule, self.context)

@@ -26,6 +26,7 @@ from rhworker.models import (
     NotificationType,
     Segment,
 )
+from rhworker.recovery import external
 
 SORT_KEYS = frozenset(
     views.notification(
@@ -42,6 +43,7 @@ def rules() -> list[Rule]:
         Rule("/v1/notifications", methods=["GET"], endpoint=index),
         Rule("/v1/notifications", methods=["POST"], endpoint=create),
         Rule("/v1/notifications/<notification_id>", methods=["GET"], endpoint=show),
+        Rule("/v1/notifications/<notification_id>", methods=["PUT"], endpoint=update),
         Rule("/v1/notifications/<notification_id>/vmoves", methods=["GET"], endpoint=vmoves),
         Rule(
             "/v1/notifications/<notification_id>/vmoves/<vmove_id>",
@@ -120,6 +122,30 @@ def _get(call: Call, notification_id: str) -> Notification:
 def show(call: Call, notification_id: str) -> Reply:
     call.authorize(NOTIFICATIONS % "detail")
     n = _get(call, notification_id)
+    hosts, segments = _inventory(call)
+    body = views.notification(n, hosts, segments)
+    if call.version >= (1, 1):
+        body["recovery_workflow_details"] = views.workflow_details(n)
+    return 200, {"notification": body}
+
+
+def update(call: Call, notification_id: str) -> Reply:
+    """The external workflow's callback (Masakari's reserved-host spec): set the status
+    of a notification handed off by the ``external`` driver and claim the reserved
+    hosts the workflow used. 400 for a bad body or a host outside the segment, 404 for
+    an unknown notification, 409 when it is not waiting for a workflow or a host is
+    not a free reserved host (claimed by another notification)."""
+    data = schemas.notification_callback(call.body())
+    call.authorize(NOTIFICATIONS % "update")
+    _get(call, notification_id)
+    n = external.apply_callback(
+        call.store,
+        notification_id,
+        status=data["status"],
+        used_reserved_hosts=data.get("used_reserved_hosts", []),
+        now=call.store.now(),
+        retry_delay=call.callback_retry_delay,
+    )
     hosts, segments = _inventory(call)
     body = views.notification(n, hosts, segments)
     if call.version >= (1, 1):

@@ -27,7 +27,7 @@ NOTIFICATION_KEYS = ("type", "hostname", "generated_time", "payload")
 PAYLOAD_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. ")
 PAYLOAD_VALUE_MAX = 255
 
-_JSON_TYPES = {"string": str, "object": dict, "boolean": bool}
+_JSON_TYPES = {"string": str, "object": dict, "boolean": bool, "array": list}
 
 
 def _wrapped(body: Any, key: str) -> dict[str, Any]:
@@ -154,6 +154,20 @@ def notification_create(body: Any) -> dict[str, Any]:
         _check_type(data, key, "string")
     _check_type(data, "payload", "object")
     _payload(data["payload"])
+    return data
+
+
+# Keys of a workflow's callback (``PUT /v1/notifications/{id}``, the external driver).
+CALLBACK_KEYS = ("status", "used_reserved_hosts")
+
+
+def notification_callback(body: Any) -> dict[str, Any]:
+    """The external workflow's report; the values are judged by the callback itself
+    (:func:`rhworker.recovery.external.apply_callback`)."""
+    data = _wrapped(body, "notification")
+    _check_keys(data, CALLBACK_KEYS, ("status",), "notification")
+    _check_type(data, "status", "string")
+    _check_type(data, "used_reserved_hosts", "array")
     return data
 
 
