@@ -323,12 +323,32 @@ def _sections(results: dict[str, Any]) -> list[str]:
                 [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]],
             ),
         ]
+    return out + _issue18_sections(results)
+
+
+def _issue18_sections(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     if "realnova" in results:
         out += realnova_section(results["realnova"])
     if "storm_cost" in results:
         out += _storm_cost_section(results["storm_cost"])
     out += _status_cost_section(results.get("status_cost"))
+    for section in results.get("comparisons", []):
+        out += _comparison_section(section)
     return out
+
+
+def _comparison_section(section: dict[str, Any]) -> list[str]:
+    """A table recorded as it is (e.g. code before and after a change, measured back
+    to back): ``{"title", "text", "headers", "rows"}``."""
+    return [
+        "",
+        f"## {section['title']}",
+        "",
+        section.get("text", ""),
+        "",
+        _table(section["headers"], section["rows"]),
+    ]
 
 
 def _storm_cost_section(sc: dict[str, Any]) -> list[str]:
