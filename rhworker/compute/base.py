@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+
+if TYPE_CHECKING:  # retry.py imports the SDK; the protocols need only the name
+    from rhworker.compute.retry import Fence
 
 
 @dataclasses.dataclass
@@ -57,6 +60,38 @@ class Migration:
     def in_progress(self) -> bool:
         """Nova has not finished this migration (neither done nor failed)."""
         return self.status in MIGRATION_IN_PROGRESS
+
+
+class MigrationQuery(TypedDict, total=False):
+    """The filters of :meth:`ComputeClient.list_migrations`, as Nova filters
+    ``GET /os-migrations``; a filter not given (or empty) does not filter."""
+
+    instance_id: str | None  # instance_uuid
+    source_host: str | None  # source_compute
+    migration_type: str | None  # default "evacuation"; None: every type
+    host: str | None  # the source or the destination is that host
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationFilter:
+    """A :class:`MigrationQuery` with its default, and the test of one record."""
+
+    instance_id: str | None = None
+    source_host: str | None = None
+    migration_type: str | None = "evacuation"
+    host: str | None = None
+
+    @classmethod
+    def of(cls, query: MigrationQuery) -> MigrationFilter:
+        return cls(**query)
+
+    def matches(self, m: Migration) -> bool:
+        return (
+            (not self.instance_id or m.instance_id == self.instance_id)
+            and (not self.source_host or m.source_host == self.source_host)
+            and (not self.migration_type or m.migration_type == self.migration_type)
+            and (not self.host or self.host in (m.source_host, m.dest_host))
+        )
 
 
 # Migration statuses of an evacuation that Nova is still working on. ``done`` means the
@@ -196,16 +231,9 @@ class ComputeClient(Protocol):
         re-read after a transient failure is compared with."""
         ...
 
-    def list_migrations(
-        self,
-        *,
-        instance_id: str | None = None,
-        source_host: str | None = None,
-        migration_type: str | None = "evacuation",
-        host: str | None = None,
-    ) -> list[Migration]:
+    def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
         """Nova's migration records, newest first, filtered as Nova filters them
-        (``host``: the source or the destination is that host)."""
+        (:class:`MigrationQuery`)."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...
@@ -219,3 +247,54 @@ class ComputeClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class FenceableCompute(ComputeClient, Protocol):
+    """A compute client whose calls that change something take a ``fence`` (the
+    lease they run under, see :mod:`rhworker.compute.fence`); reads as in
+    :class:`ComputeClient`. ``OpenStackCompute``, ``PooledCompute`` and
+    ``FakeCompute`` are ones."""
+
+    def force_down_service(
+        self,
+        host: str,
+        forced: bool = True,
+        *,
+        service: Service | None = None,
+        fence: Fence | None = None,
+    ) -> None: ...
+
+    def disable_service(
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None: ...
+
+    def enable_service(
+        self, host: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None: ...
+
+    def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def stop_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def start_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def reset_state(self, server_id: str, state: str, *, fence: Fence | None = None) -> None: ...
+
+    def evacuate_server(
+        self,
+        server_id: str,
+        host: str | None = None,
+        *,
+        before: Server | None = None,
+        fence: Fence | None = None,
+    ) -> None: ...
+
+    def add_host_to_aggregate(
+        self, aggregate_id: str, host: str, *, fence: Fence | None = None
+    ) -> None: ...
+
+    def connect(self) -> None:
+        """Open the connection now (what the first call would do)."""
+        ...

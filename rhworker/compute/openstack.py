@@ -31,7 +31,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from keystoneauth1 import loading as ks_loading
 from openstack import connection as os_connection
@@ -42,14 +42,19 @@ from oslo_config import cfg
 
 from rhworker.compute.base import (
     Aggregate,
+    FenceableCompute,
     HostCapacity,
     Migration,
+    MigrationFilter,
+    MigrationQuery,
     Server,
     Service,
     capacity_of,
     still_evacuating,
 )
 from rhworker.compute.retry import (
+    DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
     DEFAULT_RETRY_DEADLINE,
     Fence,
     Retrier,
@@ -298,8 +303,8 @@ class OpenStackCompute:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         page_size: int | None = None,
-        initial_backoff: float = 0.5,
-        max_backoff: float = 8.0,
+        initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
         self._conn = connection
         self._page_size = page_size
@@ -383,12 +388,7 @@ class OpenStackCompute:
         self._call(f"force {'down' if forced else 'up'} service of {host}", run, fence)
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
@@ -598,35 +598,19 @@ class OpenStackCompute:
 
     # --- migrations ----------------------------------------------------------------
 
-    def list_migrations(
-        self,
-        *,
-        instance_id: str | None = None,
-        source_host: str | None = None,
-        migration_type: str | None = "evacuation",
-        host: str | None = None,
-    ) -> list[Migration]:
-        query: dict[str, Any] = {}
-        if host:
-            query["host"] = host
-        if instance_id:
-            query["server_id"] = instance_id
-        if source_host:
-            query["source_compute"] = source_host
-        if migration_type:
-            query["migration_type"] = migration_type
+    def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
+        wanted = MigrationFilter.of(query)
+        params = {
+            "host": wanted.host,
+            "server_id": wanted.instance_id,
+            "source_compute": wanted.source_host,
+            "migration_type": wanted.migration_type,
+        }
 
         def run() -> list[Migration]:
-            found = [to_migration(m) for m in self._compute.migrations(**query)]
+            sdk = self._compute.migrations(**{k: v for k, v in params.items() if v})
             # Belt and braces, as for servers: never hand back records of others.
-            return [
-                m
-                for m in found
-                if (not instance_id or m.instance_id == instance_id)
-                and (not source_host or m.source_host == source_host)
-                and (not migration_type or m.migration_type == migration_type)
-                and (not host or host in (m.source_host, m.dest_host))
-            ]
+            return [m for m in map(to_migration, sdk) if wanted.matches(m)]
 
         result: list[Migration] = self._call("list migrations", run)
         return result
@@ -697,3 +681,7 @@ class OpenStackCompute:
             self._conn.close()
         except Exception as e:  # closing must not fail the caller
             LOG.debug("closing the compute connection: %s", e)
+
+
+if TYPE_CHECKING:  # mypy proves that the adapter is a whole FenceableCompute
+    _: type[FenceableCompute] = OpenStackCompute

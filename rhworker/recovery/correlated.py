@@ -17,9 +17,9 @@ of one server. So the only safe course is not to get there:
   seconds old, so that hosts that failed with it are reported (monitors send them a
   few seconds apart) and fenced before the scheduler may choose one of them;
 * :func:`explain_stranded` — an evacuation that did not settle because its target
-  failed meanwhile is named as such on the move and in the history (not retried
-  while Nova shows it in progress: the next attempt only re-evacuates once Nova says
-  that migration ended).
+  failed meanwhile is named as such on the move and in the history; the server is
+  reset and evacuated again elsewhere once Nova's view shows that evacuation cannot
+  end (rhworker/recovery/stranded.py), in the same attempt or the next.
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ import logging
 from rhworker.compute.base import is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound, NotFound
 from rhworker.fencing.nova import force_down
-from rhworker.models import MoveState, Notification, NotificationStatus, NotificationType, Step
+from rhworker.models import (
+    MoveState,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    Step,
+    StepName,
+)
 from rhworker.recovery.base import RecoveryContext
 
 LOG = logging.getLogger(__name__)
@@ -88,7 +95,7 @@ def fence_reported(
         _record_fence_first(ctx, current, hostname, reports)
     if fenced:
         ctx.step(
-            "fence_first",
+            StepName.FENCE_FIRST,
             f"forced down {len(fenced)} reported host(s) before evacuating: {', '.join(fenced)}",
             hosts=fenced,
         )
@@ -122,7 +129,9 @@ def _record_fence_first(
     for n in reports:
         if n.id == current.id:
             continue
-        step = Step(at=ctx.clock(), name="fence_first", worker=ctx.worker_id, message=message)
+        step = Step(
+            at=ctx.clock(), name=StepName.FENCE_FIRST, worker=ctx.worker_id, message=message
+        )
         try:
             ctx.store.add_step(n.id, step)
         except Exception as e:  # the fence holds; the record is best effort
@@ -138,7 +147,7 @@ def settle(
     # never more than ``window``, even if the store's clock and ours disagree
     left = min(window, n.created_at + window - ctx.clock())
     if left > 0:
-        ctx.step("correlation_window", f"waiting {left:.1f}s for correlated failure reports")
+        ctx.step(StepName.CORRELATION_WINDOW, f"waiting {left:.1f}s for correlated failure reports")
         until = ctx.clock() + left
         while left > 0:
             ctx.guard()
@@ -153,8 +162,8 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
     broken = failed_hosts(ctx)
     count = 0
     for move in ctx.store.list_moves(n.id):
-        if move.state != MoveState.FAILED:
-            continue
+        if move.state != MoveState.FAILED or move.message.startswith("stranded"):
+            continue  # stranded.py already said (and did) what it could
         try:
             server = ctx.compute.get_server(move.instance_id)
             migrations = [
@@ -173,11 +182,13 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
         count += 1
         note = (
             f"stranded: Nova's evacuation to {dest} (a failed host) is still in progress; "
-            "not evacuated again while it is"
+            "evacuated again once that host is forced down"
         )
         if note not in move.message:
             move.message = f"{move.message}; {note}" if move.message else note
             ctx.guard()
             ctx.store.upsert_move(move, token=ctx.token)
-        ctx.step("stranded", f"{move.instance_name or move.instance_id}: {note}", target=dest)
+        ctx.step(
+            StepName.STRANDED, f"{move.instance_name or move.instance_id}: {note}", target=dest
+        )
     return count

@@ -48,8 +48,9 @@ from rhworker.compute.base import (
     migration_age,
 )
 from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
-from rhworker.models import Move, MoveState
+from rhworker.models import Move, MoveState, StepName
 from rhworker.recovery.base import RecoveryContext
+from rhworker.recovery.stranded import FailedHosts, StallCheck, StrandedMove, to_evacuate_again
 
 LOG = logging.getLogger(__name__)
 
@@ -251,8 +252,11 @@ class Evacuation:
         gate: PostingGate | None = None,
         index: int = 0,
         first: Server | None = None,
+        failed_hosts: FailedHosts | None = None,
     ) -> None:
         self.ctx = ctx
+        # the hosts with open failures, shared by the batch (stranded evacuations)
+        self.failed_hosts = failed_hosts if failed_hosts is not None else FailedHosts(ctx)
         self.watch = watch if watch is not None else ServerWatch(ctx, failed_host, target)
         self.gate = gate
         self.index = index
@@ -337,7 +341,7 @@ class Evacuation:
             return MoveState.SUCCEEDED, "", final.host
         except ServerGone as e:
             return MoveState.GONE, str(e), None
-        except MoveFailed as e:
+        except (MoveFailed, StrandedMove) as e:
             return MoveState.FAILED, str(e), None
         except ComputeNotFound as e:
             # 404: the server deleted meanwhile, or something else (an unknown host).
@@ -403,12 +407,16 @@ class Evacuation:
         """The server to post an evacuate for (as just read), or None when Nova is
         already on it and this move only waits."""
         if is_rebuilding(server):
+            if self._again(server):
+                return self._read()
             self._waiting(f"Nova is rebuilding it (task state {server.task_state})")
             return None
         if not resumed:
             return server
         migrations = self._migrations()
         running = [m for m in migrations if m.in_progress]
+        if running and self._again(server, migrations):
+            return self._read()
         if running:
             self._waiting(f"its evacuation (migration {running[0].id}) is {running[0].status}")
             self._aim(running[0])
@@ -427,6 +435,18 @@ class Evacuation:
             return None
         return server
 
+    def _again(self, server: Server, migrations: list[Migration] | None = None) -> bool:
+        """Its running evacuation can never end (the destination failed): reset it if
+        needed (stranded.py); True when a new evacuate may be posted now."""
+        return to_evacuate_again(
+            self.ctx,
+            server,
+            self._migrations() if migrations is None else migrations,
+            self.failed_host,
+            self.target,
+            self.move.instance_name or self.move.instance_id,
+        )
+
     def _migrations(self) -> list[Migration]:
         """Nova's evacuations of this server from the failed host, newest first."""
         found = [
@@ -444,7 +464,7 @@ class Evacuation:
 
     def _waiting(self, why: str) -> None:
         self.ctx.step(
-            "evacuation_in_progress",
+            StepName.EVACUATION_IN_PROGRESS,
             f"{self.move.instance_name or self.move.instance_id}: {why}; waiting, not "
             "posting another evacuate",
             instance=self.move.instance_id,
@@ -470,11 +490,14 @@ class Evacuation:
         original_error = (self.move.original_status or "").upper() == "ERROR"
         # Any poll from now on was asked after ``first`` was read (or the evacuate posted).
         self._after = self.watch.round
+        stall = StallCheck(self.ctx, self.failed_host, self.target, self.failed_hosts)
+        label = self.move.instance_name or self.move.instance_id
         server = first if first is not None else self._watched()
         while True:
             if server is None or is_rebuilding(server):
                 # None: Nova's migration record says it is still evacuating it (not read)
                 seen_rebuilding = True
+                stall.examine(label, self.move.instance_id, self._migrations)
             elif server.host != self.failed_host and server.status in SETTLED_STATUSES:
                 if server.status == "ERROR" and not original_error:
                     raise MoveFailed(f"ERROR on {server.host}: {server.fault or 'no fault'}")

@@ -21,14 +21,11 @@ from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, NotFound, RecoveryError
-from rhworker.models import Host, Notification, NotificationStatus, NotificationType
+from rhworker.models import Host, Notification, NotificationStatus, NotificationType, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.spares import serving_other_host
 
 LOG = logging.getLogger(__name__)
-
-# History step: a reserved host tried on its claim alone, its lock could not be asked.
-LOCK_UNAVAILABLE = "lock_unavailable"
 
 
 @dataclasses.dataclass
@@ -63,12 +60,12 @@ class ReservedHostTarget:
                 if failed_host in aggregate.hosts and self.host not in aggregate.hosts:
                     self.verify()
                     ctx.compute.add_host_to_aggregate(aggregate.id, self.host)
-                    ctx.step("aggregate", f"{self.host} added to aggregate {aggregate.name}")
+                    ctx.step(StepName.AGGREGATE, f"{self.host} added to aggregate {aggregate.name}")
         service = ctx.compute.get_service(self.host)
         if service.status != "enabled":
             self.verify()
             ctx.compute.enable_service(self.host, service=service)
-        ctx.step("enabled", f"compute service of {self.host} enabled", host=self.host)
+        ctx.step(StepName.ENABLED, f"compute service of {self.host} enabled", host=self.host)
 
     def release(self, ctx: RecoveryContext) -> None:
         with self._lock_mutex:
@@ -107,7 +104,7 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
                 LockState.UNAVAILABLE: "; lock service unavailable, going on with the claim",
             }[answer.state]
             ctx.step(
-                "resumed",
+                StepName.RESUMED,
                 f"resuming on claimed {claim.host} (epoch {claim.epoch}){note}",
                 host=claim.host,
                 epoch=claim.epoch,
@@ -239,7 +236,7 @@ def _in_use_by_other(ctx: RecoveryContext, host: str, failed_host: str) -> bool:
     if other is None:
         return False
     ctx.step(
-        "spare_in_use",
+        StepName.SPARE_IN_USE,
         f"{host} is reserved in the store but Nova shows servers evacuated there from "
         f"{other}; skipped (the store may have lost writes)",
         host=host,
@@ -252,12 +249,12 @@ def _lock_and_claim(ctx: RecoveryContext, n: Notification, host: str) -> Reserve
     worker holds its lock or the claim is lost (each recorded as a step)."""
     answer = ctx.coordinator.ask_lock(host)
     if answer.state is LockState.HELD:
-        ctx.step("lock_skipped", f"{host} is locked by another worker", host=host)
+        ctx.step(StepName.LOCK_SKIPPED, f"{host} is locked by another worker", host=host)
         return None
     lock = answer.lock
     if answer.state is LockState.UNAVAILABLE:
         ctx.step(
-            LOCK_UNAVAILABLE,
+            StepName.LOCK_UNAVAILABLE,
             f"lock service unavailable ({answer.reason}): trying {host} on its claim alone",
             host=host,
         )
@@ -266,13 +263,13 @@ def _lock_and_claim(ctx: RecoveryContext, n: Notification, host: str) -> Reserve
         claim = ctx.store.claim_reserved_host(n.id, host, token=ctx.token)
     except ClaimLost as e:
         _release(ctx, lock)
-        ctx.step("claim_lost", f"{host}: {e}", host=host)
+        ctx.step(StepName.CLAIM_LOST, f"{host}: {e}", host=host)
         return None
     except BaseException:
         _release(ctx, lock)
         raise
     ctx.step(
-        "claimed",
+        StepName.CLAIMED,
         f"reserved host {host} (epoch {claim.epoch})" + ("" if lock else " without its lock"),
         host=host,
         epoch=claim.epoch,
@@ -286,7 +283,6 @@ def _release(ctx: RecoveryContext, lock: HeldLock | None) -> None:
 
 
 __all__ = [
-    "LOCK_UNAVAILABLE",
     "ReservedHostTarget",
     "SpareWalk",
     "claim_reserved_host",

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from oslo_config import cfg
 
 from rhworker.compute.base import Server
 from rhworker.compute.openstack import OpenStackCompute
-from rhworker.conf import compute as compute_conf
 from rhworker.errors import ComputeBadRequest, ComputeNotFound, ComputeTransient
 from rhworker.sim import Simulator
 from rhworker.testing.sim_fixture import running_simulator, wait_until
+from tests.confs import compute_conf_with
 
 PAGE_SIZE = 3
 SOURCE_SERVERS = 7  # more than two pages of PAGE_SIZE
@@ -52,15 +51,6 @@ CLOUD: dict[str, Any] = {
 }
 
 
-def make_conf(**compute_opts: Any) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf.register_opts(compute_conf.OPTS, group="compute")
-    conf(args=[])
-    for name, value in compute_opts.items():
-        conf.set_override(name, value, group="compute")
-    return conf
-
-
 def adapter_for(sim: Simulator, **kwargs: Any) -> OpenStackCompute:
     conf_opts = {
         "auth_type": "none",
@@ -72,7 +62,7 @@ def adapter_for(sim: Simulator, **kwargs: Any) -> OpenStackCompute:
     kwargs.setdefault("page_size", PAGE_SIZE)
     kwargs.setdefault("initial_backoff", 0.01)
     kwargs.setdefault("max_backoff", 0.1)
-    return OpenStackCompute.from_conf(make_conf(**conf_opts), **kwargs)
+    return OpenStackCompute.from_conf(compute_conf_with(**conf_opts), **kwargs)
 
 
 @pytest.fixture
@@ -494,7 +484,7 @@ def test_from_clouds_yaml(sim: Simulator, tmp_path: Any, monkeypatch: pytest.Mon
         f"    compute_endpoint_override: {sim.compute_url}\n"
     )
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
-    client = OpenStackCompute.from_conf(make_conf(cloud="simcloud"))
+    client = OpenStackCompute.from_conf(compute_conf_with(cloud="simcloud"))
     try:
         assert client.get_service("compute-1").host == "compute-1"
     finally:
@@ -502,7 +492,7 @@ def test_from_clouds_yaml(sim: Simulator, tmp_path: Any, monkeypatch: pytest.Mon
 
 
 def test_password_auth_through_keystone(sim: Simulator) -> None:
-    conf = make_conf(
+    conf = compute_conf_with(
         auth_type="password",
         auth_url=sim.identity_url,
         username="admin",

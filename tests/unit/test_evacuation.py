@@ -32,23 +32,11 @@ from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
 from rhworker.recovery.targets import claim_reserved_host
 from rhworker.store import Store, from_url
+from tests.unit.driver_env import Clock
 
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
 FAILED_HOST = "c1"
 SPARE = "spare-1"
-
-
-class Clock:
-    """Wall clock that only sleeping moves: polling loops run at once."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclasses.dataclass

@@ -78,6 +78,9 @@ LOG = logging.getLogger("rhworker-realnova")
 # Per-host sizes for the fake driver, read when each nova-compute starts.
 HOST_SIZES: dict[str, dict[str, int]] = {}
 SPAWN_DELAY = [0.0]
+# Crashes per host so far: a spawn under way when its host crashed never finishes
+# (the rebuild died with the host), even once the host is restarted.
+CRASHES: dict[str, int] = {}
 
 
 class SizedFakeDriver(fake_virt.FakeDriver):
@@ -88,11 +91,15 @@ class SizedFakeDriver(fake_virt.FakeDriver):
         self.vcpus = size.get("vcpus", DEFAULT_VCPUS)
         self.memory_mb = size.get("memory_mb", DEFAULT_MEMORY_MB)
         self.local_gb = size.get("local_gb", 100000)
+        self.host_name = nova_fixtures.CONF.host
         super().__init__(virtapi, read_only)
 
     def spawn(self, *args, **kwargs):
+        crashes = CRASHES.get(self.host_name, 0)
         if SPAWN_DELAY[0] > 0:
             time.sleep(SPAWN_DELAY[0])  # eventlet-patched: yields to other work
+        while CRASHES.get(self.host_name, 0) != crashes:
+            time.sleep(3600)  # the host died under this spawn: it never ends
         return super().spawn(*args, **kwargs)
 
 
@@ -308,9 +315,16 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             raise ControlError(404, f"no such host {host}")
         if host in self.crashed:
             return
-        # The service stops: no more heartbeats, no RPC server. Its database record
-        # stays, so Nova counts it down after service_down_time (or once forced down).
-        compute.stop()
+        # The host dies at once: no more heartbeats (nor periodic tasks), no RPC
+        # server; what it was doing dies with it (a spawn under way never ends, see
+        # SizedFakeDriver) instead of the graceful stop's wait for it to finish. Its
+        # database record stays, so Nova counts it down after service_down_time (or
+        # once forced down).
+        CRASHES[host] = CRASHES.get(host, 0) + 1
+        compute.tg.stop_timers()
+        for server in (compute.rpcserver, getattr(compute, "rpcserver_alt", None)):
+            if server is not None:
+                server.stop()
         self.crashed.add(host)
 
     def crash_server(self, server_id: str) -> dict:
