@@ -69,7 +69,7 @@ NOTES = [
     "and rendered with `render`; the machine's header above and sections 1–6 are the "
     "full run's (2026-11-25, older code). The machine was shared with other jobs (load "
     "average recorded per run, 5–25 on 2 cores): runs of the same kind minutes apart "
-    "differed by up to 3x (plain script 1 × 10: 7.9–25.8 s on 2026-11-30), so single "
+    "differed by up to 3x (plain script 1 × 10: 3.8–25.8 s on 2026-11-30), so single "
     "ratios are rough; the back-to-back comparisons at the end pair the code before and "
     "after under the same load. Real Nova: rhworker posts evacuates 3 at a time "
     "(`host_failure_recovery_threads`) with up to 32 in flight; the plain script makes "
