@@ -173,6 +173,8 @@ class SpareWalk:
 
     def __iter__(self) -> Iterator[Host]:
         hosts = self._free()
+        if not hosts:
+            return
         start = self.rank() if len(hosts) > 1 else 0
         if start >= len(hosts):  # more claimers than free spares: spread them
             start = spread_index(self.key, 0, len(hosts))

@@ -194,3 +194,15 @@ def test_failures_recovered_at_once_start_at_their_rank(
     assert _claim(store, ctxs[1], FAILED[1]) == SPARES[1]  # rank 0 now: the first claimed
     late = _context(store, coordinator, FAILED[3])
     assert _claim(store, late, FAILED[3]) == SPARES[3]  # the others claimed: rank 0
+
+
+def test_no_free_spare_left_ends_the_walk_at_once(
+    store: Store, tmp_path: Path, coordinators: list[Coordinator]
+) -> None:
+    coordinator = _coordinator(tmp_path, coordinators)
+    for name in SPARES:
+        store.update_host(name, reserved=False)
+    ctx = _context(store, coordinator, "c0")
+    _context(store, coordinator, "c1")  # another failure running: a rank of its own
+    assert _claim(store, ctx, "c0") is None
+    assert _steps(store, ctx) == []
