@@ -12,8 +12,10 @@ from oslo_config import cfg
 
 from rhworker import logs
 from rhworker.conf import (
+    api,
     compute,
     coordination,
+    external,
     fencing,
     host_failure,
     instance_failure,
@@ -33,12 +35,14 @@ MODULES = (
     worker,
     host_failure,
     fencing,
+    external,
     compute,
     notification,
     metrics,
     pool,
     instance_failure,
     process_failure,
+    api,
 )
 
 

@@ -387,7 +387,7 @@ def test_adapter_reads_every_rebuild_state_as_accepted(task_state: str) -> None:
 
 
 def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
-    from rhworker.cli.notification import _print_moves
+    from rhworker.cli.notifications import _print_moves
 
     _print_moves(
         [
