@@ -59,10 +59,15 @@ def worker_compute(conf: cfg.ConfigOpts, member_id: str) -> PooledCompute:
     """The worker's Nova client: a pool of openstacksdk connections, one per
     concurrent call, from ``[compute]``; as many as an evacuation's posting lanes and
     its watch use at once are opened ahead, in the background."""
-    from rhworker.compute.openstack import OpenStackCompute
+    from rhworker.compute.openstack import OpenStackCompute, SharedLookups
     from rhworker.compute.pool import PooledCompute
 
-    pool = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
+    # One version-discovery cache and provider map for all of them: a connection
+    # opened on a failure's critical path fetches no version document.
+    shared = SharedLookups()
+    pool = PooledCompute(
+        lambda: OpenStackCompute.from_conf(conf, worker_id=member_id, shared=shared)
+    )
     # Opened ahead: the evacuations' posting lanes and their watch call Nova at once.
     pool.warm(conf.host_failure.host_failure_recovery_threads + 1)
     return pool

@@ -27,6 +27,7 @@ request log — say which worker sent what.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -164,11 +165,39 @@ def connection_kwargs(conf: cfg.ConfigOpts) -> dict[str, Any]:
 APP_NAME = "rhworker"
 
 
+@dataclasses.dataclass
+class SharedLookups:
+    """What the connections of one worker learn once and share (measured in the storm
+    with Nova's request cost: 8 version documents and 2 Placement discoveries per
+    notification when every new connection fetched its own).
+
+    ``discovery``: keystoneauth's version-discovery cache (endpoint URL → version
+    document), put on each connection's session, so a new connection of the pool reads
+    Nova's and Placement's version documents from it instead of fetching them again.
+    ``providers``: Placement resource-provider uuid by host name (a provider keeps its
+    uuid while its compute service lives; a stale one is dropped on the 404 it earns).
+    Plain dicts: single reads and writes are atomic, and a race only fetches twice."""
+
+    discovery: dict[str, Any] = dataclasses.field(default_factory=dict)
+    providers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _share_discovery(conn: os_connection.Connection, shared: SharedLookups) -> None:
+    # openstacksdk takes no discovery cache of its own (an empty one is dropped as
+    # falsy), so it is set on the keystoneauth session, which keystoneauth's
+    # ``get_discovery`` consults (and fills) on every version discovery.
+    session = getattr(conn, "session", None)
+    if session is not None and hasattr(session, "_discovery_cache"):
+        shared.discovery.update(session._discovery_cache)
+        session._discovery_cache = shared.discovery
+
+
 def build_connection(
-    conf: cfg.ConfigOpts, worker_id: str | None = None
+    conf: cfg.ConfigOpts, worker_id: str | None = None, shared: SharedLookups | None = None
 ) -> os_connection.Connection:
     """A Connection from ``[compute]``: the clouds.yaml cloud, or the explicit options.
-    ``worker_id`` goes into the User-Agent of every request."""
+    ``worker_id`` goes into the User-Agent of every request; ``shared``: the version
+    discovery cache of the worker's other connections."""
     kwargs = connection_kwargs(conf)
     kwargs["app_name"] = APP_NAME
     if worker_id:
@@ -177,10 +206,14 @@ def build_connection(
         if conf.compute.cloud:
             import openstack
 
-            return openstack.connect(cloud=conf.compute.cloud, **kwargs)
-        return os_connection.Connection(**kwargs)
+            conn = openstack.connect(cloud=conf.compute.cloud, **kwargs)
+        else:
+            conn = os_connection.Connection(**kwargs)
     except Exception as e:
         raise ConfigError(f"cannot configure the compute connection: {e}") from e
+    if shared is not None:
+        _share_discovery(conn, shared)
+    return conn
 
 
 def _flavor(raw: Any) -> dict[str, Any]:
@@ -305,8 +338,10 @@ class OpenStackCompute:
         page_size: int | None = None,
         initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        shared: SharedLookups | None = None,
     ) -> None:
         self._conn = connection
+        self._shared = shared if shared is not None else SharedLookups()
         self._page_size = page_size
         # The keystoneauth session every request of this connection goes through (a
         # stand-in connection may have none: then attempts are not cut).
@@ -330,7 +365,7 @@ class OpenStackCompute:
         cls, conf: cfg.ConfigOpts, worker_id: str | None = None, **kwargs: Any
     ) -> OpenStackCompute:
         kwargs.setdefault("retry_deadline", conf.compute.retry_deadline)
-        return cls(build_connection(conf, worker_id), **kwargs)
+        return cls(build_connection(conf, worker_id, kwargs.get("shared")), **kwargs)
 
     def _set_request_timeout(self, seconds: float | None) -> None:
         """The HTTP timeout of the requests that follow; None: the configured one."""
@@ -627,23 +662,42 @@ class OpenStackCompute:
         result: list[Aggregate] = self._call("list aggregates", run)
         return result
 
+    def _provider_id(self, placement: Any, host: str) -> str:
+        """The uuid of ``host``'s resource provider, looked up once per worker."""
+        known = self._shared.providers.get(host)
+        if known is not None:
+            return known
+        found = [p for p in placement.resource_providers(name=host) if p.name == host]
+        if not found:
+            raise ComputeNotFound(f"Placement has no resource provider named {host!r}")
+        provider_id = str(found[0].id)
+        self._shared.providers[host] = provider_id
+        return provider_id
+
+    def _read_capacity(self, placement: Any, host: str, provider_id: str) -> HostCapacity:
+        inventories = {
+            inv.resource_class: {
+                "total": inv.total,
+                "reserved": inv.reserved,
+                "allocation_ratio": inv.allocation_ratio,
+            }
+            for inv in placement.resource_provider_inventories(provider_id)
+        }
+        usages = placement.fetch_resource_provider_usages(provider_id).usages or {}
+        return capacity_of(host, inventories, usages)
+
     def host_capacity(self, host: str) -> HostCapacity:
         def run() -> HostCapacity:
             placement = self._conn.placement
-            found = [p for p in placement.resource_providers(name=host) if p.name == host]
-            if not found:
-                raise ComputeNotFound(f"Placement has no resource provider named {host!r}")
-            provider = found[0]
-            inventories = {
-                inv.resource_class: {
-                    "total": inv.total,
-                    "reserved": inv.reserved,
-                    "allocation_ratio": inv.allocation_ratio,
-                }
-                for inv in placement.resource_provider_inventories(provider)
-            }
-            usages = placement.fetch_resource_provider_usages(provider).usages or {}
-            return capacity_of(host, inventories, usages)
+            cached = host in self._shared.providers
+            try:
+                return self._read_capacity(placement, host, self._provider_id(placement, host))
+            except os_exc.NotFoundException:
+                if not cached:
+                    raise
+            # The provider went (its compute service re-registered): look it up anew.
+            self._shared.providers.pop(host, None)
+            return self._read_capacity(placement, host, self._provider_id(placement, host))
 
         # Not retried: capacity is advice (unknown → reserved hosts taken as before), and
         # a recovery must not wait out the retry deadline for a Placement that is absent.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from rhworker.compute.base import Server
-from rhworker.compute.openstack import OpenStackCompute
+from rhworker.compute.openstack import OpenStackCompute, SharedLookups
 from rhworker.errors import ComputeBadRequest, ComputeNotFound, ComputeTransient
 from rhworker.sim import Simulator
 from rhworker.testing.sim_fixture import running_simulator, wait_until
@@ -505,3 +506,35 @@ def test_password_auth_through_keystone(sim: Simulator) -> None:
         assert len(client.list_servers_on_host("compute-1")) == SOURCE_SERVERS
     finally:
         client.close()
+
+
+def test_connections_of_one_worker_share_discovery_and_providers(sim: Simulator) -> None:
+    """Issue 18: a worker's second connection fetches no version document, and a
+    host's resource provider is looked up once per worker (a stale one anew)."""
+    shared = SharedLookups()
+    placement_url = sim.compute_url.rstrip("/").removesuffix("/v2.1") + "/placement"
+    placement = {"placement_endpoint_override": placement_url}
+    first = adapter_for(sim, conf=placement, shared=shared)
+    second = adapter_for(sim, conf=placement, shared=shared)
+    try:
+        first.connect()
+        first.host_capacity("spare-1")
+        started = time.time()
+        second.connect()
+        free = second.host_capacity("spare-1").free
+        later = sim.requests(since=started)
+    finally:
+        first.close()
+        second.close()
+    paths = [r["path"] for r in later]
+    assert free["VCPU"] == 16
+    assert not [p for p in paths if p.rstrip("/") in ("", "/v2.1", "/placement")], paths
+    assert not [p for p in paths if p.endswith("/resource_providers")], paths
+    assert len(paths) == 2  # inventories and usages only
+    shared.providers["spare-1"] = "00000000-0000-0000-0000-000000000000"  # gone
+    again = adapter_for(sim, conf=placement, shared=shared)
+    try:
+        assert again.host_capacity("spare-1").free == free
+    finally:
+        again.close()
+    assert shared.providers["spare-1"] != "00000000-0000-0000-0000-000000000000"
