@@ -128,3 +128,31 @@ def _sibling_report(env: Env, *, result: str) -> str:
     nid = env.store.create_notification("COMPUTE_HOST", SIBLING, dict(STOPPED), dedup_interval=0).id
     env.store.add_step(nid, Step(at=1.0, name=StepName.FENCE, detail={"result": result}))
     return nid
+
+
+def test_a_host_fenced_since_the_reports_were_listed_is_not_asked_about(
+    env: Env, monkeypatch: Any
+) -> None:
+    """Storm: two recoveries list the open reports at once; the one that comes second
+    to a host reads its newest report again right before asking Nova, and finds the
+    other's fence there (no Nova read, no second force-down)."""
+    sibling_id = _sibling(env)
+    stale = correlated.open_failures(env.ctx())  # listed before anyone fenced
+    first = env.store.get_notification(env.nid)
+    assert correlated.fence_reported(env.ctx(), first) == [FAILED_HOST, SIBLING]
+    asked = [c.args[0] for c in env.compute.calls_of("get_service")]
+    forced = len(env.compute.calls_of("force_down_service"))
+    monkeypatch.setattr(correlated, "open_failures", lambda ctx: stale)
+    second = env.store.get_notification(sibling_id)
+    assert correlated.fence_reported(env.ctx(), second) == []
+    assert [c.args[0] for c in env.compute.calls_of("get_service")] == asked
+    assert len(env.compute.calls_of("force_down_service")) == forced
+
+
+def test_concurrent_recoveries_start_their_walks_at_different_hosts() -> None:
+    hosts = [f"h{i:02d}" for i in range(40)]
+    starts = {correlated._walk_order(hosts, f"n-{i}")[0] for i in range(16)}
+    assert len(starts) >= 8  # spread, not all at hosts[0]
+    for i in range(16):
+        assert sorted(correlated._walk_order(hosts, f"n-{i}")) == hosts  # every host
+    assert correlated._walk_order([], "n") == []
