@@ -32,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from rhworker.brake import BrakeLimits
 from rhworker.compute.fence import FenceableCompute, FencedCompute
 from rhworker.conf.store import retention_of
 from rhworker.coordination import Coordinator
@@ -68,6 +69,8 @@ class WorkerOptions:
     shutdown_timeout: float = 30.0
     # [store] history_retention in seconds (0: keep forever).
     history_retention: float = 30 * 86400.0
+    # [brake]: the mass-failure brake checked at hand-out (None: off).
+    brake: BrakeLimits | None = None
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
@@ -81,6 +84,7 @@ class WorkerOptions:
             poll_interval=w.poll_interval,
             shutdown_timeout=w.shutdown_timeout,
             history_retention=retention_of(conf),
+            brake=BrakeLimits.from_conf(conf),
         )
 
     def backoff(self, attempts: int) -> float:
@@ -193,6 +197,7 @@ class Worker:
                     lease_timeout=self.options.lease_timeout,
                     max_attempts=self.options.max_attempts,
                     block=0.0 if burst else self.options.poll_interval,
+                    brake=self.options.brake,
                 )
                 failures = 0
             except StoreError as e:

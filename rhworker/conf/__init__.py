@@ -12,6 +12,7 @@ from oslo_config import cfg
 
 from rhworker import logs
 from rhworker.conf import (
+    brake,
     compute,
     coordination,
     fencing,
@@ -39,6 +40,7 @@ MODULES = (
     pool,
     instance_failure,
     process_failure,
+    brake,
 )
 
 

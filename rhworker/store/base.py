@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rhworker.brake import BrakeLimits
 from rhworker.errors import ConfigError, StoreError
 from rhworker.models import (
     Claim,
@@ -294,6 +295,7 @@ class Store(abc.ABC):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         """Hand out one notification under a lease, or None when nothing is due.
 
@@ -303,6 +305,11 @@ class Store(abc.ABC):
         the status (the worker does). A candidate that would exceed ``max_attempts``
         is dead-lettered instead (status ``failed``, reason recorded) and the next
         one is tried. ``block`` is how long the call may wait for work (seconds).
+
+        ``brake``: the mass-failure brake (:mod:`rhworker.brake`), checked on the first
+        hand-out of a host-failure report in the same atomic step as the hand-out; a
+        trip pauses its scope (``by`` ``brake:<threshold>``), writes a ``brake`` step
+        into every open notification of the scope and does not hand the candidate out.
         """
 
     @abc.abstractmethod

@@ -31,6 +31,7 @@ from typing import Any, cast
 import redis
 
 from rhworker import codec, validation
+from rhworker.brake import BrakeLimits
 from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound, StoreError
 from rhworker.models import (
     Claim,
@@ -54,6 +55,7 @@ from rhworker.store.base import (
     Store,
     now_or,
 )
+from rhworker.store.redis_brake import brake_arg
 from rhworker.store.redis_conn import DEFAULT_PREFIX, check_version, connect, translated
 from rhworker.store.redis_guards import RedisGuards
 from rhworker.store.redis_scripts import SCRIPTS
@@ -434,6 +436,7 @@ class RedisStore(RedisGuards, Store):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
@@ -445,6 +448,7 @@ class RedisStore(RedisGuards, Store):
                 int(max_attempts),
                 HANDOUT_BATCH,
                 rec.flt(PAUSE_RECHECK),
+                brake_arg(brake),
             )
             if result[0]:
                 nid, token, attempts, lease_until, entry = result

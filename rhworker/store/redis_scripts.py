@@ -52,6 +52,8 @@ server's clock, which is what the store always passes in production. Scripts tha
 
 from __future__ import annotations
 
+from rhworker.store.redis_brake import LUA as BRAKE_LUA
+
 # Consumer group shared by every worker of a deployment.
 GROUP = "workers"
 
@@ -195,7 +197,8 @@ return {entry, now}
 """
 )
 
-# ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds
+# ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds,
+#       brake limits JSON ('' = off; rhworker.store.redis_brake)
 # Returns the hand-out {id, token, attempts, lease_until, entry}, or, when nothing is
 # due, {'', stream cursor, next retry due, next lease end, now}.
 CONSUME = (
@@ -206,6 +209,9 @@ local lease_until = later(now, ARGV[4])
 local max_attempts, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local PAUSES, HELD = P .. ':pauses', P .. ':held'
+"""
+    + BRAKE_LUA
+    + r"""
 
 local function seq_of(id) return tonumber(redis.call('HGET', nkey(id), 'seq') or '0') end
 
@@ -237,6 +243,12 @@ local function handout(id, entry)
   if h[2] ~= entry then drop_garbage(entry, 'not the live entry of ' .. id) return nil end
   if TERMINAL[h[1]] then release(id) return nil end
   if held(id, h[5]) then return nil end
+  if brake_check(id, h[5]) then
+    -- the mass-failure brake paused its scope: set it aside as a pause does
+    redis.call('ZADD', DELAYED, tonumber(now) + tonumber(ARGV[7] or '5'), id)
+    redis.call('SADD', HELD, id)
+    return nil
+  end
   local attempts = tonumber(h[3]) + 1
   if attempts > max_attempts then
     local last = h[4]
@@ -290,7 +302,7 @@ end
 ensure_group()
 local paused_all = redis.call('HEXISTS', PAUSES, '') == 1
 for _ = 1, batch do
-  if paused_all then break end
+  if paused_all or redis.call('HEXISTS', PAUSES, '') == 1 then break end
   local timed, timed_seq, timed_set = oldest_timed()
   local fresh = peek_new()
   if fresh and (not timed or fresh == '' or seq_of(fresh) < timed_seq) then

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rhworker.errors import Conflict, NotFound
 from rhworker.models import Notification, NotificationStatus, PauseInfo
+from rhworker.store import sqlite_brake
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import now_or
 from rhworker.store.sqlite_base import SqliteBase, clock_micros
@@ -41,8 +42,9 @@ class SqliteControls(SqliteBase):
                     "VALUES (?, ?, ?, ?)",
                     (key, by, reason, now_or(now)),
                 )
-            else:
-                conn.execute("DELETE FROM pauses WHERE segment = ?", (key,))
+            elif conn.execute("DELETE FROM pauses WHERE segment = ?", (key,)).rowcount:
+                # the operator has seen what is queued: the brake releases it for good
+                sqlite_brake.record_resume(conn, key, now_or(now))
 
     def pauses(self) -> dict[str | None, PauseInfo]:
         with self._tx(immediate=False) as conn:

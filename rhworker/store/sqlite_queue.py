@@ -7,8 +7,10 @@ import sqlite3
 import time
 
 from rhworker import validation
+from rhworker.brake import BrakeLimits
 from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
+from rhworker.store import sqlite_brake
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_ATTEMPTS, now_or
 from rhworker.store.sqlite_base import SqliteBase, next_token
@@ -30,16 +32,22 @@ class SqliteQueue(SqliteBase):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
-            delivery = self._hand_out(worker_id, lease_timeout, max_attempts, now_or(now))
+            delivery = self._hand_out(worker_id, lease_timeout, max_attempts, now_or(now), brake)
             if delivery is not None or time.monotonic() >= deadline:
                 return delivery
             time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
 
     def _hand_out(
-        self, worker_id: str, lease_timeout: float, max_attempts: int, at: float
+        self,
+        worker_id: str,
+        lease_timeout: float,
+        max_attempts: int,
+        at: float,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         # Look first without the write lock: an idle worker polling an empty queue
         # must not hold SQLite's single writer lock (a paused process holding it
@@ -67,6 +75,9 @@ class SqliteQueue(SqliteBase):
                 ).fetchone()
                 if row is None:
                     return None
+                if brake is not None and sqlite_brake.trip_if_passed(conn, row, brake, at):
+                    LOG.warning("mass-failure brake tripped at %s", row["id"])
+                    continue  # its scope is paused now: the next candidate, if any
                 attempts = row["attempts"] + 1
                 if attempts > max_attempts:
                     reason = validation.gave_up_reason(row["attempts"], row["reason"])

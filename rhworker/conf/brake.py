@@ -1,0 +1,54 @@
+"""Options of the mass-failure brake (docs/brake.md)."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("brake", title="Mass-failure brake: hold new host failures past a threshold")
+
+OPTS: list[cfg.Opt] = [
+    cfg.BoolOpt(
+        "enabled",
+        default=True,
+        help="Hold new host-failure notifications (accepted, stored, not processed, no "
+        "attempt spent) once a threshold below is passed: the segment (or every segment) "
+        "is paused with the reason, until an operator runs 'rhworker resume'.",
+    ),
+    cfg.FloatOpt(
+        "segment_max_failed_fraction",
+        default=0.5,
+        min=0.0,
+        max=1.0,
+        help="A segment is held when MORE than this fraction of its hosts have open "
+        "failures (COMPUTE_HOST STOPPED notifications not ended). 0.5 is the quorum rule "
+        "of the Pacemaker clusters masakari-hostmonitor runs on, and InstanceHA's 50 %%. "
+        "1.0 never holds a segment.",
+    ),
+    cfg.IntOpt(
+        "segment_min_failed_hosts",
+        default=3,
+        min=1,
+        help="The segment threshold only applies from this many failed hosts on: a small "
+        "segment losing one or two hosts is an ordinary failure.",
+    ),
+    cfg.IntOpt(
+        "cloud_max_failures_per_window",
+        default=20,
+        min=0,
+        help="Every segment is held when MORE than this many hosts were reported failed "
+        "(COMPUTE_HOST STOPPED, any outcome) within 'window' seconds. 0 turns it off.",
+    ),
+    cfg.FloatOpt(
+        "window",
+        default=300.0,
+        min=1.0,
+        help="Seconds over which cloud_max_failures_per_window counts failure reports.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title))
+    conf.register_opts(OPTS, group=GROUP.name)
+
+
+def list_opts() -> dict[str, list[cfg.Opt]]:
+    return {GROUP.name: OPTS}
