@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rhworker.models import PauseInfo
+from rhworker.models import PauseInfo, Step
 
 SEGMENT = "segment_max_failed_fraction"
 CLOUD = "cloud_max_failures_per_window"
@@ -146,6 +146,28 @@ def threshold_of(pause: PauseInfo) -> str | None:
     return pause.by[len(prefix) :] if pause.by.startswith(prefix) else None
 
 
+def held_message(scope: str | None, reason: str) -> str:
+    where = f"segment {scope}" if scope else "all segments"
+    return f"held ({where} paused): {reason}; 'rhworker resume' releases it"
+
+
 def step_message(trip: Trip) -> str:
-    scope = f"segment {trip.scope}" if trip.scope else "all segments"
-    return f"held ({scope} paused): {trip.reason}; 'rhworker resume' releases it"
+    return held_message(trip.scope, trip.reason)
+
+
+def held_step(pause: PauseInfo, at: float) -> Step:
+    """The step an intake records when a pause holds the new notification: ``brake``
+    (with the threshold) for a brake's pause, ``held`` for an operator's."""
+    threshold = threshold_of(pause)
+    return Step(
+        at=at,
+        name=STEP if threshold else "held",
+        worker=pause.by,
+        message=held_message(pause.segment, pause.reason or f"paused by {pause.by}"),
+        detail={"threshold": threshold, "segment": pause.segment},
+    )
+
+
+def holding(pauses: dict[str | None, PauseInfo], segment: str | None) -> PauseInfo | None:
+    """The pause that holds a notification of a host in ``segment``, if any."""
+    return pauses.get(None) or (pauses.get(segment) if segment is not None else None)

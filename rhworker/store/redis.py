@@ -31,7 +31,7 @@ from typing import Any, cast
 import redis
 
 from rhworker import codec, validation
-from rhworker.brake import BrakeLimits
+from rhworker.brake import BrakeLimits, held_step, holding
 from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound, StoreError
 from rhworker.models import (
     Claim,
@@ -266,7 +266,20 @@ class RedisStore(RedisGuards, Store):
         except HostOnMaintenance as e:
             raise inuse.on_maintenance(n.hostname, n.type.value) from e
         n.created_at = n.updated_at = float(created)
+        self._note_if_held(n)
         return n
+
+    def _note_if_held(self, n: Notification) -> None:
+        """When a pause holds the new notification, say so in its history. Right after
+        the intake script, not in it: a brake trip in between also writes its step into
+        the new notification (then it is said twice)."""
+        pauses = self.pauses()
+        if not pauses:
+            return
+        segment = None if None in pauses else self.get_host(n.hostname).segment
+        pause = holding(pauses, segment)
+        if pause is not None:
+            self.add_step(n.id, held_step(pause, n.created_at))
 
     def _fetch(self, ids: list[str]) -> list[Notification | None]:
         """Notifications by id (None for missing ones), in one round trip."""

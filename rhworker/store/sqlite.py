@@ -37,7 +37,7 @@ from rhworker.models import (
     Segment,
     Step,
 )
-from rhworker.store import inuse
+from rhworker.store import inuse, sqlite_brake
 from rhworker.store import sqlite_guards as guards
 from rhworker.store import sqlite_schema as schema
 from rhworker.store.base import DEFAULT_DUPLICATE_INTERVAL, DurabilityRisk, Store, now_or
@@ -340,6 +340,7 @@ class SqliteStore(SqliteControls, SqliteQueue, SqliteRetention, Store):
                     at,
                 ),
             )
+            sqlite_brake.note_if_held(conn, notification.id, host.segment, at)
         return notification
 
     def get_notification(self, notification_id: str) -> Notification:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 
 from rhworker import brake
-from rhworker.models import Step
+from rhworker.models import PauseInfo, Step
 from rhworker.store import sqlite_schema as schema
 
 RESUMED = "brake_resumed:"
@@ -107,3 +107,25 @@ def _pause(conn: sqlite3.Connection, trip: brake.Trip, at: float) -> None:
         f"WHERE acked = 0 AND status IN ('new', 'error') {scope} ORDER BY seq",
         params,
     )
+
+
+def note_if_held(conn: sqlite3.Connection, notification_id: str, segment: str, at: float) -> None:
+    """At intake: when a pause holds the new notification, say so in its history."""
+    rows = conn.execute(
+        "SELECT * FROM pauses WHERE segment IN (?, ?)", (schema.GLOBAL_PAUSE, segment)
+    ).fetchall()
+    pauses = {
+        (None if r["segment"] == schema.GLOBAL_PAUSE else r["segment"]): PauseInfo(
+            segment=None if r["segment"] == schema.GLOBAL_PAUSE else r["segment"],
+            by=r["paused_by"],
+            reason=r["reason"],
+            at=r["at"],
+        )
+        for r in rows
+    }
+    pause = brake.holding(pauses, segment)
+    if pause is not None:
+        conn.execute(
+            "INSERT INTO steps (notification_id, data) VALUES (?, ?)",
+            (notification_id, schema.step_data(brake.held_step(pause, at))),
+        )

@@ -92,6 +92,19 @@ def test_resume_releases_and_a_later_failure_trips_again(rack: Store) -> None:
     assert _take_all(rack, SEGMENT_ONLY) == [later]
 
 
+def test_reports_accepted_while_held_say_why(rack: Store) -> None:
+    [_notify(rack, h) for h in ("r1", "r2", "r3", "r4")]
+    assert _take_all(rack, SEGMENT_ONLY) == []
+    late = rack.get_notification(_notify(rack, "r5"))
+    steps = [s for s in late.progress.steps if s.name == brake.STEP]
+    assert len(steps) == 1 and rack.pauses()["rack"].reason in steps[0].message
+    assert not rack.get_notification(_notify(rack, "o1")).progress.steps  # not held
+    controls.pause(rack, None, by="operator:ann", reason="network work")
+    by_hand = rack.get_notification(_notify(rack, "o2")).progress.steps
+    assert [(s.name, s.worker) for s in by_hand] == [("held", "operator:ann")]
+    assert "network work" in by_hand[0].message
+
+
 def test_retries_and_ended_failures_are_not_held(rack: Store) -> None:
     first = [_notify(rack, h) for h in ("r1", "r2", "r3")]
     deliveries = []
