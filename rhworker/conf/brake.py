@@ -19,8 +19,8 @@ OPTS: list[cfg.Opt] = [
         max=1.0,
         help="A segment is held when MORE than this fraction of its hosts have open "
         "failures (COMPUTE_HOST STOPPED notifications not ended). 0.5 is the quorum rule "
-        "of the Pacemaker clusters masakari-hostmonitor runs on, and InstanceHA's 50 %%. "
-        "1.0 never holds a segment.",
+        "of the Pacemaker clusters masakari-hostmonitor runs on, and the 50 percent "
+        "threshold of InstanceHA. 1.0 never holds a segment.",
     ),
     cfg.IntOpt(
         "segment_min_failed_hosts",
