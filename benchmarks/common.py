@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from rhworker.deployment import Deployment
 from rhworker.models import Notification
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import running_simulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.common import cloud, deployment, log_progress, notification_stats
 from benchmarks.counting import CountingStore, total
+from rhworker.deployment import WorkerThreads
 
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("/rhworker/store/", "/redis/", "sqlite3")),
@@ -152,16 +153,8 @@ def run(
             counting = [CountingStore(w.store) for w in built]
             for w, c in zip(built, counting, strict=True):
                 w.store = c
-                w.coordinator.start()
-            threads = [threading.Thread(target=w.run, kwargs={"burst": True}) for w in built]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(600)
-            for w in built:
-                w.coordinator.stop()
-                w.compute.close()
-                w.store.close()
+            with WorkerThreads(built, burst=True) as running:
+                running.join(600)
         wall = time.time() - t0
         cpu = time.process_time() - cpu0
         notifications = d.notifications(ids)

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchmarks.common import log_progress
-from rhworker.testing.deployment import Deployment
+from rhworker.deployment import Deployment
 from rhworker.testing.realnova import RealNovaCloud, realnova_available, running_realnova
 from rhworker.testing.sim_fixture import sdk_connection
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from benchmarks.common import EMBEDDED, Backend, deployment, log_progress
 from benchmarks.rto import FAILED, rto_cloud
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState
-from rhworker.testing.deployment import Deployment
 
 
 def _ready(d: Deployment, index: int) -> bool:

@@ -18,8 +18,8 @@ from types import FrameType
 
 from benchmarks.counting import CountingStore
 from rhworker import conf as rconf
-from rhworker.cli.worker import build_worker
 from rhworker.logs import setup_logging
+from rhworker.wiring import build_worker
 
 LOG = logging.getLogger(__name__)
 
@@ -43,15 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    worker.coordinator.start()
-    with open(args.counts_out + ".ready", "w") as f:
-        f.write("ready\n")
     try:
-        worker.run()
+        with worker:
+            with open(args.counts_out + ".ready", "w") as f:
+                f.write("ready\n")
+            worker.run()
     finally:
-        worker.coordinator.stop()
-        counting.close()
-        worker.compute.close()
         with open(args.counts_out, "w") as f:
             json.dump(dict(counting.counts), f)
     return 0

@@ -97,7 +97,7 @@ def cloud_passed(limits: BrakeLimits, recent: int) -> bool:
 
 
 def segment_reason(limits: BrakeLimits, segment: str, failed: int, hosts: int) -> str:
-    # Mirrored by the Redis hand-out script (rhworker/store/redis_brake.py): same text.
+    # Mirrored by the Redis hand-out script (rhworker/store/redis/lua/brake.lua): same text.
     return (
         f"mass-failure brake: {failed} of {hosts} hosts of segment {segment} have open "
         f"failures ({100.0 * failed / hosts:.0f}% > {SEGMENT} "

@@ -457,10 +457,6 @@ class Coordinator:
             LOG.warning("releasing lock %r failed (it will expire): %s", lock.name, e)
         return True
 
-    def held_locks(self) -> list[HeldLock]:
-        with self._mutex:
-            return list(self._held.values())
-
     # --- membership ---------------------------------------------------------------
 
     def join(self, capabilities: dict | None = None) -> None:

@@ -236,7 +236,7 @@ def check_store(conf: cfg.ConfigOpts, *, create: bool) -> str:
 
 
 def _check_sqlite(path: str, *, create: bool, state_dir: bool) -> str:
-    from rhworker.store.sqlite_schema import SCHEMA_VERSION
+    from rhworker.store.sqlite.schema import SCHEMA_VERSION
 
     if not os.path.exists(path):
         if not create:

@@ -237,7 +237,7 @@ def _pause_line(p: PauseInfo, since: str) -> str:
 
 
 def render(snap: StatusSnapshot) -> str:
-    from rhworker.cli._common import format_table, iso
+    from rhworker.text import format_table, iso
 
     out: list[str] = [f"rhworker status at {iso(snap.at)}"]
     for p in snap.pauses:

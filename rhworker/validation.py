@@ -317,11 +317,6 @@ def prepare_notification(
     )
 
 
-def gave_up_reason(attempts: int, last_reason: str | None) -> str:
-    """The reason a delivery is dead-lettered after too many attempts."""
-    return f"gave up after {attempts} attempts: {last_reason or 'no reason recorded'}"
-
-
 # -- inventory -------------------------------------------------------------------------
 
 

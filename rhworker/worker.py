@@ -3,7 +3,9 @@
 Shutdown order (SIGTERM): stop taking new deliveries → let the ones in hand finish
 for up to ``shutdown_timeout`` → cancel what is still running (its guards raise) and
 give those deliveries back for immediate retry → stop the lease renewers → leave the
-coordination group → close store and compute.
+coordination group (:meth:`Worker.run` returns) → :meth:`Worker.close`: metrics
+endpoint, coordinator, compute client, store. ``with worker:`` starts the coordinator
+and closes the worker on the way out.
 
 Leases (DESIGN §4). Each delivery in hand has its own renewer thread, so one slow
 renewal (a store call that hangs) never holds up the others, and its own
@@ -46,6 +48,7 @@ from rhworker.recovery.base import (
     RecoveryResult,
 )
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
+from rhworker.store.attempts import exhausted, gave_up_reason
 from rhworker.store.base import Store
 
 if TYPE_CHECKING:
@@ -155,6 +158,40 @@ class Worker:
         self.metrics = metrics
         # "host:port" of this worker's metrics endpoint, shown in its capabilities.
         self.metrics_address: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> Worker:
+        """Connect the coordinator and start its heartbeats; :meth:`close` on the way
+        out (and at once when connecting fails)."""
+        try:
+            self.coordinator.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of everything the worker holds, once :meth:`run` has returned. In
+        this order: the metrics endpoint (its refresher reads the store), the
+        coordinator (releases any lock still held, leaves the group, disconnects),
+        the compute client (its Nova connections), the store last (everything above
+        may read it until it stops). A part that fails to close is logged and the
+        others are still closed."""
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("coordinator", self.coordinator.stop),
+            ("compute", self.compute.close),
+            ("store", self.store.close),
+        ]
+        if self.metrics is not None:
+            parts.insert(0, ("metrics", self.metrics.stop))
+        for name, close in parts:
+            try:
+                close()
+            except Exception:
+                LOG.exception("worker %s: closing its %s failed", self.worker_id, name)
 
     # -- public ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -413,10 +450,8 @@ class Worker:
             )
             self.store.ack(delivery)
             return result.status
-        if delivery.attempts >= self.options.max_attempts:
-            self.store.dead_letter(
-                delivery, f"gave up after {delivery.attempts} attempts: {result.reason}"
-            )
+        if exhausted(delivery.attempts, self.options.max_attempts):
+            self.store.dead_letter(delivery, gave_up_reason(delivery.attempts, result.reason))
             return NotificationStatus.FAILED
         self.store.set_status(
             nid, NotificationStatus.ERROR, expected=RUNNABLE, token=token, reason=result.reason

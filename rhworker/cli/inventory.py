@@ -10,14 +10,7 @@ from typing import Any
 from rhworker import controls, validation
 from rhworker import inventory as inv
 from rhworker.cli import EXIT_CONFLICT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, load_conf
-from rhworker.cli._common import (
-    iso,
-    open_store,
-    print_fields,
-    print_json,
-    print_table,
-    yes_no,
-)
+from rhworker.cli._common import open_store, print_fields, print_json, print_table, yes_no
 from rhworker.errors import DuplicateNotification
 from rhworker.models import (
     Host,
@@ -29,6 +22,7 @@ from rhworker.models import (
 )
 from rhworker.recovery.host_restore import PAYLOAD_POLICY, RestorePolicy
 from rhworker.store import Store
+from rhworker.text import iso
 
 METHODS = [m.value for m in RecoveryMethod]
 SEGMENT_HEADERS = ("NAME", "RECOVERY_METHOD", "ENABLED", "SERVICE_TYPE", "DESCRIPTION")

@@ -8,11 +8,12 @@ import json
 
 from rhworker import controls
 from rhworker.cli import EXIT_OK, load_conf
-from rhworker.cli._common import iso, open_store, print_fields, print_json, print_table
+from rhworker.cli._common import open_store, print_fields, print_json, print_table
 from rhworker.conf.store import parse_duration, retention_of
 from rhworker.errors import ValidationError
 from rhworker.models import Move, Notification, NotificationStatus, Step
 from rhworker.status import reserved_host_tries
+from rhworker.text import iso
 
 STATUSES = [s.value for s in NotificationStatus]
 # Rows shown by ``notification list`` unless --limit says otherwise.

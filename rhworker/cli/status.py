@@ -8,8 +8,9 @@ import logging
 import time
 
 from rhworker.cli import EXIT_OK, load_conf
-from rhworker.cli._common import configured_store, print_json
+from rhworker.cli._common import print_json
 from rhworker.status import DEFAULT_FAILURES, collect, read_members, render
+from rhworker.wiring import configured_store
 
 # Seconds between refreshes of ``--watch`` without a value.
 DEFAULT_WATCH = 2.0

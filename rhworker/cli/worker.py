@@ -8,18 +8,12 @@ import os
 import signal
 import subprocess
 from types import FrameType
-from typing import TYPE_CHECKING
 
-from oslo_config import cfg
-
-from rhworker import conf as rconf
 from rhworker import preflight
 from rhworker.cli import load_conf
 from rhworker.cli._common import int_in, port, seconds
 from rhworker.supervisor import RestartPolicy, Supervisor, rhworker_command
-
-if TYPE_CHECKING:
-    from rhworker.worker import Worker
+from rhworker.wiring import build_worker, start_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -54,58 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     pool.set_defaults(func=_pool)
 
 
-def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:
-    """Wire a Worker from parsed configuration (the only place that does)."""
-    from rhworker.cli._common import configured_store
-    from rhworker.compute.openstack import OpenStackCompute
-    from rhworker.compute.pool import PooledCompute
-    from rhworker.coordination import Coordinator, check_backend_policy, new_member_id
-    from rhworker.metrics import WorkerMetrics
-    from rhworker.recovery.base import HostFailureOptions, load_driver
-    from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
-    from rhworker.store.base import check_durability
-    from rhworker.worker import Worker, WorkerOptions
-
-    store_url = rconf.store_url(conf)
-    coordination_url = rconf.coordination_url(conf)
-    check_backend_policy(coordination_url, store_url, conf.coordination.file_backend_policy)
-    member_id = member_id or new_member_id()
-    store = configured_store(conf, create=True)
-    check_durability(store, conf.store.redis_durability)
-    coordinator = Coordinator.from_conf(conf, member_id)
-    compute = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
-    return Worker(
-        store=store,
-        coordinator=coordinator,
-        compute=compute,
-        driver=load_driver(conf.host_failure.driver),
-        worker_id=member_id,
-        options=WorkerOptions.from_conf(conf),
-        host_failure=HostFailureOptions.from_conf(conf),
-        metrics=WorkerMetrics() if conf.metrics.port else None,
-        instance_failure=InstanceFailureOptions.from_conf(conf),
-        process_failure=ProcessFailureOptions.from_conf(conf),
-    )
-
-
-def start_metrics(worker: Worker, conf: cfg.ConfigOpts) -> None:
-    """Serve the worker's metrics on ``[metrics] host``/``port`` (if it has any)."""
-    if worker.metrics is None:
-        return
-    host = conf.metrics.host
-    try:
-        port = worker.metrics.start(worker.store, port=conf.metrics.port, host=host)
-    except OSError as e:  # recovering matters more than being watched
-        LOG.error(
-            "metrics endpoint %s:%s unavailable (%s); running without it",
-            host,
-            conf.metrics.port,
-            e,
-        )
-        return
-    worker.metrics_address = f"{host}:{port}"
-
-
 def _worker(args: argparse.Namespace) -> int:
     conf = load_conf(args)
     if args.concurrency:
@@ -124,16 +66,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    worker.coordinator.start()
-    start_metrics(worker, conf)
-    try:
+    with worker:
+        start_metrics(worker, conf)
         worker.run(burst=args.burst)
-    finally:
-        if worker.metrics is not None:
-            worker.metrics.stop()
-        worker.coordinator.stop()
-        worker.store.close()
-        worker.compute.close()
     return 0
 
 

@@ -38,11 +38,11 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from rhworker.deployment import Deployment
 from rhworker.errors import DuplicateNotification, HostOnMaintenance, StoreError
 from rhworker.recovery.targets import LOCK_UNAVAILABLE
 from rhworker.testing.chaos_faults import FaultInjector, Schedule
 from rhworker.testing.chaos_partition import NovaPartition
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.proxy import CuttableProxy
 from rhworker.testing.servers import RedisServer, ZooKeeperServer
 from rhworker.testing.sim_fixture import running_simulator

@@ -18,9 +18,9 @@ import subprocess
 import time
 from typing import Any
 
+from rhworker.deployment import Deployment
 from rhworker.errors import StoreError
 from rhworker.store.base import Store
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.proxy import CuttableProxy
 
 # Mutating requests the simulator answers 503 to during one partition (all workers).

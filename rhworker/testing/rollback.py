@@ -23,7 +23,7 @@ import tempfile
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rhworker.store.redis_conn import DEFAULT_PREFIX
+from rhworker.store.redis import DEFAULT_PREFIX
 
 
 @dataclasses.dataclass

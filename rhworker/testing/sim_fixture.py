@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from rhworker import deployment
 from rhworker.sim import Simulator
 
 #: fast and free: short evacuation phases (a share each of evacuation_time), no cost
@@ -107,14 +108,6 @@ def password_connection(sim: Any, user: str, password: str, project: str, **kwar
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``
+    (:func:`rhworker.deployment.wait_until` with the simulator tests' defaults)."""
+    return deployment.wait_until(predicate, timeout, interval=interval)

@@ -9,6 +9,7 @@ Redis server's clock). Monotonic clocks are left alone, as they are on a real ma
 
 from __future__ import annotations
 
+import runpy
 import sys
 import time
 
@@ -26,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m rhworker.testing.skewed OFFSET [rhworker args...]")
         return 2
     skew(float(args.pop(0)))
-    from rhworker.cli import main as rhworker_main
-
-    return rhworker_main(args)
+    # ``python -m rhworker ARGS`` in this process, as an operator starts it (the
+    # front door exits with the command's code).
+    sys.argv = ["rhworker", *args]
+    runpy.run_module("rhworker", run_name="__main__", alter_sys=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
 from rhworker.sim import Simulator
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.servers import RedisServer, ServerUnavailable
 from rhworker.testing.sim_fixture import DEFAULT_TEST_OPTIONS
 from tests.conftest import require

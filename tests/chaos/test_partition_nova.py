@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.proxy import CuttableProxy
 from rhworker.testing.servers import RedisServer
 from rhworker.testing.sim_fixture import running_simulator

@@ -13,6 +13,7 @@ import pytest
 from rhworker.errors import LeaseLost
 from rhworker.models import Delivery, Move, NotificationStatus, Step
 from rhworker.store import Store
+from rhworker.store.attempts import gave_up_reason
 from tests.contract.store_cases import STOPPED, make_hosts, make_segment
 
 S = NotificationStatus
@@ -169,14 +170,29 @@ def test_dead_letter_after_max_attempts(queue: Store) -> None:
     assert nxt.notification_id == later
     n = queue.get_notification(nid)
     assert n.status is S.FAILED
-    assert n.progress.reason is not None
-    assert n.progress.reason.startswith("gave up after 2 attempts")
-    assert "boom 2" in n.progress.reason
+    # both backends word it as the one policy does (rhworker.store.attempts)
+    assert n.progress.reason == gave_up_reason(2, "boom 2") == "gave up after 2 attempts: boom 2"
     stats = queue.queue_stats(now=t0 + 40)
     assert [d.notification_id for d in stats.dead_letters] == [nid]
-    assert "boom 2" in stats.dead_letters[0].reason
+    assert stats.dead_letters[0].reason == n.progress.reason
     queue.ack(nxt)
     assert queue.consume("w1", now=t0 + 10_000, max_attempts=100) is None
+
+
+def test_attempts_lost_to_expired_leases_are_given_up_without_a_reason(queue: Store) -> None:
+    # Every attempt ended with its worker gone (the lease expired, nothing stored).
+    t0 = time.time()
+    nid = _notify(queue, "c1", t0)
+    _take(queue, "w1", t0 + 1, lease_timeout=5, max_attempts=1)
+    assert queue.consume("w2", lease_timeout=5, max_attempts=1, now=t0 + 10) is None
+    n = queue.get_notification(nid)
+    assert n.status is S.FAILED
+    assert (
+        n.progress.reason
+        == gave_up_reason(1, None)
+        == "gave up after 1 attempts: no reason recorded"
+    )
+    assert queue.queue_stats(now=t0 + 10).dead_letters[0].reason == n.progress.reason
 
 
 def test_explicit_dead_letter(queue: Store) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rhworker.testing.deployment import Deployment
+from rhworker.deployment import Deployment
 from rhworker.testing.sim_fixture import running_simulator
 
 BACKENDS = ["embedded", "redis-redis", "redis-zookeeper"]

@@ -21,6 +21,7 @@ from unittest import mock
 
 import pytest
 
+from rhworker.deployment import wait_until
 from rhworker.errors import DuplicateNotification
 from rhworker.models import MoveState, NotificationStatus
 from rhworker.store import Store, from_url
@@ -39,17 +40,6 @@ def clock(offset: float) -> Iterator[None]:
     real = time.time
     with mock.patch("time.time", lambda: real() + offset):
         yield
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not within {timeout}s")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """``rhworker demo --workers 6 --failures 10`` passes on 20 seeds in a row (issue 16).
 
 The demo's own scenario code on an in-process simulator with Nova's costs off and
-the 6 workers as threads (rhworker.testing.demo_seeds: what is cheaper and why); a
-full run of the real command per seed is ``python3 -m rhworker.testing.demo_seeds
---full``. Ten of the demo cloud's fourteen hosts fail: every segment is past the
-brake's 50 %, and the demo resumes it as an operator would.
+the 6 workers as threads (benchmarks/demo_seeds.py says what is cheaper and why); a
+full run of the real command per seed is ``python3 -m benchmarks.demo_seeds --full``.
+Ten of the demo cloud's fourteen hosts fail: every segment is past the brake's 50 %,
+and the demo resumes it as an operator would.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rhworker.testing.demo_seeds import CHEAP_SIM, run_seed_cheap
+from benchmarks.demo_seeds import CHEAP_SIM, run_seed_cheap
 from rhworker.testing.sim_fixture import running_simulator
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import redis
 
+from rhworker.deployment import Deployment
 from rhworker.models import NotificationStatus
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import running_simulator
 from tests.integration.clouds import segment_cloud
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from rhworker.coordination import Coordinator
+from rhworker.deployment import Deployment
 from rhworker.models import NotificationStatus
 from rhworker.recovery.targets import LOCK_UNAVAILABLE
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.servers import ServerUnavailable, ZooKeeperServer
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import verify

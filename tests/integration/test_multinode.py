@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
-from rhworker.testing.deployment import Deployment
+from rhworker.testing.chaos_faults import child_pids
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import verify
 
@@ -36,21 +37,6 @@ def _cloud():
     }
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
-
-
 @pytest.mark.parametrize("locks", ["zookeeper", "redis"])
 def test_two_nodes_with_a_killed_worker(request, redis_url, locks, tmp_path):
     coordination = request.getfixturevalue("zookeeper_url") if locks == "zookeeper" else redis_url
@@ -67,7 +53,7 @@ def test_two_nodes_with_a_killed_worker(request, redis_url, locks, tmp_path):
             d.load_inventory(spec)
             pool = d.start_worker_process(pool=4)
             d.start_worker_process()
-            d.wait_for(lambda: len(_children(pool.pid)) == 4, 30, "4 pool workers")
+            d.wait_for(lambda: len(child_pids(pool.pid)) == 4, 30, "4 pool workers")
             failed = [f"{s}-compute-{i}" for s in ("a", "b") for i in range(1, 5)]
             for host in failed:
                 sim.kill_host(host)
@@ -78,8 +64,8 @@ def test_two_nodes_with_a_killed_worker(request, redis_url, locks, tmp_path):
 
             d.wait_for(ongoing, 60, "a recovery in progress")
             owners = {d.store.get_notification(i).lease_owner for i in ids} - {None}
-            victims = [p for p in _children(pool.pid) if any(str(p) in o for o in owners)]
-            victim = victims[0] if victims else _children(pool.pid)[0]
+            victims = [p for p in child_pids(pool.pid) if any(str(p) in o for o in owners)]
+            victim = victims[0] if victims else child_pids(pool.pid)[0]
             os.kill(victim, signal.SIGKILL)
             notifications = d.wait_terminal(ids, timeout=120)
             assert all(n.status == NotificationStatus.FINISHED for n in notifications), [
@@ -89,6 +75,6 @@ def test_two_nodes_with_a_killed_worker(request, redis_url, locks, tmp_path):
             assert report.ok, report.violations
             claimed = [n.progress.claims[-1].host for n in notifications]
             assert len(set(claimed)) == len(ids)
-            assert d.wait_for(lambda: len(_children(pool.pid)) == 4, 30, "the pool to restart")
+            assert d.wait_for(lambda: len(child_pids(pool.pid)) == 4, 30, "the pool to restart")
         finally:
             d.close()

@@ -11,13 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from typing import Any
 
 import pytest
 
 from rhworker.coordination import Coordinator
+from rhworker.deployment import WorkerThreads
 from rhworker.models import NotificationStatus, Step
 from rhworker.status import collect, read_members, render
 from rhworker.testing.servers import free_port
@@ -68,29 +68,16 @@ def scrape(address: str) -> dict[str, float]:
     return samples
 
 
-class InProcessWorker:
+class InProcessWorker(WorkerThreads):
     """One worker in a thread, its metrics served on a free port."""
 
     def __init__(self, d: Any, **overrides: Any) -> None:
         self.worker = d.build_worker(**overrides)
         assert self.worker.metrics is not None  # [metrics] port set by the deployment
-        self.worker.coordinator.start()
         port = self.worker.metrics.start(self.worker.store, port=0, refresh_interval=0.1)
         self.address = f"127.0.0.1:{port}"
         self.worker.metrics_address = self.address
-        self.thread = threading.Thread(target=self.worker.run, daemon=True)
-
-    def __enter__(self) -> InProcessWorker:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.worker.stop()
-        self.thread.join(30)
-        self.worker.metrics.stop()
-        self.worker.coordinator.stop()
-        self.worker.compute.close()
-        self.worker.store.close()
+        super().__init__([self.worker])
 
 
 METRICS = {"metrics": {"port": 1}}  # non-zero: workers get a WorkerMetrics (tests bind port 0)

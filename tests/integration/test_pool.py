@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.supervisor import rhworker_command
-from rhworker.testing.deployment import Deployment
+from rhworker.testing.chaos_faults import child_pids
 from rhworker.testing.servers import RedisServer, ServerUnavailable
 from rhworker.testing.sim_fixture import running_simulator
 from tests.conftest import require
@@ -71,19 +72,6 @@ def test_pool_workers_ignore_a_rhworker_folder_in_the_current_directory(tmp_path
     assert pool.returncode == 0
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def test_pool_gives_up_on_a_worker_that_cannot_start(tmp_path: Path) -> None:
     """The lock backend answers the pool's preflight, then goes away before its workers
     connect: every worker exits 1 at start, and the pool backs off, then gives up."""
@@ -110,7 +98,7 @@ def test_pool_gives_up_on_a_worker_that_cannot_start(tmp_path: Path) -> None:
             )
             try:
                 deadline = time.monotonic() + 60
-                while not _children(pool.pid) and pool.poll() is None:
+                while not child_pids(pool.pid) and pool.poll() is None:
                     assert time.monotonic() < deadline, "the pool started no worker"
                     time.sleep(0.01)
                 locks.kill()  # before a just-spawned worker has even imported rhworker

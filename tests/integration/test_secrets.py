@@ -10,15 +10,15 @@ import re
 import signal
 import stat
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from rhworker.deployment import wait_until
 from rhworker.supervisor import rhworker_command
+from rhworker.testing.chaos_faults import child_pids
 from rhworker.testing.servers import RedisServer, ServerUnavailable, free_port
 from rhworker.testing.sim_fixture import running_simulator
 from tests.conftest import require
@@ -67,31 +67,6 @@ class Run:
         if ok:
             assert proc.returncode == 0, (argv, proc.stdout[-1500:], proc.stderr[-1500:])
         return proc
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Path) -> None:
@@ -164,13 +139,14 @@ def test_planted_password_is_never_shown(locked_redis: RedisServer, tmp_path: Pa
             text=True,
         )
         try:
-            workers = _wait(lambda: len(_children(pool.pid)) == 2 and _children(pool.pid), 30, "2")
+            two = lambda: len(child_pids(pool.pid)) == 2 and child_pids(pool.pid)  # noqa: E731
+            workers = wait_until(two, 30, "2")
             cmdlines = {}
             for pid in workers:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmdlines[pid] = f.read().replace(b"\0", b" ").decode()
             assert all(" worker" in c for c in cmdlines.values()), cmdlines
-            _wait(
+            wait_until(
                 lambda: len(json.loads(run("status", "--json").stdout)["workers"]) == 2,
                 60,
                 "the pool's workers to join the group",

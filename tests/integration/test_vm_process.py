@@ -5,13 +5,13 @@ configuration file."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from rhworker.coordination import LOCK_INSTANCE, Coordinator
+from rhworker.deployment import WorkerThreads
 from rhworker.errors import HostOnMaintenance
 from rhworker.models import NotificationStatus
 from rhworker.testing.sim_fixture import sdk_connection
@@ -44,21 +44,8 @@ def vm_cloud() -> dict:
 @contextlib.contextmanager
 def workers(d: Any, count: int) -> Iterator[list[Any]]:
     """``count`` workers consuming in threads (not burst: retries come back to them)."""
-    built = [d.build_worker() for _ in range(count)]
-    threads = [threading.Thread(target=w.run, daemon=True) for w in built]
-    for w, t in zip(built, threads, strict=True):
-        w.coordinator.start()
-        t.start()
-    try:
-        yield built
-    finally:
-        for w in built:
-            w.stop()
-        for w, t in zip(built, threads, strict=True):
-            t.join(30)
-            w.coordinator.stop()
-            w.compute.close()
-            w.store.close()
+    with WorkerThreads([d.build_worker() for _ in range(count)]) as running:
+        yield running.workers
 
 
 def notify_vm(d, instance: str, event: str = "LIFECYCLE", detail: str = "STOPPED_FAILED") -> str:

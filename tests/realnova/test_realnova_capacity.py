@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from rhworker.compute.openstack import OpenStackCompute
+from rhworker.deployment import Deployment
 from rhworker.models import MoveState, NotificationStatus
 from rhworker.recovery.capacity import TOO_SMALL
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.sim_fixture import sdk_connection
 
 pytestmark = [pytest.mark.realnova, pytest.mark.integration]

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.testing.cloud import CloudUnderTest
 from rhworker.testing.cloud_sim import SimCloud, running_sim_cloud
-from rhworker.testing.deployment import Deployment
 from tests.conftest import require
 from tests.scenarios.harness import Scenario
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from rhworker.deployment import Deployment
 from rhworker.testing.cloud import CloudUnderTest
-from rhworker.testing.deployment import Deployment
 from rhworker.testing.outside import check_cloud
 
 # The task states Nova shows while it rebuilds an evacuated server, in order.

@@ -102,7 +102,7 @@ def test_out_of_range_options_are_refused(
 def test_demo_failures_above_the_cloud_size_are_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rhworker.demo import demo_cloud, failable_hosts
+    from rhworker.cli.demo.scenario import demo_cloud, failable_hosts
 
     most = len(failable_hosts(demo_cloud()))
     assert cli.main(["demo", "--failures", str(most + 1)]) == cli.EXIT_USAGE

@@ -136,7 +136,7 @@ def test_a_late_acquire_is_released_not_kept(tmp_path: Path, monkeypatch: pytest
         monkeypatch.setattr(coordinator._require_driver(), "get_lock", lambda name: slow)
         with pytest.raises(CoordinationTimeout):
             coordinator.try_lock("c1")
-        assert coordinator.held_locks() == []
+        assert coordinator._held == {}  # nothing kept
         slow.go.set()
         assert slow.released.wait(30), "the late lock was never released"
 
@@ -227,7 +227,7 @@ def test_ask_lock_answers_unavailable_past_the_deadline(
         monkeypatch.setattr(coordinator._require_driver(), "get_lock", lambda name: slow)
         answer = coordinator.ask_lock("c1")
         assert answer.state is LockState.UNAVAILABLE and "no answer within" in answer.reason
-        assert coordinator.held_locks() == []
+        assert coordinator._held == {}  # nothing kept
         slow.go.set()
         assert slow.released.wait(30), "the late lock was never released"
 
@@ -269,7 +269,7 @@ def test_still_owner_while_unavailable_is_false_at_once_and_forgets(
         coordinator._mark_down("zk gone")
         assert coordinator.still_owner(held) is False
         assert owner.checks == 1  # not asked
-        assert coordinator.held_locks() == []
+        assert coordinator._held == {}  # nothing kept
         assert owner.released.wait(10), "the release was not handed to a call thread"
 
 

@@ -16,7 +16,7 @@ from rhworker import preflight
 from rhworker.cli import EXIT_NO_STORE, EXIT_OK, EXIT_PREFLIGHT, main
 from rhworker.conf import paths
 from rhworker.errors import PreflightFailed
-from rhworker.store.sqlite_schema import SCHEMA_VERSION
+from rhworker.store.sqlite.schema import SCHEMA_VERSION
 
 SMALL = """
 segments:

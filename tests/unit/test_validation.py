@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
@@ -11,16 +12,10 @@ from hypothesis import strategies as st
 from rhworker import codec, validation
 from rhworker.errors import ValidationError
 from rhworker.models import (
-    Claim,
-    ClaimRecord,
-    Delivery,
     Host,
     Move,
     MoveState,
-    NotificationStatus,
     NotificationType,
-    Progress,
-    QueueStats,
     RecoveryMethod,
     Segment,
     Step,
@@ -84,27 +79,14 @@ def test_dedup_key_ignores_key_order() -> None:
     assert a != validation.dedup_key("COMPUTE_HOST", "h2", {"event": "STOPPED"})
 
 
-def test_codec_round_trips_every_model() -> None:
-    n = validation.prepare_notification("COMPUTE_HOST", "h", {"event": "STOPPED"}, None, now=1.0)
-    n.status = NotificationStatus.ERROR
-    n.progress = Progress(
-        steps=[Step(at=1.0, name="gate", worker="w", detail={"k": [1, {"x": None}]})],
-        claims=[ClaimRecord("r1", 7)],
-        reason="why",
-    )
-    assert codec.notification_from_dict(codec.loads(codec.dumps(n))) == n
+def test_codec_round_trips_what_the_stores_keep_as_json() -> None:
+    step = Step(at=1.0, name="gate", worker="w", detail={"k": [1, {"x": None}]})
+    assert codec.step_from_dict(json.loads(codec.dumps(step))) == step
     move = Move("n", "i", target=None, state=MoveState.FAILED, started_at=2.0)
-    assert codec.move_from_dict(codec.loads(codec.dumps(move))) == move
-    seg = Segment("s", RecoveryMethod.AUTO_PRIORITY, enabled=False)
-    assert codec.segment_from_dict(codec.to_dict(seg)) == seg
-    host = Host("h", "s", reserved=True, claimed_by="n", claim_epoch=3)
-    assert codec.host_from_dict(codec.to_dict(host)) == host
-    delivery = Delivery("n", "w", 3, 1, 9.5, backend_ref="1-0")
-    assert codec.delivery_from_dict(codec.to_dict(delivery)) == delivery
-    assert codec.claim_from_dict(codec.to_dict(Claim("h", "n", 4))) == Claim("h", "n", 4)
-    stats = QueueStats(1, 2, [], [])
-    assert codec.queue_stats_from_dict(codec.to_dict(stats)) == stats
-    assert codec.host_from_dict({**codec.to_dict(host), "from_the_future": 1}) == host
+    assert codec.move_from_dict(json.loads(codec.dumps(move))) == move
+    # records written by a newer rhworker (an unknown key) still read
+    assert codec.move_from_dict({**codec.to_dict(move), "from_the_future": 1}) == move
+    assert codec.step_from_dict({**codec.to_dict(step), "from_the_future": 1}) == step
 
 
 @given(

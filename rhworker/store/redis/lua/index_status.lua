@@ -1,0 +1,3 @@
+-- ARGV: P, id...
+for i = 2, #ARGV do index_status(ARGV[i]) end
+return 1
