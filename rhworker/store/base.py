@@ -207,7 +207,9 @@ class Store(abc.ABC):
         maintenance (as Masakari refuses it) — except while the host is coming back: a
         COMPUTE_HOST ``STARTED``, or anything after one (see :mod:`rhworker.store.inuse`).
         Duplicates are checked first, so that a retried intake finds its own write
-        even after a worker marked the host.
+        even after a worker marked the host. A notification accepted while a pause holds
+        its host's segment (or all) gets a step saying so: ``brake`` for a pause of the
+        mass-failure brake, ``held`` for an operator's (:func:`rhworker.brake.held_step`).
         """
 
     @abc.abstractmethod
