@@ -84,8 +84,14 @@ def _brake_held(scn: Any, ids: list[str], method: str) -> list[str]:
         assert pauses == {}, pauses
         return []
     assert brake.threshold_of(pauses["seg1"]) == brake.SEGMENT, pauses
-    held = [n for n in map(store.get_notification, ids) if n.status == NotificationStatus.NEW]
+    reports = [store.get_notification(i) for i in ids]
+    held = [n for n in reports if n.status == NotificationStatus.NEW]
     assert held, "the brake paused the segment but held nothing"
+    # what was handed out before the trip ran to its end while the segment was held
+    started = [n for n in reports if n.status != NotificationStatus.NEW]
+    assert all(n.status == NotificationStatus.FINISHED for n in started), [
+        (n.hostname, n.status) for n in started
+    ]
     for n in held:
         assert n.attempts == 0
         assert any(s.name == brake.STEP for s in n.progress.steps), n.progress.steps
