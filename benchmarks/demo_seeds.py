@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import dataclasses
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=6)
     p.add_argument("--failures", type=int, default=10)
     p.add_argument("--full", action="store_true", help="run the real 'rhworker demo' command")
+    p.add_argument("--keep-output", metavar="DIR", help="write a failed seed's output here")
     args = p.parse_args(argv)
     results = []
     with contextlib.ExitStack() as stack:
@@ -173,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_seed_cheap(seed, sim=sim, workers=args.workers, failures=args.failures)
             results.append(result)
             print(f"seed {seed:3d}: {result.seconds:6.1f}s  {result.verdict}", flush=True)
+            if not result.passed and args.keep_output:
+                path = os.path.join(args.keep_output, f"demo-seed-{seed}.txt")
+                with open(path, "w") as f:
+                    f.write(result.output)
+                print(f"          output in {path}", flush=True)
     failed = [r.seed for r in results if not r.passed]
     total = sum(r.seconds for r in results)
     print(f"{len(results) - len(failed)}/{len(results)} passed in {total:.0f}s; failed: {failed}")
