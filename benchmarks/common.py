@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rhworker.deployment import Deployment
-from rhworker.models import Notification
+from rhworker.models import Notification, StepName
 from rhworker.testing.sim_fixture import running_simulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -212,15 +212,19 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+# Steps counted per run (the "steps" of a result: lock and claim contention).
+COUNTED_STEPS = (StepName.CLAIMED, StepName.LOCK_SKIPPED, StepName.CLAIM_LOST, StepName.RESUMED)
+
+
 def notification_stats(notifications: list[Notification], t0: float) -> dict[str, Any]:
     """Drain time, per-notification times, statuses and lock/claim counts."""
     durations: list[float] = []
     queued: list[float] = []
     statuses: dict[str, int] = {}
-    steps: dict[str, int] = {"claimed": 0, "lock_skipped": 0, "claim_lost": 0, "resumed": 0}
+    steps: dict[str, int] = {name.value: 0 for name in COUNTED_STEPS}
     for n in notifications:
         statuses[n.status.value] = statuses.get(n.status.value, 0) + 1
-        delivered = [s.at for s in n.progress.steps if s.name == "delivered"]
+        delivered = [s.at for s in n.progress.steps if s.name == StepName.DELIVERED]
         if delivered:
             durations.append(n.updated_at - delivered[0])
             queued.append(delivered[0] - n.created_at)
@@ -229,8 +233,8 @@ def notification_stats(notifications: list[Notification], t0: float) -> dict[str
                 steps[s.name] += 1
     end = max((n.updated_at for n in notifications), default=t0)
     drain = end - t0
-    claims = steps["claimed"]
-    attempts = claims + steps["lock_skipped"] + steps["claim_lost"]
+    claims = steps[StepName.CLAIMED]
+    attempts = claims + steps[StepName.LOCK_SKIPPED] + steps[StepName.CLAIM_LOST]
     return {
         "count": len(notifications),
         "statuses": statuses,

@@ -32,6 +32,7 @@ from typing import Any
 
 from benchmarks.common import log_progress
 from rhworker.deployment import Deployment
+from rhworker.models import StepName
 from rhworker.testing.realnova import RealNovaCloud, realnova_available, running_realnova
 from rhworker.testing.sim_fixture import sdk_connection
 
@@ -178,7 +179,7 @@ def run_rhworker(
             d.close()
         migrations = [m for m in nova.migrations() if m["instance_uuid"] in ids]
     delivered = [
-        next((st.at for st in n.progress.steps if st.name == "delivered"), t0) for n in done
+        next((st.at for st in n.progress.steps if st.name == StepName.DELIVERED), t0) for n in done
     ]
     result = {
         "who": "rhworker",

@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.common import VERIFY_INTERVAL
+from rhworker.models import StepName
 
 
 def machine() -> dict[str, Any]:
@@ -75,103 +76,158 @@ def versions() -> dict[str, str]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal the benchmarks check, with what was measured and whether it was met."""
     out: list[dict[str, Any]] = []
+    for part in (
+        _rto_targets,
+        _storm_targets,
+        _realnova_targets,
+        _storm_cost_targets,
+        _takeover_targets,
+    ):
+        out += part(results)
+    return out
 
-    def add(name: str, goal: str, value: str, met: bool | None) -> None:
-        out.append(
-            {
-                "target": name,
-                "goal": goal,
-                "measured": value,
-                "met": None if met is None else bool(met),
-            }
-        )
 
+def _target(name: str, goal: str, value: str, met: bool | None) -> dict[str, Any]:
+    return {
+        "target": name,
+        "goal": goal,
+        "measured": value,
+        "met": None if met is None else bool(met),
+    }
+
+
+def _rto_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rto = [
         r
         for r in results.get("rto", {}).get("runs", [])
         if r.get("intervals", "fast")[:4] == "fast"
     ]
-    if rto:
-        worst = max(r["overhead_s"] for r in rto)
-        text = ", ".join(f"{r['overhead_s']:.2f} s (parallelism {r['parallelism']})" for r in rto)
-        add("RTO overhead", "≤ 1 s", text, worst <= 1.0)
-    floors = results.get("storm", {}).get("floor", [])
-    for f in floors:
-        add(
+    if not rto:
+        return []
+    worst = max(r["overhead_s"] for r in rto)
+    text = ", ".join(f"{r['overhead_s']:.2f} s (parallelism {r['parallelism']})" for r in rto)
+    return [_target("RTO overhead", "≤ 1 s", text, worst <= 1.0)]
+
+
+def _storm_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [
+        _target(
             f"storm efficiency (N={f['workers']}, {f['latency'] * 1000:.0f} ms)",
             "≥ 0.8",
             f"{f['efficiency']:.2f} (floor {f['drain_s']} s / engine {f['engine_drain_s']} s)",
             f["efficiency"] >= 0.8,
         )
+        for f in results.get("storm", {}).get("floor", [])
+    ]
     runs = [r for r in results.get("storm", {}).get("runs", []) if r["segments"] == 1]
+    out += _scaling_target(runs)
+    if runs:
+        out.append(_lock_tries_target(runs))
+    return out
+
+
+def _scaling_target(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Throughput of the most workers over the fewest, at 20 ms of Nova latency."""
     slow = {r["workers"]: r for r in runs if r["latency"] == 0.02}
-    if slow:
-        lo, hi = min(slow), max(slow)
-        ratio = slow[hi]["per_s"] / slow[lo]["per_s"]
-        add(
+    if not slow:
+        return []
+    lo, hi = min(slow), max(slow)
+    ratio = slow[hi]["per_s"] / slow[lo]["per_s"]
+    return [
+        _target(
             f"throughput N={hi} / N={lo} at 20 ms",
             "≥ 6" if (lo, hi) == (1, 8) else "≥ 6 (at 8/1)",
             f"{ratio:.2f} ({slow[hi]['per_s']}/s vs {slow[lo]['per_s']}/s)",
             ratio >= 6 if (lo, hi) == (1, 8) else None,
         )
-    if runs:
-        claims = sum(r["steps"]["claimed"] for r in runs)
-        tries = sum(
-            r["steps"]["claimed"] + r["steps"]["lock_skipped"] + r["steps"]["claim_lost"]
-            for r in runs
-        )
-        worst = max(r["lock_attempts_per_claim"] or 0 for r in runs)
-        avg = tries / claims if claims else 0.0
-        add(
-            "lock attempts per claim (storm a)",
-            "≤ 2",
-            f"{avg:.2f} on average, {worst:.2f} in the worst run",
-            avg <= 2.0,
-        )
+    ]
+
+
+def _lock_tries_target(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    claims = sum(r["steps"][StepName.CLAIMED] for r in runs)
+    tries = sum(
+        r["steps"][StepName.CLAIMED]
+        + r["steps"][StepName.LOCK_SKIPPED]
+        + r["steps"][StepName.CLAIM_LOST]
+        for r in runs
+    )
+    worst = max(r["lock_attempts_per_claim"] or 0 for r in runs)
+    avg = tries / claims if claims else 0.0
+    return _target(
+        "lock attempts per claim (storm a)",
+        "≤ 2",
+        f"{avg:.2f} on average, {worst:.2f} in the worst run",
+        avg <= 2.0,
+    )
+
+
+def _realnova_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rn = results.get("realnova", {}).get("summary", {})
+    out = []
     for key, goal in (("1x10", 1.1), ("2x10", None), ("4x10", 1.2)):
         sm = rn.get(key) if isinstance(rn, dict) else None
         if not sm:
             continue
-        add(
-            f"real Nova {key.replace('x', ' × ')}: crash → all ACTIVE / plain script",
-            f"≤ {goal}" if goal else "(reported)",
-            f"{sm['ratio']:.2f} (rhworker {sm['rhworker_all_active_s']} s / plain "
-            f"{sm['plain_all_active_s']} s, median of {sm['runs']})",
-            sm["ratio"] <= goal if goal else None,
+        out.append(
+            _target(
+                f"real Nova {key.replace('x', ' × ')}: crash → all ACTIVE / plain script",
+                f"≤ {goal}" if goal else "(reported)",
+                f"{sm['ratio']:.2f} (rhworker {sm['rhworker_all_active_s']} s / plain "
+                f"{sm['plain_all_active_s']} s, median of {sm['runs']})",
+                sm["ratio"] <= goal if goal else None,
+            )
         )
+    return out
+
+
+def _storm_cost_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     cost = results.get("storm_cost", {})
-    for f in cost.get("floor", []):
-        add(
+    out = [
+        _target(
             f"storm efficiency with Nova's request cost (F={f['failures']}, N={f['workers']})",
             "≥ 0.9",
             f"{f['efficiency']:.2f} (floor {f['drain_s']} s / engine {f['engine_drain_s']} s)",
             f["efficiency"] >= 0.9,
         )
-    for r in cost.get("runs", []):
-        if r["workers"] == 8 and r["lock_attempts_per_claim"] is not None:
-            add(
-                f"lock tries per claim (storm a, N=8, {r['latency'] * 1000:.0f} ms)",
-                "≤ 1.2",
-                f"{r['lock_attempts_per_claim']:.2f}",
-                r["lock_attempts_per_claim"] <= 1.2,
-            )
+        for f in cost.get("floor", [])
+    ]
+    out += [
+        _target(
+            f"lock tries per claim (storm a, N=8, {r['latency'] * 1000:.0f} ms)",
+            "≤ 1.2",
+            f"{r['lock_attempts_per_claim']:.2f}",
+            r["lock_attempts_per_claim"] <= 1.2,
+        )
+        for r in cost.get("runs", [])
+        if r["workers"] == 8 and r["lock_attempts_per_claim"] is not None
+    ]
+    return out
+
+
+def _takeover_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
     for r in results.get("takeover", {}).get("runs", []):
         limit = r["lease_timeout"] + 2
         value = r["takeover_s"]
-        add(
-            f"takeover (lease {r['lease_timeout']:.0f} s)",
-            f"≤ {limit:.0f} s",
-            "not resumed"
-            if value is None
-            else f"{value:.2f} s to resume, {r['finished_after_kill_s']:.2f} s to finished",
-            value is not None and value <= limit,
+        out.append(
+            _target(
+                f"takeover (lease {r['lease_timeout']:.0f} s)",
+                f"≤ {limit:.0f} s",
+                "not resumed"
+                if value is None
+                else f"{value:.2f} s to resume, {r['finished_after_kill_s']:.2f} s to finished",
+                value is not None and value <= limit,
+            )
         )
     return out
 
 
 # -- Markdown ----------------------------------------------------------------------------------
+
+# A table's columns: (header, key of each run); a key ending in "?" may be missing.
+Columns = tuple[tuple[str, str], ...]
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -187,9 +243,35 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _columns_table(columns: Columns, runs: list[dict[str, Any]]) -> str:
+    """The table of ``runs``, one column per (header, key) of ``columns``."""
+    rows = [[r.get(key[:-1]) if key.endswith("?") else r[key] for _, key in columns] for r in runs]
+    return _table([header for header, _ in columns], rows)
+
+
+def _section(title: str, *body: str) -> list[str]:
+    out = ["", title]
+    for text in body:
+        out += ["", text]
+    return out
+
+
 def markdown(results: dict[str, Any], notes: list[str], findings: Sequence[str] = ()) -> str:
+    parts = _preamble(results)
+    parts += _sections(results)
+    if notes:
+        parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if findings:
+        parts += ["", "## Findings (profile and code reading when the harness was written)", ""]
+        parts += [f"- {f}" for f in findings]
+    return "\n".join(parts) + "\n"
+
+
+def _preamble(results: dict[str, Any]) -> list[str]:
+    """Title, how to regenerate, the machine, the versions and the targets table."""
     m, v = results["machine"], results["versions"]
-    parts = [
+    met = {None: "n/a", True: "met", False: "**missed**"}
+    return [
         "# rhworker benchmarks",
         "",
         f"Regenerate: `python -m benchmarks all{' --quick' if results['quick'] else ''}` "
@@ -209,402 +291,317 @@ def markdown(results: dict[str, Any], notes: list[str], findings: Sequence[str] 
         "",
         _table(
             ["target", "goal", "measured", "met"],
-            [
-                [
-                    t["target"],
-                    t["goal"],
-                    t["measured"],
-                    "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**"),
-                ]
-                for t in results["targets"]
-            ],
+            [[t["target"], t["goal"], t["measured"], met[t["met"]]] for t in results["targets"]],
         ),
     ]
-    parts += _sections(results)
-    if notes:
-        parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    if findings:
-        parts += ["", "## Findings (profile and code reading when the harness was written)", ""]
-        parts += [f"- {f}" for f in findings]
-    return "\n".join(parts) + "\n"
 
 
 def _sections(results: dict[str, Any]) -> list[str]:
+    """One section per benchmark present in ``results``, in the order of the page."""
     out: list[str] = []
-    if "rto" in results:
-        rows = [
-            [
-                r["servers"],
-                r["evacuation_time"],
-                r["parallelism"],
-                r.get("intervals"),
-                r["ideal_s"],
-                r["pickup_s"],
-                r["rto_active_s"],
-                r["rto_finished_s"],
-                r["overhead_s"],
-                r.get("nova_calls"),
-            ]
-            for r in results["rto"]["runs"]
-        ]
-        out += [
-            "",
-            "## 1. RTO (one failed host, one worker process)",
-            "",
-            _table(
-                [
-                    "M",
-                    "E s",
-                    "parallelism",
-                    "queue poll / server poll",
-                    "E×ceil(M/p) s",
-                    "picked up s",
-                    "last ACTIVE s",
-                    "finished s",
-                    "overhead s",
-                    "Nova calls",
-                ],
-                rows,
-            ),
-        ]
-    if "floor" in results:
-        rows = [
-            [
-                r["parallelism"],
-                r["ideal_s"],
-                r["floor_s"],
-                r["overhead_s"],
-                r.get("nova_calls"),
-                r.get("engine_s"),
-                r.get("efficiency"),
-            ]
-            for r in results["floor"]["runs"]
-        ]
-        out += [
-            "",
-            "## 2. Floor (straight-line openstacksdk script, same calls, no store/locks)",
-            "",
-            _table(
-                [
-                    "parallelism",
-                    "ideal s",
-                    "floor s",
-                    "floor overhead s",
-                    "Nova calls",
-                    "engine s",
-                    "efficiency",
-                ],
-                rows,
-            ),
-        ]
-    if "storm" in results:
-        out += ["", "## 3. Storm", "", _storm_table(results["storm"]["runs"])]
-        floors = results["storm"].get("floor", [])
-        if floors:
-            rows = [
-                [
-                    f["workers"],
-                    f["concurrency"],
-                    f["latency"] * 1000,
-                    f["drain_s"],
-                    f["engine_drain_s"],
-                    f["efficiency"],
-                    f.get("nova_calls_per_notification"),
-                ]
-                for f in floors
-            ]
-            out += [
-                "",
-                "Storm floor (same total parallelism: N processes × concurrency "
-                "threads × 3 evacuations):",
-                "",
-                _table(
-                    [
-                        "N",
-                        "concurrency",
-                        "latency ms",
-                        "floor drain s",
-                        "engine drain s",
-                        "efficiency",
-                        "Nova calls/notif",
-                    ],
-                    rows,
-                ),
-            ]
-    if "takeover" in results:
-        rows = [
-            [
-                r["backend"],
-                r["lease_timeout"],
-                r["servers"],
-                r["evacuation_time"],
-                r["killed_after_s"],
-                r["takeover_s"],
-                r["finished_after_kill_s"],
-                r["attempts"],
-                r["evacuated_twice"],
-                r["status"],
-            ]
-            for r in results["takeover"]["runs"]
-        ]
-        out += [
-            "",
-            "## 4. Takeover (SIGKILL of the worker holding the lease)",
-            "",
-            _table(
-                [
-                    "backend",
-                    "lease s",
-                    "M",
-                    "E s",
-                    "killed at s",
-                    "kill → resumed s",
-                    "kill → finished s",
-                    "attempts",
-                    "evacuated twice",
-                    "status",
-                ],
-                rows,
-            ),
-        ]
-    if "backends" in results:
-        rows = []
-        for r in results["backends"]["runs"]:
-            s, t = r["storm"] or {}, r["rto"]
-            rows.append(
-                [
-                    r["backend"],
-                    r["lock_ms"],
-                    f"{t['rto_finished_s']:.2f} (M={t['servers']}, "
-                    f"E={t['evacuation_time']} s, p={t['parallelism']})",
-                    t["overhead_s"],
-                    s.get("failures"),
-                    s.get("drain_s"),
-                    s.get("per_s"),
-                    s.get("p95_s"),
-                    s.get("lock_attempts_per_claim"),
-                    s.get("store_ops_per_notification"),
-                ]
-            )
-        out += [
-            "",
-            "## 5. Backends",
-            "",
-            _table(
-                [
-                    "backend",
-                    "lock ms (median)",
-                    "RTO s",
-                    "RTO overhead s",
-                    "storm F",
-                    "drain s",
-                    "notif/s",
-                    "p95 s",
-                    "lock tries/claim",
-                    "store ops/notif",
-                ],
-                rows,
-            ),
-        ]
-        for name, why in results["backends"].get("skipped", {}).items():
-            out.append(f"\n{name}: skipped ({why})")
-    if "profile" in results:
-        p = results["profile"]
-        rows = [[g, d["cpu_s"], f"{d['share'] * 100:.0f} %"] for g, d in p["groups"].items()]
-        out += [
-            "",
-            "## 6. Profile (where the CPU goes)",
-            "",
-            f"Storm at 0 ms, F={p['failures']} × {p['servers_per_host']} servers, "
-            f"{p['workers_in_process']} workers × concurrency {p['concurrency']} in one "
-            f"process with the simulator, under cProfile with per-thread CPU clocks "
-            f"(wall {p['wall_s']} s, process CPU {p['process_cpu_s']} s; store ops per "
-            f"notification {p['store_ops_per_notification']}).",
-            "",
-            _table(["group", "CPU s", "share"], rows),
-            "",
-            "Top functions by own CPU:",
-            "",
-            _table(
-                ["function", "calls", "own CPU s"],
-                [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]],
-            ),
-        ]
-    if "realnova" in results:
-        out += _realnova_section(results["realnova"])
-    if "storm_cost" in results:
-        out += _storm_cost_section(results["storm_cost"])
+    for key, section in (
+        ("rto", _rto_section),
+        ("floor", _floor_section),
+        ("storm", _storm_section),
+        ("takeover", _takeover_section),
+        ("backends", _backends_section),
+        ("profile", _profile_section),
+        ("realnova", _realnova_section),
+        ("storm_cost", _storm_cost_section),
+    ):
+        if key in results:
+            out += section(results[key])
     out += _status_cost_section(results.get("status_cost"))
     return out
 
 
-def _realnova_section(rn: dict[str, Any]) -> list[str]:
-    out: list[str] = [
-        "",
-        "## 7. Real Nova 34 (F failed hosts × 10 servers, rhworker and a plain script)",
-        "",
-    ]
-    if "skipped" in rn:
-        out.append(f"skipped ({rn['skipped']})")
-    else:
-        sm = rn["summary"]
-        keys = [k for k in sm if k != "nova_startup_s"]
-        out += [
-            _table(
-                [
-                    "F × M",
-                    "runs",
-                    "rhworker all ACTIVE s",
-                    "plain all ACTIVE s",
-                    "ratio",
-                    "rhworker finished s",
-                    "Nova calls/notif rhworker / plain",
-                    "CPU s/notif rhworker / plain",
-                ],
-                [
-                    [
-                        k.replace("x", " × "),
-                        sm[k]["runs"],
-                        sm[k]["rhworker_all_active_s"],
-                        sm[k]["plain_all_active_s"],
-                        sm[k]["ratio"],
-                        sm[k]["rhworker_finished_s"],
-                        f"{sm[k]['rhworker_nova_calls_per_notification']} / "
-                        f"{sm[k]['plain_nova_calls_per_notification']}",
-                        f"{sm[k]['rhworker_cpu_s_per_notification']} / "
-                        f"{sm[k]['plain_cpu_s_per_notification']}",
-                    ]
-                    for k in keys
-                ],
-            ),
-            "",
-            f"Medians; Nova ready in {sm['nova_startup_s']} s. Every run:",
-            "",
-            _table(
-                [
-                    "who",
-                    "F",
-                    "crash → all ACTIVE s",
-                    "crash → finished / script done s",
-                    "pickup s",
-                    "Nova calls/notif",
-                    "CPU s/notif",
-                    "migrations",
-                    "load at start",
-                ],
-                [
-                    [
-                        r["who"],
-                        r["failures"],
-                        r["all_active_s"],
-                        r.get("finished_s", r.get("script_done_s")),
-                        r.get("pickup_s", ""),
-                        r["nova_calls_per_notification"],
-                        r["cpu_s_per_notification"],
-                        r["migrations"],
-                        r.get("load"),
-                    ]
-                    for r in rn["runs"]
-                ],
-            ),
+RTO_COLUMNS: Columns = (
+    ("M", "servers"),
+    ("E s", "evacuation_time"),
+    ("parallelism", "parallelism"),
+    ("queue poll / server poll", "intervals?"),
+    ("E×ceil(M/p) s", "ideal_s"),
+    ("picked up s", "pickup_s"),
+    ("last ACTIVE s", "rto_active_s"),
+    ("finished s", "rto_finished_s"),
+    ("overhead s", "overhead_s"),
+    ("Nova calls", "nova_calls?"),
+)
+
+
+def _rto_section(rto: dict[str, Any]) -> list[str]:
+    return _section(
+        "## 1. RTO (one failed host, one worker process)", _columns_table(RTO_COLUMNS, rto["runs"])
+    )
+
+
+FLOOR_COLUMNS: Columns = (
+    ("parallelism", "parallelism"),
+    ("ideal s", "ideal_s"),
+    ("floor s", "floor_s"),
+    ("floor overhead s", "overhead_s"),
+    ("Nova calls", "nova_calls?"),
+    ("engine s", "engine_s?"),
+    ("efficiency", "efficiency?"),
+)
+
+
+def _floor_section(floor: dict[str, Any]) -> list[str]:
+    return _section(
+        "## 2. Floor (straight-line openstacksdk script, same calls, no store/locks)",
+        _columns_table(FLOOR_COLUMNS, floor["runs"]),
+    )
+
+
+def _storm_section(storm: dict[str, Any]) -> list[str]:
+    out = _section("## 3. Storm", _storm_table(storm["runs"]))
+    floors = storm.get("floor", [])
+    if not floors:
+        return out
+    rows = [
+        [
+            f["workers"],
+            f["concurrency"],
+            f["latency"] * 1000,
+            f["drain_s"],
+            f["engine_drain_s"],
+            f["efficiency"],
+            f.get("nova_calls_per_notification"),
         ]
+        for f in floors
+    ]
+    headers = [
+        "N",
+        "concurrency",
+        "latency ms",
+        "floor drain s",
+        "engine drain s",
+        "efficiency",
+        "Nova calls/notif",
+    ]
+    return out + _section(
+        "Storm floor (same total parallelism: N processes × concurrency threads × 3 evacuations):",
+        _table(headers, rows),
+    )
+
+
+TAKEOVER_COLUMNS: Columns = (
+    ("backend", "backend"),
+    ("lease s", "lease_timeout"),
+    ("M", "servers"),
+    ("E s", "evacuation_time"),
+    ("killed at s", "killed_after_s"),
+    ("kill → resumed s", "takeover_s"),
+    ("kill → finished s", "finished_after_kill_s"),
+    ("attempts", "attempts"),
+    ("evacuated twice", "evacuated_twice"),
+    ("status", "status"),
+)
+
+
+def _takeover_section(takeover: dict[str, Any]) -> list[str]:
+    return _section(
+        "## 4. Takeover (SIGKILL of the worker holding the lease)",
+        _columns_table(TAKEOVER_COLUMNS, takeover["runs"]),
+    )
+
+
+BACKEND_HEADERS = [
+    "backend",
+    "lock ms (median)",
+    "RTO s",
+    "RTO overhead s",
+    "storm F",
+    "drain s",
+    "notif/s",
+    "p95 s",
+    "lock tries/claim",
+    "store ops/notif",
+]
+
+
+def _backend_row(r: dict[str, Any]) -> list[Any]:
+    s, t = r["storm"] or {}, r["rto"]
+    return [
+        r["backend"],
+        r["lock_ms"],
+        f"{t['rto_finished_s']:.2f} (M={t['servers']}, "
+        f"E={t['evacuation_time']} s, p={t['parallelism']})",
+        t["overhead_s"],
+        s.get("failures"),
+        s.get("drain_s"),
+        s.get("per_s"),
+        s.get("p95_s"),
+        s.get("lock_attempts_per_claim"),
+        s.get("store_ops_per_notification"),
+    ]
+
+
+def _backends_section(backends: dict[str, Any]) -> list[str]:
+    rows = [_backend_row(r) for r in backends["runs"]]
+    out = _section("## 5. Backends", _table(BACKEND_HEADERS, rows))
+    for name, why in backends.get("skipped", {}).items():
+        out.append(f"\n{name}: skipped ({why})")
     return out
 
 
+def _profile_section(p: dict[str, Any]) -> list[str]:
+    rows = [[g, d["cpu_s"], f"{d['share'] * 100:.0f} %"] for g, d in p["groups"].items()]
+    top = [[f["function"], f["calls"], f["own_cpu_s"]] for f in p["top_functions"]]
+    return _section(
+        "## 6. Profile (where the CPU goes)",
+        f"Storm at 0 ms, F={p['failures']} × {p['servers_per_host']} servers, "
+        f"{p['workers_in_process']} workers × concurrency {p['concurrency']} in one "
+        f"process with the simulator, under cProfile with per-thread CPU clocks "
+        f"(wall {p['wall_s']} s, process CPU {p['process_cpu_s']} s; store ops per "
+        f"notification {p['store_ops_per_notification']}).",
+        _table(["group", "CPU s", "share"], rows),
+        "Top functions by own CPU:",
+        _table(["function", "calls", "own CPU s"], top),
+    )
+
+
+REALNOVA_SUMMARY_HEADERS = [
+    "F × M",
+    "runs",
+    "rhworker all ACTIVE s",
+    "plain all ACTIVE s",
+    "ratio",
+    "rhworker finished s",
+    "Nova calls/notif rhworker / plain",
+    "CPU s/notif rhworker / plain",
+]
+REALNOVA_RUN_HEADERS = [
+    "who",
+    "F",
+    "crash → all ACTIVE s",
+    "crash → finished / script done s",
+    "pickup s",
+    "Nova calls/notif",
+    "CPU s/notif",
+    "migrations",
+    "load at start",
+]
+
+
+def _realnova_section(rn: dict[str, Any]) -> list[str]:
+    out = _section("## 7. Real Nova 34 (F failed hosts × 10 servers, rhworker and a plain script)")
+    out.append("")
+    if "skipped" in rn:
+        return out + [f"skipped ({rn['skipped']})"]
+    sm = rn["summary"]
+    summary = [_realnova_median(key, sm[key]) for key in sm if key != "nova_startup_s"]
+    return out + [
+        _table(REALNOVA_SUMMARY_HEADERS, summary),
+        "",
+        f"Medians; Nova ready in {sm['nova_startup_s']} s. Every run:",
+        "",
+        _table(REALNOVA_RUN_HEADERS, [_realnova_run(r) for r in rn["runs"]]),
+    ]
+
+
+def _realnova_median(key: str, s: dict[str, Any]) -> list[Any]:
+    return [
+        key.replace("x", " × "),
+        s["runs"],
+        s["rhworker_all_active_s"],
+        s["plain_all_active_s"],
+        s["ratio"],
+        s["rhworker_finished_s"],
+        f"{s['rhworker_nova_calls_per_notification']} / {s['plain_nova_calls_per_notification']}",
+        f"{s['rhworker_cpu_s_per_notification']} / {s['plain_cpu_s_per_notification']}",
+    ]
+
+
+def _realnova_run(r: dict[str, Any]) -> list[Any]:
+    return [
+        r["who"],
+        r["failures"],
+        r["all_active_s"],
+        r.get("finished_s", r.get("script_done_s")),
+        r.get("pickup_s", ""),
+        r["nova_calls_per_notification"],
+        r["cpu_s_per_notification"],
+        r["migrations"],
+        r.get("load"),
+    ]
+
+
+STORM_COST_FLOOR_COLUMNS: Columns = (
+    ("F", "failures"),
+    ("N", "workers"),
+    ("floor drain s", "drain_s"),
+    ("engine drain s", "engine_drain_s"),
+    ("efficiency", "efficiency"),
+    ("Nova calls/notif", "nova_calls_per_notification"),
+)
+
+
 def _storm_cost_section(sc: dict[str, Any]) -> list[str]:
-    out: list[str] = [
-        "",
+    return _section(
         "## 8. Storm with Nova's request cost (simulator costs on), lock tries at N=8",
-        "",
         "The simulator's per-request cost and shared capacity at their defaults "
         "(measured against real Nova: reads 0.02 s, writes 0.1 s of work, capacity 2.0); "
         f"load average {sc.get('load_at_start')} at the start, {sc.get('load_at_end')} "
         "at the end.",
-        "",
         _storm_table(sc["runs"]),
-        "",
-        _table(
-            ["F", "N", "floor drain s", "engine drain s", "efficiency", "Nova calls/notif"],
-            [
-                [
-                    f["failures"],
-                    f["workers"],
-                    f["drain_s"],
-                    f["engine_drain_s"],
-                    f["efficiency"],
-                    f["nova_calls_per_notification"],
-                ]
-                for f in sc["floor"]
-            ],
-        ),
-    ]
-    return out
+        _columns_table(STORM_COST_FLOOR_COLUMNS, sc["floor"]),
+    )
+
+
+STORM_HEADERS = [
+    "variant",
+    "backend",
+    "latency ms",
+    "N",
+    "conc.",
+    "drain s",
+    "notif/s",
+    "p50 s",
+    "p95 s",
+    "p99 s",
+    "lock tries/claim",
+    "skips/claim",
+    "store ops/notif",
+    "Nova calls/notif",
+    "statuses",
+]
 
 
 def _storm_table(runs: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            r["variant"],
-            r["backend"],
-            r["latency"] * 1000,
-            r["workers"],
-            r["concurrency"],
-            r["drain_s"],
-            r["per_s"],
-            r["p50_s"],
-            r["p95_s"],
-            r["p99_s"],
-            r["lock_attempts_per_claim"],
-            r["skips_per_claim"],
-            r["store_ops_per_notification"],
-            r.get("nova_calls_per_notification"),
-            " ".join(f"{k} {n}" for k, n in r["statuses"].items()),
-        ]
-        for r in runs
+    return _table(STORM_HEADERS, [_storm_row(r) for r in runs])
+
+
+def _storm_row(r: dict[str, Any]) -> list[Any]:
+    return [
+        r["variant"],
+        r["backend"],
+        r["latency"] * 1000,
+        r["workers"],
+        r["concurrency"],
+        r["drain_s"],
+        r["per_s"],
+        r["p50_s"],
+        r["p95_s"],
+        r["p99_s"],
+        r["lock_attempts_per_claim"],
+        r["skips_per_claim"],
+        r["store_ops_per_notification"],
+        r.get("nova_calls_per_notification"),
+        " ".join(f"{k} {n}" for k, n in r["statuses"].items()),
     ]
-    return _table(
-        [
-            "variant",
-            "backend",
-            "latency ms",
-            "N",
-            "conc.",
-            "drain s",
-            "notif/s",
-            "p50 s",
-            "p95 s",
-            "p99 s",
-            "lock tries/claim",
-            "skips/claim",
-            "store ops/notif",
-            "Nova calls/notif",
-            "statuses",
-        ],
-        rows,
-    )
+
+
+STATUS_COST_HEADERS = ["store", "status ms", "status --json ms", "work per refresh", "in flight"]
 
 
 def _status_cost_section(sc: dict[str, Any] | None) -> list[str]:
     if not sc:
         return []
-    return [
-        "",
+    keys = ("status_ms", "status_json_ms", "work", "in_flight")
+    rows = [[name] + [sc[name][k] for k in keys] for name in ("sqlite", "redis") if name in sc]
+    return _section(
         f"## `rhworker status` on a store with {sc['notifications']:,} notifications",
-        "",
-        _table(
-            ["store", "status ms", "status --json ms", "work per refresh", "in flight"],
-            [
-                [
-                    name,
-                    sc[name]["status_ms"],
-                    sc[name]["status_json_ms"],
-                    sc[name]["work"],
-                    sc[name]["in_flight"],
-                ]
-                for name in ("sqlite", "redis")
-                if name in sc
-            ],
-        ),
-        "",
+        _table(STATUS_COST_HEADERS, rows),
         "Work: SQLite virtual-machine steps, Redis commands (benchmarks/status_cost.py).",
-    ]
+    )

@@ -27,6 +27,7 @@ from benchmarks.common import (
     start_workers,
     stop_workers,
 )
+from rhworker.models import StepName
 
 FAILED = "c-1"
 SPARE = "r-1"
@@ -92,7 +93,7 @@ def run_engine(
         stop_workers(d, workers)
     ideal = evacuation_time * math.ceil(servers / parallelism)
     finished = n.updated_at - t0
-    delivered = next((s.at for s in n.progress.steps if s.name == "delivered"), t0)
+    delivered = next((s.at for s in n.progress.steps if s.name == StepName.DELIVERED), t0)
     result = {
         "backend": backend.name,
         "servers": servers,

@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks.common import EMBEDDED, Backend, deployment, log_progress
 from benchmarks.rto import FAILED, rto_cloud
 from rhworker.deployment import Deployment
-from rhworker.models import MoveState
+from rhworker.models import MoveState, StepName
 
 
 def _ready(d: Deployment, index: int) -> bool:
@@ -65,8 +65,8 @@ def run(
             if m.get("migration_type") == "evacuation":
                 evacuations[m["instance_uuid"]] = evacuations.get(m["instance_uuid"], 0) + 1
     after = [s for s in n.progress.steps if s.at >= killed]
-    delivered = next((s.at for s in after if s.name == "delivered"), None)
-    resumed = next((s.at for s in after if s.name == "resumed"), None)
+    delivered = next((s.at for s in after if s.name == StepName.DELIVERED), None)
+    resumed = next((s.at for s in after if s.name == StepName.RESUMED), None)
     result = {
         "backend": backend.name,
         "lease_timeout": lease_timeout,

@@ -35,6 +35,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rhworker.conf import brake as brake_conf
+from rhworker.conf.mirror import from_group
 from rhworker.models import PauseInfo, Step
 
 SEGMENT = "segment_max_failed_fraction"
@@ -49,22 +51,15 @@ STEP = "brake"
 class BrakeLimits:
     """``[brake]`` options (docs/brake.md for the defaults)."""
 
-    enabled: bool = True
-    segment_max_failed_fraction: float = 0.5
-    segment_min_failed_hosts: int = 3
-    cloud_max_failures_per_window: int = 20
-    window: float = 300.0
+    enabled: bool = brake_conf.DEFAULT_ENABLED
+    segment_max_failed_fraction: float = brake_conf.DEFAULT_SEGMENT_MAX_FAILED_FRACTION
+    segment_min_failed_hosts: int = brake_conf.DEFAULT_SEGMENT_MIN_FAILED_HOSTS
+    cloud_max_failures_per_window: int = brake_conf.DEFAULT_CLOUD_MAX_FAILURES_PER_WINDOW
+    window: float = brake_conf.DEFAULT_WINDOW
 
     @classmethod
     def from_conf(cls, conf: Any) -> BrakeLimits:
-        b = conf.brake
-        return cls(
-            enabled=b.enabled,
-            segment_max_failed_fraction=b.segment_max_failed_fraction,
-            segment_min_failed_hosts=b.segment_min_failed_hosts,
-            cloud_max_failures_per_window=b.cloud_max_failures_per_window,
-            window=b.window,
-        )
+        return from_group(cls, conf.brake)
 
 
 @dataclasses.dataclass(frozen=True)

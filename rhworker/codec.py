@@ -13,7 +13,7 @@ import enum
 import json
 from typing import Any, TypeVar
 
-from rhworker.models import Move, MoveState, Step
+from rhworker.models import Move, MoveState, Step, StepName
 
 T = TypeVar("T")
 
@@ -44,7 +44,16 @@ def _known(cls: type[T], data: dict[str, Any]) -> dict[str, Any]:
 def step_from_dict(data: dict[str, Any]) -> Step:
     fields = _known(Step, data)
     fields["detail"] = dict(fields.get("detail") or {})
+    fields["name"] = step_name(fields["name"])
     return Step(**fields)
+
+
+def step_name(name: str) -> str:
+    """``name`` as a :class:`StepName` when this version knows it, else as it was stored."""
+    try:
+        return StepName(name)
+    except ValueError:
+        return name
 
 
 def move_from_dict(data: dict[str, Any]) -> Move:

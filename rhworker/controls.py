@@ -19,7 +19,7 @@ from __future__ import annotations
 import getpass
 import time
 
-from rhworker.models import Notification, NotificationStatus, Step
+from rhworker.models import Notification, NotificationStatus, Step, StepName
 from rhworker.store.base import Store
 
 # Notification statuses a pause holds back.
@@ -40,7 +40,10 @@ def operator(user: str | None = None) -> str:
 
 def record(store: Store, nid: str, by: str, message: str, **detail: object) -> None:
     store.add_step(
-        nid, Step(at=time.time(), name="control", worker=by, message=message, detail=dict(detail))
+        nid,
+        Step(
+            at=time.time(), name=StepName.CONTROL, worker=by, message=message, detail=dict(detail)
+        ),
     )
 
 

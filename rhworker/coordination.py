@@ -67,6 +67,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from rhworker.conf import coordination as coordination_conf
 from rhworker.deadline import CallRunner, after_late, quietly
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
 from rhworker.masking import mask_text, mask_url
@@ -76,12 +77,12 @@ LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Deadline in seconds for any single tooz call.
-DEFAULT_CALL_TIMEOUT = 10.0
+DEFAULT_CALL_TIMEOUT = coordination_conf.DEFAULT_CALL_TIMEOUT
 # Seconds between heartbeats (shortened to half the driver's own hint if smaller).
-DEFAULT_HEARTBEAT_INTERVAL = 1.0
+DEFAULT_HEARTBEAT_INTERVAL = coordination_conf.DEFAULT_HEARTBEAT_INTERVAL
 # Seconds during which, after a call found the backend out of reach, calls fail at
 # once instead of asking (and waiting call_timeout) again.
-DEFAULT_UNAVAILABLE_BACKOFF = 5.0
+DEFAULT_UNAVAILABLE_BACKOFF = coordination_conf.DEFAULT_UNAVAILABLE_BACKOFF
 # Every this many heartbeats, check that we are still in the group and join again if
 # not (a ZooKeeper session expired, or our Redis beat key lapsed during a pause).
 MEMBERSHIP_CHECK_BEATS = 5
@@ -194,8 +195,8 @@ class Coordinator:
         url: str,
         member_id: str,
         *,
-        group: str = "rhworker",
-        lock_prefix: str = "rhworker",
+        group: str = coordination_conf.DEFAULT_GROUP,
+        lock_prefix: str = coordination_conf.DEFAULT_LOCK_PREFIX,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         heartbeat: bool = True,

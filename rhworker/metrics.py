@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from rhworker import brake
 from rhworker.errors import RhworkerError
-from rhworker.models import PauseInfo, Step
+from rhworker.models import PauseInfo, Step, StepName
 
 LOG = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ DEFAULT_REFRESH_INTERVAL = 5.0
 RECOVERY_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 # Time from a step to the next one of the same delivery, seconds.
 STEP_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-
-# Step names counted on their own (recorded by rhworker.recovery.targets).
-LOCK_SKIPPED = "lock_skipped"
-CLAIM_LOST = "claim_lost"
 
 
 class WorkerMetrics:
@@ -128,9 +124,9 @@ class WorkerMetrics:
     def step(self, step: Step, seconds: float | None) -> None:
         if seconds is not None:
             self.step_seconds.labels(step.name).observe(max(seconds, 0.0))
-        if step.name == LOCK_SKIPPED:
+        if step.name == StepName.LOCK_SKIPPED:
             self.lock_skips.inc()
-        elif step.name == CLAIM_LOST:
+        elif step.name == StepName.CLAIM_LOST:
             self.claims_lost.inc()
 
     def concluded(self, status: str, seconds: float) -> None:

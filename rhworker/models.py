@@ -77,12 +77,70 @@ class Host:
     claim_epoch: int | None = None  # fencing token of that claim
 
 
+class StepName(enum.StrEnum):
+    """The name of a history step: the protocol that status, metrics and benchmarks read.
+
+    A ``StrEnum``: a member equals, hashes, prints and stores as its value, so records
+    written before it existed read the same. ``Step.name`` stays a ``str``: a record may
+    hold a name this version does not know (a driver shipped elsewhere, a newer worker).
+    """
+
+    # A worker's own notes on a delivery.
+    DELIVERED = "delivered"  # handed to a worker (attempt N)
+    FENCED = "fenced"  # the worker stopped acting: lease lost
+    CONTROL = "control"  # an operator's pause, resume, cancel... (rhworker.controls)
+    # Gate and fencing of a failed host.
+    GATE = "gate"
+    IGNORED = "ignored"
+    MAINTENANCE = "maintenance"
+    FENCE = "fence"
+    FENCE_FIRST = "fence_first"  # forced down with correlated failures, before evacuating
+    CORRELATION_WINDOW = "correlation_window"
+    # Evacuation of a failed host's instances.
+    INSTANCES = "instances"
+    METHOD = "method"
+    FALLBACK = "fallback"
+    FULL = "full"
+    NEXT_SHARE = "next_share"
+    NO_RESERVED_HOST = "no_reserved_host"
+    EVACUATION_IN_PROGRESS = "evacuation_in_progress"
+    STRANDED = "stranded"
+    # What came of a reserved host tried (rhworker.status reads these).
+    LOCK_SKIPPED = "lock_skipped"
+    LOCK_UNAVAILABLE = "lock_unavailable"  # tried on its claim alone: lock service down
+    CLAIM_LOST = "claim_lost"
+    CLAIMED = "claimed"
+    RESUMED = "resumed"
+    SPARE_IN_USE = "spare_in_use"
+    TOO_SMALL = "too_small"
+    CAPACITY_UNKNOWN = "capacity_unknown"
+    CAPACITY_SPLIT = "capacity_split"
+    SPARE_RETURNED = "spare_returned"
+    SPARE_KEPT = "spare_kept"
+    AGGREGATE = "aggregate"
+    # Compute services (host restore, process failure, reserved host enabled).
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    FORCE_UP = "force_up"
+    RESTORE_REFUSED = "restore_refused"
+    INVENTORY = "inventory"
+    # Instance failure (VM notifications).
+    LOCK_BUSY = "lock_busy"
+    LOCKED = "locked"
+    ALREADY_RECOVERED = "already_recovered"
+    CONFIRMED = "confirmed"
+    STOP = "stop"
+    START = "start"
+    RESET_STATE = "reset_state"
+    FAILED = "failed"
+
+
 @dataclasses.dataclass
 class Step:
     """One entry of a notification's history."""
 
     at: float
-    name: str  # e.g. "gate", "fence", "lock_skipped", "claimed", "evacuated", "control"
+    name: str  # a StepName when rhworker wrote it; any str read back from a record
     worker: str | None = None
     message: str = ""
     detail: dict[str, Any] = dataclasses.field(default_factory=dict)

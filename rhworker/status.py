@@ -17,7 +17,7 @@ from typing import Any
 
 from rhworker import brake
 from rhworker.errors import NotFound, RhworkerError
-from rhworker.models import Notification, NotificationStatus, PauseInfo
+from rhworker.models import Notification, NotificationStatus, PauseInfo, StepName
 from rhworker.store.base import Store
 
 LOG = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def _in_flight(store: Store, nid: str, f: Any, at: float) -> InFlightInfo:
     age = None
     try:
         n = store.get_notification(nid)
-        delivered = [s.at for s in n.progress.steps if s.name == "delivered"]
+        delivered = [s.at for s in n.progress.steps if s.name == StepName.DELIVERED]
         if delivered:
             age = max(at - delivered[-1], 0.0)
     except NotFound:
@@ -317,15 +317,15 @@ def _ago(at: float, started: float | None) -> str:
 
 # -- one notification's history ----------------------------------------------------------
 # Steps that say what happened to a reserved host (rhworker.recovery.targets).
-TRY_OUTCOMES = {
-    "lock_skipped": "skipped: locked by another worker",
-    "lock_unavailable": "lock service unavailable: tried on its claim alone",
-    "claim_lost": "skipped: claim lost to another notification",
-    "claimed": "chosen",
-    "resumed": "resumed (claimed by an earlier attempt)",
-    "spare_in_use": "skipped: Nova shows servers of another failed host on it",
-    "too_small": "skipped: too small (Placement)",
-    "spare_returned": "given back unused",
+TRY_OUTCOMES: dict[str, str] = {
+    StepName.LOCK_SKIPPED: "skipped: locked by another worker",
+    StepName.LOCK_UNAVAILABLE: "lock service unavailable: tried on its claim alone",
+    StepName.CLAIM_LOST: "skipped: claim lost to another notification",
+    StepName.CLAIMED: "chosen",
+    StepName.RESUMED: "resumed (claimed by an earlier attempt)",
+    StepName.SPARE_IN_USE: "skipped: Nova shows servers of another failed host on it",
+    StepName.TOO_SMALL: "skipped: too small (Placement)",
+    StepName.SPARE_RETURNED: "given back unused",
 }
 
 
@@ -353,6 +353,6 @@ def reserved_host_tries(n: Notification) -> list[ReservedTry]:
                     epoch=int(epoch) if epoch is not None else None,
                 )
             )
-        elif s.name == "no_reserved_host":
+        elif s.name == StepName.NO_RESERVED_HOST:
             tries.append(ReservedTry(at=s.at, host="-", outcome="none left", worker=s.worker))
     return tries

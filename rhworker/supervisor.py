@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from oslo_config import cfg
 
+from rhworker.conf import pool as pool_conf
+from rhworker.conf.mirror import from_group
 from rhworker.errors import RhworkerError
 
 LOG = logging.getLogger(__name__)
@@ -58,20 +60,14 @@ class Child(Protocol):
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    restart_delay: float = 1.0
-    restart_max_delay: float = 60.0
-    quick_failure_time: float = 30.0
-    max_quick_failures: int = 5
+    restart_delay: float = pool_conf.DEFAULT_RESTART_DELAY
+    restart_max_delay: float = pool_conf.DEFAULT_RESTART_MAX_DELAY
+    quick_failure_time: float = pool_conf.DEFAULT_QUICK_FAILURE_TIME
+    max_quick_failures: int = pool_conf.DEFAULT_MAX_QUICK_FAILURES
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> RestartPolicy:
-        group = conf.pool
-        return cls(
-            restart_delay=group.restart_delay,
-            restart_max_delay=group.restart_max_delay,
-            quick_failure_time=group.quick_failure_time,
-            max_quick_failures=group.max_quick_failures,
-        )
+        return from_group(cls, conf.pool)
 
     def delay(self, quick_failures: int) -> float:
         """Seconds to wait before the next start of a worker with this many quick failures."""

@@ -48,9 +48,14 @@ CLUSTER_STATUSES = ("ONLINE", "OFFLINE")
 # notification (rhworker.recovery.host_restore); Masakari payloads never carry it.
 RESTORE_POLICIES = ("ordinary", "reserved")
 
-# Masakari's accepted spellings of booleans (parameter_types.boolean).
-_TRUE = {"true", "1", "on", "yes"}
-_FALSE = {"false", "0", "off", "no"}
+# Spellings of a boolean, in any case. Masakari's API takes these
+# (parameter_types.boolean)...
+API_TRUE = frozenset({"true", "1", "on", "yes"})
+API_FALSE = frozenset({"false", "0", "off", "no"})
+# ...and oslo's strutils.bool_from_string, with which Masakari reads metadata such as
+# HA_Enabled, also the one-letter ones.
+TRUE_STRINGS = API_TRUE | {"t", "y"}
+FALSE_STRINGS = API_FALSE | {"f", "n"}
 
 SEGMENT_FIELDS = ("recovery_method", "enabled", "service_type", "description")
 HOST_FIELDS = ("type", "control_attributes", "reserved", "on_maintenance", "position")
@@ -95,17 +100,25 @@ def check_hostname(field: str, value: Any) -> str:
     return value
 
 
+def parse_bool(text: str, *, api: bool = False) -> bool | None:
+    """True or False for a spelling of a boolean (any case, spaces around), None for
+    anything else. ``api``: only the spellings Masakari's API takes (no 't', 'y'...)."""
+    lowered = text.strip().lower()
+    if lowered in (API_TRUE if api else TRUE_STRINGS):
+        return True
+    if lowered in (API_FALSE if api else FALSE_STRINGS):
+        return False
+    return None
+
+
 def check_bool(field: str, value: Any) -> bool:
     """A bool, or one of Masakari's string spellings ('true', 'No', '1', ...)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-    raise ValidationError(f"{field}: must be a boolean, not {value!r:.40}")
+    parsed = parse_bool(value, api=True) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValidationError(f"{field}: must be a boolean, not {value!r:.40}")
+    return parsed
 
 
 def check_int(field: str, value: Any, *, minimum: int = 0) -> int:

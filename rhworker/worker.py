@@ -36,10 +36,20 @@ from typing import TYPE_CHECKING, Any
 
 from rhworker.brake import BrakeLimits
 from rhworker.compute.fence import FenceableCompute, FencedCompute
-from rhworker.conf.store import retention_of
+from rhworker.conf import store as store_conf
+from rhworker.conf import worker as worker_conf
+from rhworker.conf.mirror import from_group
+from rhworker.conf.store import parse_duration, retention_of
 from rhworker.coordination import Coordinator
 from rhworker.errors import LeaseLost, RhworkerError, StoreError
-from rhworker.models import Delivery, Notification, NotificationStatus, NotificationType, Step
+from rhworker.models import (
+    Delivery,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    Step,
+    StepName,
+)
 from rhworker.recovery.base import (
     HostFailureOptions,
     LeaseGuard,
@@ -63,29 +73,23 @@ RUNNABLE = (NotificationStatus.NEW, NotificationStatus.RUNNING, NotificationStat
 class WorkerOptions:
     """``[worker]`` options."""
 
-    concurrency: int = 4
-    lease_timeout: float = 30.0
-    max_attempts: int = 5
-    retry_interval: float = 10.0
-    retry_max_interval: float = 300.0
-    poll_interval: float = 0.5
-    shutdown_timeout: float = 30.0
+    concurrency: int = worker_conf.DEFAULT_CONCURRENCY
+    lease_timeout: float = worker_conf.DEFAULT_LEASE_TIMEOUT
+    max_attempts: int = worker_conf.DEFAULT_MAX_ATTEMPTS
+    retry_interval: float = worker_conf.DEFAULT_RETRY_INTERVAL
+    retry_max_interval: float = worker_conf.DEFAULT_RETRY_MAX_INTERVAL
+    poll_interval: float = worker_conf.DEFAULT_POLL_INTERVAL
+    shutdown_timeout: float = worker_conf.DEFAULT_SHUTDOWN_TIMEOUT
     # [store] history_retention in seconds (0: keep forever).
-    history_retention: float = 30 * 86400.0
+    history_retention: float = parse_duration(store_conf.DEFAULT_HISTORY_RETENTION)
     # [brake]: the mass-failure brake checked at hand-out (None: off).
     brake: BrakeLimits | None = None
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
-        w = conf.worker
-        return cls(
-            concurrency=w.concurrency,
-            lease_timeout=w.lease_timeout,
-            max_attempts=w.max_attempts,
-            retry_interval=w.retry_interval,
-            retry_max_interval=w.retry_max_interval,
-            poll_interval=w.poll_interval,
-            shutdown_timeout=w.shutdown_timeout,
+        return from_group(
+            cls,
+            conf.worker,
             history_retention=retention_of(conf),
             brake=BrakeLimits.from_conf(conf),
         )
@@ -118,6 +122,8 @@ PRUNE_BATCH = 1000
 
 # Seconds a "fenced" history note is retried while the store cannot be reached.
 NOTE_RETRY_FOR = 300.0
+# Shortest interval between renewals (leases of a fraction of a second in tests).
+MIN_RENEWAL_INTERVAL = 0.05
 
 
 class Worker:
@@ -326,7 +332,7 @@ class Worker:
         state), now if the store answers, else later by the membership thread."""
         step = Step(
             at=self.clock(),
-            name="fenced",
+            name=StepName.FENCED,
             worker=self.worker_id,
             message=f"stopped acting: {reason}",
             detail={"token": delivery.token, "attempt": delivery.attempts},
@@ -376,7 +382,7 @@ class Worker:
             instance_failure=self.instance_failure,
             process_failure=self.process_failure,
         )
-        ctx.step("delivered", f"attempt {delivery.attempts} by {self.worker_id}")
+        ctx.step(StepName.DELIVERED, f"attempt {delivery.attempts} by {self.worker_id}")
         LOG.info(
             "notification %s (%s %s) attempt %d",
             nid,
@@ -466,13 +472,17 @@ class Worker:
         renewed = self.store.renew(delivery, lease_timeout=self.options.lease_timeout)
         delivery.lease_until = renewed.lease_until
 
+    @property
+    def _renewal_interval(self) -> float:
+        """Seconds between renewals of a hand-out (and between membership updates)."""
+        return max(worker_conf.renewal_interval(self.options.lease_timeout), MIN_RENEWAL_INTERVAL)
+
     def _renew_loop(self, item: _InHand) -> None:
         """Renew one hand-out every third of the lease until it is done or lost.
 
         One thread per hand-out: a renewal that hangs on the store delays only its
         own delivery (whose guard then sees its lease run out), never the others."""
-        interval = max(self.options.lease_timeout / 3, 0.05)
-        while not item.done.wait(interval):
+        while not item.done.wait(self._renewal_interval):
             if item.guard.is_lost:
                 return
             started = time.monotonic()
@@ -488,7 +498,7 @@ class Worker:
     def _member_loop(self) -> None:
         """Keep the group's view of what this worker holds current; write deferred
         history notes."""
-        interval = max(self.options.lease_timeout / 3, 0.05)
+        interval = self._renewal_interval
         last_caps: dict[str, Any] = {}
         while True:
             if self._stop.is_set():  # draining: wake on each delivery that ends

@@ -14,10 +14,8 @@ from rhworker.cli import load_conf
 from rhworker.codec import to_dict
 from rhworker.store import Store
 from rhworker.text import cell, format_table
+from rhworker.validation import parse_bool
 from rhworker.wiring import configured_store
-
-_YES = {"yes", "y", "true", "1", "on"}
-_NO = {"no", "n", "false", "0", "off"}
 
 
 @contextlib.contextmanager
@@ -32,13 +30,11 @@ def open_store(args: argparse.Namespace, *, create: bool = False) -> Iterator[St
 
 
 def yes_no(text: str) -> bool:
-    """argparse ``type=`` for ``yes|no`` (and true/false, 1/0, on/off)."""
-    lowered = text.strip().lower()
-    if lowered in _YES:
-        return True
-    if lowered in _NO:
-        return False
-    raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
+    """argparse ``type=`` for ``yes|no`` (and y/n, true/false, t/f, 1/0, on/off)."""
+    parsed = parse_bool(text)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
+    return parsed
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -6,9 +6,9 @@ lock/unlock, reset-state, evacuate, start/stop, aggregates — *and every retry 
 runs only while the delivery's lease is known valid for the whole attempt:
 
 - ownership is proved before each attempt (the lease guard renews synchronously when
-  less than a third of the lease is left, and raises ``LeaseLost``/``Cancelled`` when
-  the store says another worker holds it, or when it cannot be reached and too little
-  of the lease is left);
+  less than a third of the lease is left, ``rhworker.conf.worker.renewal_interval``,
+  and raises ``LeaseLost``/``Cancelled`` when the store says another worker holds it,
+  or when it cannot be reached and too little of the lease is left);
 - each attempt's HTTP timeout, and so the retry deadline, is cut to what is left of
   the lease minus a margin;
 - the back-off between attempts ends at once when the lease is lost.

@@ -49,6 +49,8 @@ from rhworker.compute.base import (
     capacity_of,
 )
 from rhworker.compute.retry import (
+    DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
     DEFAULT_RETRY_DEADLINE,
     Fence,
     Retrier,
@@ -279,8 +281,8 @@ class OpenStackCompute:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         page_size: int | None = None,
-        initial_backoff: float = 0.5,
-        max_backoff: float = 8.0,
+        initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
         self._conn = connection
         self._page_size = page_size

@@ -35,6 +35,7 @@ import tenacity
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
+from rhworker.conf import compute as compute_conf
 from rhworker.errors import (
     ComputeBadRequest,
     ComputeError,
@@ -52,7 +53,7 @@ DEFAULT_INITIAL_BACKOFF = 0.5
 # Longest single back-off, in seconds.
 DEFAULT_MAX_BACKOFF = 8.0
 # Total seconds spent retrying one call before giving up with ComputeTransient.
-DEFAULT_RETRY_DEADLINE = 60.0
+DEFAULT_RETRY_DEADLINE = compute_conf.DEFAULT_RETRY_DEADLINE
 
 
 def http_status(exc: BaseException) -> int | None:

@@ -6,6 +6,10 @@ GROUP = cfg.OptGroup("compute", title="Nova access through openstacksdk")
 # (from 2.95 it stays SHUTOFF on the target).
 DEFAULT_MICROVERSION = "2.94"
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_RETRY_DEADLINE = 60.0
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "cloud", help="Cloud name in clouds.yaml; when set, the auth options below are ignored."
@@ -38,7 +42,7 @@ OPTS: list[cfg.Opt] = [
     cfg.FloatOpt("api_timeout", default=30.0, min=0.1, help="Seconds per HTTP request."),
     cfg.FloatOpt(
         "retry_deadline",
-        default=60.0,
+        default=DEFAULT_RETRY_DEADLINE,
         min=0.0,
         help="Total seconds spent retrying a transient failure (connection, 5xx, 429).",
     ),

@@ -2,6 +2,14 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("coordination", title="Distributed locks and group membership (tooz)")
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_GROUP = "rhworker"
+DEFAULT_LOCK_PREFIX = "rhworker"
+DEFAULT_CALL_TIMEOUT = 10.0
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+DEFAULT_UNAVAILABLE_BACKOFF = 5.0
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "backend_url",
@@ -9,21 +17,24 @@ OPTS: list[cfg.Opt] = [
         help="tooz backend URL: file:///path, redis://host:port, zookeeper://host:port, "
         "or any other tooz driver. Empty: file://<state_dir>/locks.",
     ),
-    cfg.StrOpt("group", default="rhworker", help="Coordination group the workers join."),
-    cfg.StrOpt("lock_prefix", default="rhworker", help="Prefix of every lock name."),
+    cfg.StrOpt("group", default=DEFAULT_GROUP, help="Coordination group the workers join."),
+    cfg.StrOpt("lock_prefix", default=DEFAULT_LOCK_PREFIX, help="Prefix of every lock name."),
     cfg.FloatOpt(
         "call_timeout",
-        default=10.0,
+        default=DEFAULT_CALL_TIMEOUT,
         min=0.1,
         help="Deadline in seconds for any single tooz call; a backend outage can "
         "otherwise block for tens of seconds.",
     ),
     cfg.FloatOpt(
-        "heartbeat_interval", default=1.0, min=0.05, help="Seconds between coordinator heartbeats."
+        "heartbeat_interval",
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        min=0.05,
+        help="Seconds between coordinator heartbeats.",
     ),
     cfg.FloatOpt(
         "unavailable_backoff",
-        default=5.0,
+        default=DEFAULT_UNAVAILABLE_BACKOFF,
         min=0.0,
         help="After a tooz call timed out or lost its connection, seconds during which "
         "calls fail at once instead of waiting call_timeout again. Meanwhile reserved "

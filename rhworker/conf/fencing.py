@@ -4,10 +4,22 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("fencing", title="Fencing of a failed host before evacuation")
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_DRIVER = "nova"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_RECOVER_UNKNOWN_HOST_STATUS = False
+DEFAULT_COMMAND = ""
+DEFAULT_REDFISH_URL = ""
+DEFAULT_REDFISH_USERNAME = ""
+DEFAULT_REDFISH_PASSWORD = ""
+DEFAULT_REDFISH_VERIFY_TLS = True
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "driver",
-        default="nova",
+        default=DEFAULT_DRIVER,
         help="Fencing driver (entry point in rhworker.fencing): 'nova' forces the "
         "compute service down in Nova only; 'redfish' powers the host off through its BMC "
         "and confirms it is off; 'command' runs an operator's script. With 'redfish' and "
@@ -15,27 +27,27 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.FloatOpt(
         "timeout",
-        default=60.0,
+        default=DEFAULT_TIMEOUT,
         min=1.0,
         help="Seconds a fence may take (Redfish: reset and poll until PowerState is Off; "
         "command: the script's run time). Past it the fence fails and nothing is evacuated.",
     ),
     cfg.FloatOpt(
         "poll_interval",
-        default=1.0,
+        default=DEFAULT_POLL_INTERVAL,
         min=0.05,
         help="Seconds between two reads of a host's power state (redfish).",
     ),
     cfg.BoolOpt(
         "recover_unknown_host_status",
-        default=False,
+        default=DEFAULT_RECOVER_UNKNOWN_HOST_STATUS,
         help="Recover a STOPPED notification whose host_status is UNKNOWN (fence first, "
         "then evacuate). Only honoured with a driver that confirms power off (redfish, "
         "command); with 'nova' such notifications stay ignored.",
     ),
     cfg.StrOpt(
         "command",
-        default="",
+        default=DEFAULT_COMMAND,
         help="For driver=command: the script and its arguments, split like a shell line; "
         "'{host}' is replaced by the failed host's name. Exit status 0 means the host is "
         "fenced and powered off; anything else (or running past 'timeout') fails the fence. "
@@ -43,25 +55,25 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.StrOpt(
         "redfish_url",
-        default="",
+        default=DEFAULT_REDFISH_URL,
         help="For driver=redfish: the BMC's base URL when a host's control_attributes "
         "give none; '{host}' is replaced by the host's name "
         "(e.g. https://{host}-bmc.example.org).",
     ),
     cfg.StrOpt(
         "redfish_username",
-        default="",
+        default=DEFAULT_REDFISH_USERNAME,
         help="For driver=redfish: BMC user when a host's control_attributes give none.",
     ),
     cfg.StrOpt(
         "redfish_password",
-        default="",
+        default=DEFAULT_REDFISH_PASSWORD,
         secret=True,
         help="For driver=redfish: BMC password when a host's control_attributes give none.",
     ),
     cfg.BoolOpt(
         "redfish_verify_tls",
-        default=True,
+        default=DEFAULT_REDFISH_VERIFY_TLS,
         help="For driver=redfish: verify the BMC's TLS certificate.",
     ),
 ]

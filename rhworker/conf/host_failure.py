@@ -4,41 +4,57 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("host_failure", title="Host-failure recovery")
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_EVACUATE_ALL_INSTANCES = True
+DEFAULT_HA_ENABLED_INSTANCE_METADATA_KEY = "HA_Enabled"
+DEFAULT_EVACUATION_PRIORITY_METADATA_KEY = "evacuation_priority"
+DEFAULT_IGNORE_INSTANCES_IN_ERROR_STATE = False
+DEFAULT_ADD_RESERVED_HOST_TO_AGGREGATE = False
+DEFAULT_HOST_FAILURE_RECOVERY_THREADS = 3
+DEFAULT_MAX_INFLIGHT_EVACUATIONS = 32
+DEFAULT_WAIT_PERIOD_AFTER_EVACUATION = 90
+DEFAULT_VERIFY_INTERVAL = 1.0
+DEFAULT_CORRELATION_WINDOW = 5.0
+DEFAULT_SERVICE_DISABLE_REASON = "Masakari detected host failed."
+DEFAULT_HOST_RESTORE_POLICY = "ordinary"
+DEFAULT_RESTORE_ON_STARTED = True
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "driver", default="default", help="Recovery driver (entry point in rhworker.drivers)."
     ),
     cfg.BoolOpt(
         "evacuate_all_instances",
-        default=True,
+        default=DEFAULT_EVACUATE_ALL_INSTANCES,
         help="Evacuate every instance of the failed host; False: only those whose "
         "ha_enabled_instance_metadata_key metadata is true.",
     ),
     cfg.StrOpt(
         "ha_enabled_instance_metadata_key",
-        default="HA_Enabled",
+        default=DEFAULT_HA_ENABLED_INSTANCE_METADATA_KEY,
         help="Instance metadata key that marks an instance for evacuation.",
     ),
     cfg.StrOpt(
         "evacuation_priority_metadata_key",
-        default="evacuation_priority",
+        default=DEFAULT_EVACUATION_PRIORITY_METADATA_KEY,
         help="Instance metadata key holding an evacuation priority (a number, higher "
         "first; missing or not a number counts as 0). HA-enabled instances still go "
         "before the others; the concurrency limit is applied in this order.",
     ),
     cfg.BoolOpt(
         "ignore_instances_in_error_state",
-        default=False,
+        default=DEFAULT_IGNORE_INSTANCES_IN_ERROR_STATE,
         help="Do not evacuate instances in error state.",
     ),
     cfg.BoolOpt(
         "add_reserved_host_to_aggregate",
-        default=False,
+        default=DEFAULT_ADD_RESERVED_HOST_TO_AGGREGATE,
         help="Add the chosen reserved host to every aggregate of the failed host.",
     ),
     cfg.IntOpt(
         "host_failure_recovery_threads",
-        default=3,
+        default=DEFAULT_HOST_FAILURE_RECOVERY_THREADS,
         min=1,
         help="Evacuations of one notification being posted at once (each: read the "
         "server, lock it, post its evacuate), in order, HA-enabled instances first. "
@@ -48,7 +64,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "max_inflight_evacuations",
-        default=32,
+        default=DEFAULT_MAX_INFLIGHT_EVACUATIONS,
         min=1,
         help="Evacuations of one notification in flight at once (posted and not yet "
         "settled, restored and unlocked). All in-flight servers of a notification are "
@@ -57,13 +73,13 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "wait_period_after_evacuation",
-        default=90,
+        default=DEFAULT_WAIT_PERIOD_AFTER_EVACUATION,
         min=0,
         help="Seconds to wait for one evacuated instance to settle before calling it failed.",
     ),
     cfg.FloatOpt(
         "verify_interval",
-        default=1.0,
+        default=DEFAULT_VERIFY_INTERVAL,
         min=0.01,
         help="Longest time between two polls of a notification's evacuating servers "
         "(polls start 0.2 s apart, or this if shorter, and back off to it while "
@@ -71,7 +87,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.FloatOpt(
         "correlation_window",
-        default=5.0,
+        default=DEFAULT_CORRELATION_WINDOW,
         min=0,
         help="Seconds after a failure report is accepted before its evacuations start, so "
         "that hosts failing with it (a rack's power, a top-of-rack switch: monitors report "
@@ -84,13 +100,13 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.StrOpt(
         "service_disable_reason",
-        default="Masakari detected host failed.",
+        default=DEFAULT_SERVICE_DISABLE_REASON,
         help="Reason recorded when the failed host's compute service is disabled "
         "(the notification id is appended).",
     ),
     cfg.StrOpt(
         "host_restore_policy",
-        default="ordinary",
+        default=DEFAULT_HOST_RESTORE_POLICY,
         choices=[
             ("ordinary", "back as an ordinary host: compute service enabled, not reserved"),
             (
@@ -105,7 +121,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.BoolOpt(
         "restore_on_started",
-        default=True,
+        default=DEFAULT_RESTORE_ON_STARTED,
         help="Restore the host (see host_restore_policy) when a STARTED COMPUTE_HOST "
         "notification arrives. False: STARTED notifications finish with nothing done, and "
         "hosts come back only through 'rhworker host restore HOST'.",

@@ -2,10 +2,14 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("notification", title="Intake of failure notifications")
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_DUPLICATE_NOTIFICATION_DETECTION_INTERVAL = 180
+
 OPTS: list[cfg.Opt] = [
     cfg.IntOpt(
         "duplicate_notification_detection_interval",
-        default=180,
+        default=DEFAULT_DUPLICATE_NOTIFICATION_DETECTION_INTERVAL,
         min=0,
         help="Seconds during which a notification with the same type, host and payload "
         "is refused as a duplicate.",

@@ -2,23 +2,30 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup("pool", title="rhworker pool: restarting the workers it supervises")
 
+# Defaults of the options below, declared once: code built without a configuration
+# (dataclasses that mirror this group, keyword defaults) takes them from here.
+DEFAULT_RESTART_DELAY = 1.0
+DEFAULT_RESTART_MAX_DELAY = 60.0
+DEFAULT_QUICK_FAILURE_TIME = 30.0
+DEFAULT_MAX_QUICK_FAILURES = 5
+
 OPTS: list[cfg.Opt] = [
     cfg.FloatOpt(
         "restart_delay",
-        default=1.0,
+        default=DEFAULT_RESTART_DELAY,
         min=0.0,
         help="Seconds before restarting a worker that exited; doubled after each quick "
         "failure in a row (see quick_failure_time).",
     ),
     cfg.FloatOpt(
         "restart_max_delay",
-        default=60.0,
+        default=DEFAULT_RESTART_MAX_DELAY,
         min=0.0,
         help="Cap of the restart back-off, in seconds.",
     ),
     cfg.FloatOpt(
         "quick_failure_time",
-        default=30.0,
+        default=DEFAULT_QUICK_FAILURE_TIME,
         min=0.0,
         help="A worker that exits sooner than this many seconds after its start has "
         "failed quickly (it could not start: store or lock backend unreachable, bad "
@@ -26,7 +33,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "max_quick_failures",
-        default=5,
+        default=DEFAULT_MAX_QUICK_FAILURES,
         min=1,
         help="Quick failures in a row of one worker after which the pool stops every "
         "worker and exits 1 with a message, instead of restarting it forever.",

@@ -6,6 +6,9 @@ from rhworker.errors import ConfigError
 
 GROUP = cfg.OptGroup("store", title="Where inventory, notifications and the queue live")
 
+# Default of [store] history_retention (a duration: see parse_duration).
+DEFAULT_HISTORY_RETENTION = "30d"
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "url",
@@ -29,7 +32,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.StrOpt(
         "history_retention",
-        default="30d",
+        default=DEFAULT_HISTORY_RETENTION,
         help="How long finished, ignored and failed notifications (dead letters "
         "included) are kept after their last update, with their steps, moves and "
         "claims: seconds, or a number followed by s, m, h or d (e.g. 30d). Workers "

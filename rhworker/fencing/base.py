@@ -20,6 +20,8 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from rhworker.conf import fencing as fencing_conf
+from rhworker.conf.mirror import from_group
 from rhworker.errors import FencingDriverNotFound, FencingError
 
 if TYPE_CHECKING:
@@ -33,30 +35,21 @@ ENTRY_POINT_GROUP = "rhworker.fencing"
 class FencingOptions:
     """``[fencing]`` options, parsed once at the edge."""
 
-    driver: str = "nova"
-    timeout: float = 60.0
-    poll_interval: float = 1.0
-    recover_unknown_host_status: bool = False
-    command: str = ""
-    redfish_url: str = ""
-    redfish_username: str = ""
-    redfish_password: str = dataclasses.field(default="", repr=False)
-    redfish_verify_tls: bool = True
+    driver: str = fencing_conf.DEFAULT_DRIVER
+    timeout: float = fencing_conf.DEFAULT_TIMEOUT
+    poll_interval: float = fencing_conf.DEFAULT_POLL_INTERVAL
+    recover_unknown_host_status: bool = fencing_conf.DEFAULT_RECOVER_UNKNOWN_HOST_STATUS
+    command: str = fencing_conf.DEFAULT_COMMAND
+    redfish_url: str = fencing_conf.DEFAULT_REDFISH_URL
+    redfish_username: str = fencing_conf.DEFAULT_REDFISH_USERNAME
+    redfish_password: str = dataclasses.field(
+        default=fencing_conf.DEFAULT_REDFISH_PASSWORD, repr=False
+    )
+    redfish_verify_tls: bool = fencing_conf.DEFAULT_REDFISH_VERIFY_TLS
 
     @classmethod
     def from_conf(cls, conf: Any) -> FencingOptions:
-        g = conf.fencing
-        return cls(
-            driver=g.driver,
-            timeout=float(g.timeout),
-            poll_interval=float(g.poll_interval),
-            recover_unknown_host_status=g.recover_unknown_host_status,
-            command=g.command,
-            redfish_url=g.redfish_url,
-            redfish_username=g.redfish_username,
-            redfish_password=g.redfish_password,
-            redfish_verify_tls=g.redfish_verify_tls,
-        )
+        return from_group(cls, conf.fencing)
 
 
 @dataclasses.dataclass(frozen=True)

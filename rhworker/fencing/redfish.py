@@ -28,9 +28,9 @@ from rhworker.fencing.base import (
     FencingDriver,
     parse_control_attributes,
 )
+from rhworker.validation import parse_bool
 
 ROOT = "/redfish/v1/"
-TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +75,7 @@ class RedfishFencing(FencingDriver):
             url=url.rstrip("/"),
             system_id=attrs.get("system_id") or None,
             username=attrs.get("username") or opts.redfish_username,
-            verify_tls=opts.redfish_verify_tls
-            if verify is None
-            else verify.strip().lower() in TRUE_STRINGS,
+            verify_tls=opts.redfish_verify_tls if verify is None else parse_bool(verify) is True,
             password=attrs.get("password") or opts.redfish_password,
         )
 

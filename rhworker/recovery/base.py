@@ -17,9 +17,20 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from rhworker.errors import DriverNotFound, LeaseLost, RhworkerError
+from rhworker.conf import host_failure as hf
+from rhworker.conf import worker as worker_conf
+from rhworker.conf.mirror import from_group
+from rhworker.errors import DriverNotFound, LeaseLost, NotFound, RhworkerError
 from rhworker.fencing.base import FencingOptions
-from rhworker.models import Delivery, Notification, NotificationStatus, Step
+from rhworker.models import (
+    Delivery,
+    Host,
+    Notification,
+    NotificationStatus,
+    Segment,
+    Step,
+    StepName,
+)
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
 
 if TYPE_CHECKING:
@@ -40,40 +51,26 @@ def _ignore_step(step: Step) -> None:
 class HostFailureOptions:
     """``[host_failure]`` options, parsed once at the edge."""
 
-    evacuate_all_instances: bool = True
-    ha_enabled_instance_metadata_key: str = "HA_Enabled"
-    evacuation_priority_metadata_key: str = "evacuation_priority"
-    ignore_instances_in_error_state: bool = False
-    add_reserved_host_to_aggregate: bool = False
-    host_failure_recovery_threads: int = 3
-    max_inflight_evacuations: int = 32
-    wait_period_after_evacuation: float = 90.0
-    verify_interval: float = 1.0
-    service_disable_reason: str = "Masakari detected host failed."
-    host_restore_policy: str = "ordinary"
-    restore_on_started: bool = True
+    evacuate_all_instances: bool = hf.DEFAULT_EVACUATE_ALL_INSTANCES
+    ha_enabled_instance_metadata_key: str = hf.DEFAULT_HA_ENABLED_INSTANCE_METADATA_KEY
+    evacuation_priority_metadata_key: str = hf.DEFAULT_EVACUATION_PRIORITY_METADATA_KEY
+    ignore_instances_in_error_state: bool = hf.DEFAULT_IGNORE_INSTANCES_IN_ERROR_STATE
+    add_reserved_host_to_aggregate: bool = hf.DEFAULT_ADD_RESERVED_HOST_TO_AGGREGATE
+    host_failure_recovery_threads: int = hf.DEFAULT_HOST_FAILURE_RECOVERY_THREADS
+    max_inflight_evacuations: int = hf.DEFAULT_MAX_INFLIGHT_EVACUATIONS
+    wait_period_after_evacuation: float = hf.DEFAULT_WAIT_PERIOD_AFTER_EVACUATION
+    verify_interval: float = hf.DEFAULT_VERIFY_INTERVAL
+    service_disable_reason: str = hf.DEFAULT_SERVICE_DISABLE_REASON
+    host_restore_policy: str = hf.DEFAULT_HOST_RESTORE_POLICY
+    restore_on_started: bool = hf.DEFAULT_RESTORE_ON_STARTED
+    # Off unless configured (not the option's default): built without a configuration
+    # (tests, embedders), a failure is not held back for correlated reports.
     correlation_window: float = 0.0
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
-        group = conf.host_failure
-        return cls(
-            evacuate_all_instances=group.evacuate_all_instances,
-            ha_enabled_instance_metadata_key=group.ha_enabled_instance_metadata_key,
-            evacuation_priority_metadata_key=group.evacuation_priority_metadata_key,
-            ignore_instances_in_error_state=group.ignore_instances_in_error_state,
-            add_reserved_host_to_aggregate=group.add_reserved_host_to_aggregate,
-            host_failure_recovery_threads=group.host_failure_recovery_threads,
-            max_inflight_evacuations=group.max_inflight_evacuations,
-            wait_period_after_evacuation=float(group.wait_period_after_evacuation),
-            verify_interval=group.verify_interval,
-            service_disable_reason=group.service_disable_reason,
-            host_restore_policy=group.host_restore_policy,
-            restore_on_started=group.restore_on_started,
-            correlation_window=float(group.correlation_window),
-            fencing=FencingOptions.from_conf(conf),
-        )
+        return from_group(cls, conf.host_failure, fencing=FencingOptions.from_conf(conf))
 
 
 class Cancelled(LeaseLost):
@@ -122,7 +119,7 @@ class RecoveryContext:
     def guard(self) -> None:
         self.lease.check()
 
-    def step(self, name: str, message: str = "", **detail: Any) -> None:
+    def step(self, name: StepName, message: str = "", **detail: Any) -> None:
         """Record one history entry (fenced by the delivery's token)."""
         self.guard()
         nid = self.delivery.notification_id
@@ -231,7 +228,7 @@ class LeaseGuard:
             raise self._cancelled()
         # Keep a margin: act only while comfortably inside the lease.
         left = self.remaining()
-        if left > self._lease_timeout / 3:
+        if left > worker_conf.renewal_interval(self._lease_timeout):
             return
         started = self._monotonic()
         # Wait for the store no longer than the lease is known to last (at least one
@@ -335,8 +332,28 @@ def _not_supported(
         f"{notification.type.value} notifications are not supported by this driver "
         f"({type(driver).__name__})"
     )
-    ctx.step("ignored", reason)
+    return ignored(ctx, reason)
+
+
+def ignored(ctx: RecoveryContext, reason: str) -> RecoveryResult:
+    """Say in the history why the notification is ignored; its outcome."""
+    ctx.step(StepName.IGNORED, reason)
     return RecoveryResult(NotificationStatus.IGNORED, reason)
+
+
+def host_in_enabled_segment(
+    ctx: RecoveryContext, n: Notification
+) -> RecoveryResult | tuple[Host, Segment]:
+    """The notification's host and its segment, the first gate of every workflow:
+    ignored when the host is not in the inventory or its segment is disabled."""
+    try:
+        host = ctx.store.get_host(n.hostname)
+    except NotFound:
+        return ignored(ctx, f"host {n.hostname} is not in the inventory")
+    segment = ctx.store.get_segment(host.segment)
+    if not segment.enabled:
+        return ignored(ctx, f"segment {segment.name} is disabled")
+    return host, segment
 
 
 def load_driver(name: str) -> RecoveryDriver:

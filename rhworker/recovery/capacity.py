@@ -25,15 +25,10 @@ import logging
 
 from rhworker.compute.base import CAPACITY_CLASSES, HostCapacity, Server
 from rhworker.errors import ComputeError, ComputeNotFound, ConfigError
-from rhworker.models import Move
+from rhworker.models import Move, StepName
 from rhworker.recovery.base import RecoveryContext
 
 LOG = logging.getLogger(__name__)
-
-# History steps.
-TOO_SMALL = "too_small"
-CAPACITY_UNKNOWN = "capacity_unknown"
-SPLIT = "capacity_split"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +105,7 @@ class CapacityPlanner:
             else f"capacity not checked: {why}; reserved hosts taken whatever their size"
         )
         detail = {"host": host} if host else {}
-        ctx.step(CAPACITY_UNKNOWN, message, **detail)
+        ctx.step(StepName.CAPACITY_UNKNOWN, message, **detail)
 
     def capacity(self, host: str) -> HostCapacity | None:
         """Placement's answer for ``host`` (asked once per attempt), None if unknown."""
@@ -169,7 +164,7 @@ class CapacityPlanner:
             else (f"any instance (smallest: {smallest.describe()})")
         )
         self.ctx.step(
-            TOO_SMALL,
+            StepName.TOO_SMALL,
             f"{host} cannot take {what}: free {_describe_free(capacity)}",
             host=host,
         )
@@ -194,7 +189,7 @@ class CapacityPlanner:
         share = [m for m in moves if m.instance_id in chosen]
         names = ", ".join(m.instance_name or m.instance_id for m in share)
         self.ctx.step(
-            SPLIT,
+            StepName.CAPACITY_SPLIT,
             f"{host} (free {_describe_free(capacity)}) takes {len(share)} of {len(moves)} "
             f"instance(s), largest first: {names}",
             host=host,
@@ -204,9 +199,6 @@ class CapacityPlanner:
 
 
 __all__ = [
-    "CAPACITY_UNKNOWN",
-    "SPLIT",
-    "TOO_SMALL",
     "CapacityPlanner",
     "Need",
     "need_of",

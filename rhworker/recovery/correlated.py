@@ -29,7 +29,14 @@ import logging
 from rhworker.compute.base import is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound, NotFound
 from rhworker.fencing.nova import force_down
-from rhworker.models import MoveState, Notification, NotificationStatus, NotificationType, Step
+from rhworker.models import (
+    MoveState,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    Step,
+    StepName,
+)
 from rhworker.recovery.base import RecoveryContext
 
 LOG = logging.getLogger(__name__)
@@ -89,14 +96,16 @@ def fence_reported(ctx: RecoveryContext, current: Notification) -> list[str]:
         for n in reported[hostname]:
             if n.id == current.id:
                 continue
-            step = Step(at=ctx.clock(), name="fence_first", worker=ctx.worker_id, message=message)
+            step = Step(
+                at=ctx.clock(), name=StepName.FENCE_FIRST, worker=ctx.worker_id, message=message
+            )
             try:
                 ctx.store.add_step(n.id, step)
             except Exception as e:  # the fence holds; the record is best effort
                 LOG.warning("could not record fence_first on %s: %s", n.id, e)
     if fenced:
         ctx.step(
-            "fence_first",
+            StepName.FENCE_FIRST,
             f"forced down {len(fenced)} reported host(s) before evacuating: {', '.join(fenced)}",
             hosts=fenced,
         )
@@ -109,7 +118,7 @@ def settle(ctx: RecoveryContext, n: Notification, window: float) -> None:
     # never more than ``window``, even if the store's clock and ours disagree
     left = min(window, n.created_at + window - ctx.clock())
     if left > 0:
-        ctx.step("correlation_window", f"waiting {left:.1f}s for correlated failure reports")
+        ctx.step(StepName.CORRELATION_WINDOW, f"waiting {left:.1f}s for correlated failure reports")
         until = ctx.clock() + left
         while left > 0:
             ctx.guard()
@@ -150,5 +159,7 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
             move.message = f"{move.message}; {note}" if move.message else note
             ctx.guard()
             ctx.store.upsert_move(move, token=ctx.token)
-        ctx.step("stranded", f"{move.instance_name or move.instance_id}: {note}", target=dest)
+        ctx.step(
+            StepName.STRANDED, f"{move.instance_name or move.instance_id}: {note}", target=dest
+        )
     return count

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 
 from rhworker.compute.base import MIGRATION_DONE, Migration, Server, is_rebuilding
 from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
-from rhworker.models import Move, MoveState
+from rhworker.models import Move, MoveState, StepName
 from rhworker.recovery.base import RecoveryContext
 
 LOG = logging.getLogger(__name__)
@@ -399,7 +399,7 @@ class Evacuation:
 
     def _waiting(self, why: str) -> None:
         self.ctx.step(
-            "evacuation_in_progress",
+            StepName.EVACUATION_IN_PROGRESS,
             f"{self.move.instance_name or self.move.instance_id}: {why}; waiting, not "
             "posting another evacuate",
             instance=self.move.instance_id,

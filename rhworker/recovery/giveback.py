@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from rhworker.errors import ClaimLost, ComputeError
-from rhworker.models import Move, MoveState, Notification
+from rhworker.models import Move, MoveState, Notification, StepName
 from rhworker.recovery.base import RecoveryContext
 
 LOG = logging.getLogger(__name__)
@@ -28,9 +28,6 @@ NO_VALID_HOST = "No valid host"
 
 # The disabled reason of a spare given back (the notification id is appended).
 RETURNED_REASON = "rhworker: reserved host, given back unused by notification"
-
-# History step of a spare given back.
-RETURNED = "spare_returned"
 
 
 def why_in_use(moves: list[Move], host: str) -> str | None:
@@ -60,7 +57,7 @@ def return_if_unused(
         LOG.debug("reserved host %s kept: %s", host, reason)
         return False
     if not ctx.store.check_claim(host, epoch, n.id):
-        ctx.step("spare_kept", f"{host}: claim (epoch {epoch}) no longer current", host=host)
+        ctx.step(StepName.SPARE_KEPT, f"{host}: claim (epoch {epoch}) no longer current", host=host)
         return False
     try:
         service = ctx.compute.get_service(host)
@@ -70,10 +67,10 @@ def return_if_unused(
         ctx.guard()
         ctx.store.release_claim(n.id, host, epoch, token=ctx.token)
     except (ClaimLost, ComputeError) as e:
-        ctx.step("spare_kept", f"{host} could not be given back: {e}", host=host)
+        ctx.step(StepName.SPARE_KEPT, f"{host} could not be given back: {e}", host=host)
         return False
     ctx.step(
-        RETURNED,
+        StepName.SPARE_RETURNED,
         f"{host} unused: compute service disabled again, reserved again, claim (epoch "
         f"{epoch}) released",
         host=host,
@@ -95,4 +92,4 @@ def _why_in_use_in_nova(ctx: RecoveryContext, host: str, failed_host: str) -> st
     return None
 
 
-__all__ = ["NO_VALID_HOST", "RETURNED", "RETURNED_REASON", "return_if_unused", "why_in_use"]
+__all__ = ["NO_VALID_HOST", "RETURNED_REASON", "return_if_unused", "why_in_use"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rhworker.compute.base import Server, Service
-from rhworker.errors import ComputeNotFound, FencingError, NotFound
+from rhworker.errors import ComputeNotFound, FencingError
 from rhworker.fencing.base import (
     FenceRequest,
     FencingDriver,
@@ -32,26 +32,32 @@ from rhworker.models import (
     NotificationStatus,
     RecoveryMethod,
     Segment,
+    StepName,
 )
 from rhworker.recovery import correlated
-from rhworker.recovery.base import RecoveryContext, RecoveryDriver, RecoveryResult
+from rhworker.recovery.base import (
+    RecoveryContext,
+    RecoveryDriver,
+    RecoveryResult,
+    host_in_enabled_segment,
+    ignored,
+)
 from rhworker.recovery.capacity import CapacityPlanner
 from rhworker.recovery.evacuation import Evacuation, PostingGate, ServerWatch
 from rhworker.recovery.giveback import return_if_unused
 from rhworker.recovery.host_restore import restore_host
 from rhworker.recovery.targets import ReservedHostTarget, claim_reserved_host, resume_claim
+from rhworker.validation import parse_bool
 
 LOG = logging.getLogger(__name__)
 
 # Nova's answer when a target cannot take a server; another reserved host may.
 NO_VALID_HOST = "No valid host"
-# Metadata values read as true, as oslo's strutils.bool_from_string (Masakari) does.
-TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 
 
 def is_ha_enabled(server: Server, key: str) -> bool:
     """The server's ``key`` metadata (``HA_Enabled``) says true."""
-    return str(server.metadata.get(key, "")).strip().lower() in TRUE_STRINGS
+    return parse_bool(str(server.metadata.get(key, ""))) is True
 
 
 def evacuation_priority(server: Server, key: str) -> float:
@@ -144,10 +150,10 @@ class HostFailureDriver(RecoveryDriver):
         self._release_leftovers(ctx, moves, host.name)
         todo = [m for m in moves if not m.state.done]
         if not todo:
-            ctx.step("instances", "no instance to evacuate")
+            ctx.step(StepName.INSTANCES, "no instance to evacuate")
             return self._outcome(ctx, notification, [])
         method = segment.recovery_method
-        ctx.step("method", f"{method.value}: {len(todo)} instance(s) to evacuate")
+        ctx.step(StepName.METHOD, f"{method.value}: {len(todo)} instance(s) to evacuate")
         targets: list[str] = []
         exhausted = False
         if method == RecoveryMethod.AUTO:
@@ -162,7 +168,8 @@ class HostFailureDriver(RecoveryDriver):
             rest = self._undone(ctx, notification)
             if rest:
                 ctx.step(
-                    "fallback", f"scheduler left {len(rest)} instance(s); trying reserved hosts"
+                    StepName.FALLBACK,
+                    f"scheduler left {len(rest)} instance(s); trying reserved hosts",
                 )
                 targets, exhausted = self._via_reserved_hosts(ctx, notification, host, rest)
         return self._outcome(ctx, notification, targets, exhausted)
@@ -170,18 +177,15 @@ class HostFailureDriver(RecoveryDriver):
     # -- 1. gate ---------------------------------------------------------------------
     def _gate(self, ctx: RecoveryContext, n: Notification) -> RecoveryResult | tuple[Host, Segment]:
         """The outcome when there is nothing to recover, else the host and its segment."""
-        try:
-            host = ctx.store.get_host(n.hostname)
-        except NotFound:
-            return self._ignore(ctx, f"host {n.hostname} is not in the inventory")
-        segment = ctx.store.get_segment(host.segment)
-        if not segment.enabled:
-            return self._ignore(ctx, f"segment {segment.name} is disabled")
+        found = host_in_enabled_segment(ctx, n)
+        if isinstance(found, RecoveryResult):
+            return found
+        host, segment = found
         event = str(n.payload.get("event", "")).upper()
         if event == "STARTED":
             return restore_host(ctx, n, host)
         if event != "STOPPED":
-            return self._ignore(ctx, f"event {event or '(none)'} is not handled")
+            return ignored(ctx, f"event {event or '(none)'} is not handled")
         host_status = str(n.payload.get("host_status") or "").upper()
         note = ""
         if host_status == "UNKNOWN" and self._recovers_unknown(ctx):
@@ -190,17 +194,13 @@ class HostFailureDriver(RecoveryDriver):
                 "(recover_unknown_host_status)"
             )
         elif host_status != "NORMAL":
-            return self._ignore(
+            return ignored(
                 ctx,
                 f"host_status is {host_status or 'missing'}, not NORMAL: the host is not known "
                 "to be fenced and evacuating could run an instance twice",
             )
-        ctx.step("gate", f"host {host.name} stopped; segment {segment.name}{note}")
+        ctx.step(StepName.GATE, f"host {host.name} stopped; segment {segment.name}{note}")
         return host, segment
-
-    def _ignore(self, ctx: RecoveryContext, reason: str) -> RecoveryResult:
-        ctx.step("ignored", reason)
-        return RecoveryResult(NotificationStatus.IGNORED, reason)
 
     # -- 2, 3. mark and fence -----------------------------------------------------------
     def _mark_failed_host(self, ctx: RecoveryContext, host: Host) -> None:
@@ -209,7 +209,7 @@ class HostFailureDriver(RecoveryDriver):
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=True, reserved=False)
         ctx.step(
-            "maintenance",
+            StepName.MAINTENANCE,
             f"{host.name} on maintenance" + (", no longer reserved" if host.reserved else ""),
         )
 
@@ -244,12 +244,12 @@ class HostFailureDriver(RecoveryDriver):
         except FencingError as e:
             driver = ctx.options.fencing.driver
             reason = f"fencing {hostname} ({driver}) failed, nothing evacuated: {e}"
-            ctx.step("fence", reason, driver=driver, result="failed")
+            ctx.step(StepName.FENCE, reason, driver=driver, result="failed")
             return RecoveryResult(NotificationStatus.ERROR, reason)
         fenced = f"{hostname}: {result.message} ({fencer.name})"
         if service is None:
             ctx.step(
-                "fence",
+                StepName.FENCE,
                 f"Nova has no compute service on {hostname}"
                 if fencer.name == "nova"
                 else f"{fenced}; Nova has no compute service on {hostname}",
@@ -270,7 +270,11 @@ class HostFailureDriver(RecoveryDriver):
             else f"{fenced}; compute service forced down and disabled"
         )
         ctx.step(
-            "fence", message, driver=fencer.name, result="fenced", powered_off=result.powered_off
+            StepName.FENCE,
+            message,
+            driver=fencer.name,
+            result="fenced",
+            powered_off=result.powered_off,
         )
         return None
 
@@ -304,7 +308,7 @@ class HostFailureDriver(RecoveryDriver):
             skipped += bool(why_not)
             added += not why_not
         ctx.step(
-            "instances",
+            StepName.INSTANCES,
             f"{len(servers)} on {hostname}: {added} new to evacuate, {skipped} skipped, "
             f"{len(existing) - added - skipped} known from earlier attempts",
         )
@@ -348,7 +352,9 @@ class HostFailureDriver(RecoveryDriver):
             if target is None:
                 target = self._claim_with_room(ctx, n, failed, todo, tried, planner)
                 if target is None:
-                    ctx.step("no_reserved_host", f"no reserved host available in {failed.segment}")
+                    ctx.step(
+                        StepName.NO_RESERVED_HOST, f"no reserved host available in {failed.segment}"
+                    )
                     exhausted = True
                     break
             tried.add(target.host)
@@ -370,12 +376,12 @@ class HostFailureDriver(RecoveryDriver):
                 break
             if any(NO_VALID_HOST in m.message for m in rest):
                 ctx.step(
-                    "full",
+                    StepName.FULL,
                     f"{target.host} could not take {len(rest)} instance(s); next reserved host",
                 )
             else:
                 ctx.step(
-                    "next_share",
+                    StepName.NEXT_SHARE,
                     f"{target.host} took its share; {len(rest)} instance(s) left for the next "
                     "reserved host",
                 )
@@ -425,7 +431,8 @@ class HostFailureDriver(RecoveryDriver):
         rest = self._undone(ctx, n)
         if rest:
             ctx.step(
-                "fallback", f"{len(rest)} instance(s) left: letting Nova's scheduler place them"
+                StepName.FALLBACK,
+                f"{len(rest)} instance(s) left: letting Nova's scheduler place them",
             )
             self._evacuate(ctx, failed_host, rest, None)
 

@@ -36,7 +36,7 @@ import logging
 
 from rhworker.compute.base import ComputeClient, Service
 from rhworker.errors import ComputeBadRequest, ComputeNotFound
-from rhworker.models import Host, Notification, NotificationStatus, NotificationType
+from rhworker.models import Host, Notification, NotificationStatus, NotificationType, StepName
 from rhworker.recovery.base import RecoveryContext, RecoveryResult
 from rhworker.store.base import Store
 
@@ -134,27 +134,27 @@ def restore_host(ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryR
             f"host {host.name} started; restore_on_started is off: nothing done "
             f"('rhworker host restore {host.name}' brings it back)"
         )
-        ctx.step("gate", reason)
+        ctx.step(StepName.GATE, reason)
         return RecoveryResult(NotificationStatus.FINISHED, reason)
     newer = superseded_by(ctx.store, n)
     if newer is not None:
         event = str(newer.payload.get("event", "")).upper() or "(none)"
         reason = f"superseded by the later notification {newer.id} ({event}): nothing done"
-        ctx.step("gate", f"host {host.name} started; {reason}")
+        ctx.step(StepName.GATE, f"host {host.name} started; {reason}")
         return RecoveryResult(NotificationStatus.FINISHED, reason)
-    ctx.step("gate", f"host {host.name} started; restoring it as {policy.value} host")
+    ctx.step(StepName.GATE, f"host {host.name} started; restoring it as {policy.value} host")
     why_not = refusal(ctx.store, ctx.compute, host.name)
     if why_not is None:
         why_not = _restore_service(ctx, n, host.name, policy)
     if why_not is not None:
-        ctx.step("restore_refused", why_not)
+        ctx.step(StepName.RESTORE_REFUSED, why_not)
         return RecoveryResult(NotificationStatus.ERROR, f"restore refused: {why_not}")
     late = open_recoveries(ctx.store, host.name)
     if late:
         # The host failed again while we restored its service: leave the inventory
         # to that recovery (it fences the service again).
         why_not = f"a recovery of {host.name} began meanwhile: notification {late[0].id}"
-        ctx.step("restore_refused", why_not)
+        ctx.step(StepName.RESTORE_REFUSED, why_not)
         return RecoveryResult(NotificationStatus.ERROR, f"restore refused: {why_not}")
     reserved = policy == RestorePolicy.RESERVED
     now = ctx.store.get_host(host.name)
@@ -162,7 +162,7 @@ def restore_host(ctx: RecoveryContext, n: Notification, host: Host) -> RecoveryR
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=False, reserved=reserved)
     ctx.step(
-        "inventory",
+        StepName.INVENTORY,
         f"{host.name} off maintenance, " + ("reserved" if reserved else "not reserved"),
         host=host.name,
         reserved=reserved,
@@ -188,7 +188,7 @@ def _restore_service(
             ctx.compute.force_down_service(hostname, False, service=service)
         except ComputeBadRequest as e:
             return f"Nova refuses to force the compute service of {hostname} up: {e}"
-        ctx.step("force_up", f"{hostname}: compute service no longer forced down")
+        ctx.step(StepName.FORCE_UP, f"{hostname}: compute service no longer forced down")
         service = ctx.compute.get_service(hostname)
     if service.state != "up":
         return (
@@ -198,7 +198,7 @@ def _restore_service(
     if policy == RestorePolicy.ORDINARY and service.status != "enabled":
         ctx.guard()
         ctx.compute.enable_service(hostname, service=service)
-        ctx.step("enabled", f"compute service of {hostname} enabled", host=hostname)
+        ctx.step(StepName.ENABLED, f"compute service of {hostname} enabled", host=hostname)
     return None
 
 
@@ -209,4 +209,8 @@ def _disable_as_spare(ctx: RecoveryContext, n: Notification, service: Service) -
         return
     ctx.guard()
     ctx.compute.disable_service(service.host, reason, service=service)
-    ctx.step("disabled", f"compute service of {service.host} disabled: {reason}", host=service.host)
+    ctx.step(
+        StepName.DISABLED,
+        f"compute service of {service.host} disabled: {reason}",
+        host=service.host,
+    )

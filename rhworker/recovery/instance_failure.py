@@ -22,9 +22,9 @@ import logging
 
 from rhworker.compute.base import Server
 from rhworker.coordination import LOCK_INSTANCE, HeldLock
-from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError, NotFound
-from rhworker.models import Notification, NotificationStatus, NotificationType
-from rhworker.recovery.base import RecoveryContext, RecoveryResult
+from rhworker.errors import ComputeBadRequest, ComputeNotFound, CoordinationError
+from rhworker.models import Notification, NotificationStatus, NotificationType, StepName
+from rhworker.recovery.base import RecoveryContext, RecoveryResult, host_in_enabled_segment, ignored
 from rhworker.recovery.host_failure import is_ha_enabled
 
 LOG = logging.getLogger(__name__)
@@ -54,15 +54,11 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
     instance_id = str(n.payload.get("instance_uuid", ""))
     event = str(n.payload.get("event", "")).upper()
     vir_event = str(n.payload.get("vir_domain_event", "")).upper()
-    try:
-        host = ctx.store.get_host(n.hostname)
-    except NotFound:
-        return _ignore(ctx, f"host {n.hostname} is not in the inventory")
-    segment = ctx.store.get_segment(host.segment)
-    if not segment.enabled:
-        return _ignore(ctx, f"segment {segment.name} is disabled")
+    found = host_in_enabled_segment(ctx, n)
+    if isinstance(found, RecoveryResult):
+        return found
     if not needs_recovery(event, vir_event):
-        return _ignore(
+        return ignored(
             ctx,
             f"event {event or '(none)'}/{vir_event or '(none)'} of instance {instance_id} "
             "needs no action (recovered: LIFECYCLE/STOPPED_FAILED, IO_ERROR/IO_ERROR_REPORT)",
@@ -73,7 +69,7 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
         return _retry(ctx, f"cannot take the lock of instance {instance_id}: {e}")
     if lock is None:
         ctx.step(
-            "lock_busy",
+            StepName.LOCK_BUSY,
             f"instance {instance_id} is being recovered by another notification",
             instance=instance_id,
         )
@@ -82,7 +78,7 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
             f"instance {instance_id} is being recovered by another notification; retried later",
         )
     try:
-        ctx.step("locked", f"lock of instance {instance_id} taken", instance=instance_id)
+        ctx.step(StepName.LOCKED, f"lock of instance {instance_id} taken", instance=instance_id)
         return _InstanceRecovery(ctx, n, instance_id, lock).run()
     except _Failed as e:
         return _retry(ctx, str(e))
@@ -90,13 +86,8 @@ def execute_instance_failure(ctx: RecoveryContext, n: Notification) -> RecoveryR
         ctx.coordinator.release(lock)
 
 
-def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("ignored", reason)
-    return RecoveryResult(NotificationStatus.IGNORED, reason)
-
-
 def _retry(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("failed", reason)
+    ctx.step(StepName.FAILED, reason)
     return RecoveryResult(NotificationStatus.ERROR, reason)
 
 
@@ -116,26 +107,26 @@ class _InstanceRecovery:
         try:
             server = self.ctx.compute.get_server(self.instance_id)
         except ComputeNotFound:
-            return _ignore(self.ctx, f"instance {self.instance_id} does not exist in Nova")
+            return ignored(self.ctx, f"instance {self.instance_id} does not exist in Nova")
         why_not = self._why_not(server)
         if why_not:
-            return _ignore(self.ctx, why_not)
+            return ignored(self.ctx, why_not)
         earlier = self._recovered_since(server)
         if earlier is not None:
             reason = (
                 f"instance {self.instance_id} already recovered after this report, by "
                 f"notification {earlier.id}: nothing done"
             )
-            self.ctx.step("already_recovered", reason, instance=self.instance_id)
+            self.ctx.step(StepName.ALREADY_RECOVERED, reason, instance=self.instance_id)
             return RecoveryResult(NotificationStatus.FINISHED, reason)
         if self._started_by_this_notification():
-            self.ctx.step("resumed", "instance already started by an earlier attempt")
+            self.ctx.step(StepName.RESUMED, "instance already started by an earlier attempt")
         else:
             self._stop(server)
             self._start()
         self._wait_for("active", self.options.wait_period_after_power_on, "start")
         reason = f"instance {self.instance_id} restarted on {self.n.hostname}: ACTIVE"
-        self.ctx.step("confirmed", reason, instance=self.instance_id)
+        self.ctx.step(StepName.CONFIRMED, reason, instance=self.instance_id)
         return RecoveryResult(NotificationStatus.FINISHED, reason)
 
     # -- decide ------------------------------------------------------------------------
@@ -180,7 +171,7 @@ class _InstanceRecovery:
             if other.id == self.n.id or other.payload.get("instance_uuid") != self.instance_id:
                 continue
             if any(
-                s.name == "confirmed" and s.at >= self.n.generated_time
+                s.name == StepName.CONFIRMED and s.at >= self.n.generated_time
                 for s in other.progress.steps
             ):
                 return other
@@ -190,7 +181,7 @@ class _InstanceRecovery:
         """An earlier attempt of this notification already started the instance (a
         takeover after the start): only the confirmation is left."""
         current = self.ctx.store.get_notification(self.n.id)
-        return any(s.name == "start" for s in current.progress.steps)
+        return any(s.name == StepName.START for s in current.progress.steps)
 
     # -- act ------------------------------------------------------------------------------
     def _fence(self) -> None:
@@ -201,12 +192,12 @@ class _InstanceRecovery:
 
     def _stop(self, server: Server) -> None:
         if server.vm_state == "stopped":
-            self.ctx.step("stop", "instance already stopped", instance=self.instance_id)
+            self.ctx.step(StepName.STOP, "instance already stopped", instance=self.instance_id)
             return
         if server.vm_state == "resized":
             self._fence()
             self.ctx.compute.reset_state(self.instance_id, "active")
-            self.ctx.step("reset_state", "resized instance reset to active")
+            self.ctx.step(StepName.RESET_STATE, "resized instance reset to active")
         self._fence()
         try:
             self.ctx.compute.stop_server(self.instance_id)
@@ -216,7 +207,7 @@ class _InstanceRecovery:
             if again.vm_state != "stopped" and again.task_state != "powering-off":
                 raise _Failed(f"Nova refused to stop instance {self.instance_id}: {e}") from e
         self.ctx.step(
-            "stop",
+            StepName.STOP,
             f"stop requested (vm_state {server.vm_state}, power_state {server.power_state})",
             instance=self.instance_id,
         )
@@ -231,7 +222,7 @@ class _InstanceRecovery:
             )
         self._fence()
         self.ctx.compute.start_server(self.instance_id)
-        self.ctx.step("start", "start requested", instance=self.instance_id)
+        self.ctx.step(StepName.START, "start requested", instance=self.instance_id)
 
     def _wait_for(self, vm_state: str, period: float, action: str) -> None:
         deadline = self.ctx.clock() + period

@@ -5,44 +5,35 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rhworker.conf import instance_failure as instance
+from rhworker.conf import process_failure as process
+from rhworker.conf.mirror import from_group
+
 
 @dataclasses.dataclass(frozen=True)
 class InstanceFailureOptions:
     """``[instance_failure]``: VM notifications (Masakari's instance-failure workflow)."""
 
-    process_all_instances: bool = False
-    ha_enabled_instance_metadata_key: str = "HA_Enabled"
-    ignore_instances_in_error_state: bool = False
-    wait_period_after_power_off: float = 60.0
-    wait_period_after_power_on: float = 60.0
-    verify_interval: float = 1.0
+    process_all_instances: bool = instance.DEFAULT_PROCESS_ALL_INSTANCES
+    ha_enabled_instance_metadata_key: str = instance.DEFAULT_HA_ENABLED_INSTANCE_METADATA_KEY
+    ignore_instances_in_error_state: bool = instance.DEFAULT_IGNORE_INSTANCES_IN_ERROR_STATE
+    wait_period_after_power_off: float = instance.DEFAULT_WAIT_PERIOD_AFTER_POWER_OFF
+    wait_period_after_power_on: float = instance.DEFAULT_WAIT_PERIOD_AFTER_POWER_ON
+    verify_interval: float = instance.DEFAULT_VERIFY_INTERVAL
 
     @classmethod
     def from_conf(cls, conf: Any) -> InstanceFailureOptions:
-        group = conf.instance_failure
-        return cls(
-            process_all_instances=group.process_all_instances,
-            ha_enabled_instance_metadata_key=group.ha_enabled_instance_metadata_key,
-            ignore_instances_in_error_state=group.ignore_instances_in_error_state,
-            wait_period_after_power_off=float(group.wait_period_after_power_off),
-            wait_period_after_power_on=float(group.wait_period_after_power_on),
-            verify_interval=group.verify_interval,
-        )
+        return from_group(cls, conf.instance_failure)
 
 
 @dataclasses.dataclass(frozen=True)
 class ProcessFailureOptions:
     """``[process_failure]``: PROCESS notifications (Masakari's process-failure workflow)."""
 
-    service_disable_reason: str = "Masakari detected process failed."
-    wait_period_after_service_update: float = 180.0
-    verify_interval: float = 1.0
+    service_disable_reason: str = process.DEFAULT_SERVICE_DISABLE_REASON
+    wait_period_after_service_update: float = process.DEFAULT_WAIT_PERIOD_AFTER_SERVICE_UPDATE
+    verify_interval: float = process.DEFAULT_VERIFY_INTERVAL
 
     @classmethod
     def from_conf(cls, conf: Any) -> ProcessFailureOptions:
-        group = conf.process_failure
-        return cls(
-            service_disable_reason=group.service_disable_reason,
-            wait_period_after_service_update=float(group.wait_period_after_service_update),
-            verify_interval=group.verify_interval,
-        )
+        return from_group(cls, conf.process_failure)

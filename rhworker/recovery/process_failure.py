@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 
 from rhworker.compute.base import Service
-from rhworker.errors import ComputeNotFound, NotFound
-from rhworker.models import Host, Notification, NotificationStatus
-from rhworker.recovery.base import RecoveryContext, RecoveryResult
+from rhworker.errors import ComputeNotFound
+from rhworker.models import Host, Notification, NotificationStatus, StepName
+from rhworker.recovery.base import RecoveryContext, RecoveryResult, host_in_enabled_segment, ignored
 from rhworker.recovery.host_restore import open_recoveries
 
 LOG = logging.getLogger(__name__)
@@ -31,43 +31,35 @@ def execute_process_failure(ctx: RecoveryContext, n: Notification) -> RecoveryRe
     """Handle a PROCESS notification (see the module doc)."""
     process = str(n.payload.get("process_name", ""))
     event = str(n.payload.get("event", "")).upper()
-    try:
-        host = ctx.store.get_host(n.hostname)
-    except NotFound:
-        return _ignore(ctx, f"host {n.hostname} is not in the inventory")
-    segment = ctx.store.get_segment(host.segment)
-    if not segment.enabled:
-        return _ignore(ctx, f"segment {segment.name} is disabled")
+    found = host_in_enabled_segment(ctx, n)
+    if isinstance(found, RecoveryResult):
+        return found
+    host = found[0]
     if process != NOVA_COMPUTE:
-        return _ignore(
+        return ignored(
             ctx,
             f"process {process!r} {event.lower()} on {host.name}: only nova-compute is recovered",
         )
     try:
         service = ctx.compute.get_service(host.name)
     except ComputeNotFound:
-        return _ignore(ctx, f"Nova has no nova-compute service on {host.name}")
+        return ignored(ctx, f"Nova has no nova-compute service on {host.name}")
     if event == "STOPPED":
         return _stopped(ctx, n, host, service)
     if event == "STARTED":
         return _started(ctx, n, host, service)
-    return _ignore(ctx, f"event {event or '(none)'} is not handled")
-
-
-def _ignore(ctx: RecoveryContext, reason: str) -> RecoveryResult:
-    ctx.step("ignored", reason)
-    return RecoveryResult(NotificationStatus.IGNORED, reason)
+    return ignored(ctx, f"event {event or '(none)'} is not handled")
 
 
 def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service) -> RecoveryResult:
-    ctx.step("gate", f"nova-compute stopped on {host.name}")
+    ctx.step(StepName.GATE, f"nova-compute stopped on {host.name}")
     if not host.on_maintenance:
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=True)
-    ctx.step("maintenance", f"{host.name} on maintenance", host=host.name)
+    ctx.step(StepName.MAINTENANCE, f"{host.name} on maintenance", host=host.name)
     if service.status == "disabled":
         ctx.step(
-            "disabled",
+            StepName.DISABLED,
             f"compute service of {host.name} already disabled "
             f"(reason: {service.disabled_reason or '-'})",
             host=host.name,
@@ -78,10 +70,12 @@ def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service
     reason = f"{ctx.process_failure.service_disable_reason} notification {n.id}"[:255]
     ctx.guard()
     ctx.compute.disable_service(host.name, reason, service=service)
-    ctx.step("disabled", f"compute service of {host.name} disabled: {reason}", host=host.name)
+    ctx.step(
+        StepName.DISABLED, f"compute service of {host.name} disabled: {reason}", host=host.name
+    )
     why_not = _wait_for_status(ctx, host.name, "disabled")
     if why_not:
-        ctx.step("failed", why_not)
+        ctx.step(StepName.FAILED, why_not)
         return RecoveryResult(NotificationStatus.ERROR, why_not)
     return RecoveryResult(
         NotificationStatus.FINISHED, f"{host.name}: compute service disabled, on maintenance"
@@ -89,27 +83,27 @@ def _stopped(ctx: RecoveryContext, n: Notification, host: Host, service: Service
 
 
 def _started(ctx: RecoveryContext, n: Notification, host: Host, service: Service) -> RecoveryResult:
-    ctx.step("gate", f"nova-compute started on {host.name}")
+    ctx.step(StepName.GATE, f"nova-compute started on {host.name}")
     ours = ctx.process_failure.service_disable_reason
     enabled_earlier = any(
-        s.name == "enabled" for s in ctx.store.get_notification(n.id).progress.steps
+        s.name == StepName.ENABLED for s in ctx.store.get_notification(n.id).progress.steps
     )
     if not enabled_earlier:
         why_not = _not_ours(ctx, host, service, ours)
         if why_not:
-            return _ignore(ctx, f"nothing undone: {why_not}")
+            return ignored(ctx, f"nothing undone: {why_not}")
         ctx.guard()
         ctx.compute.enable_service(host.name, service=service)
-        ctx.step("enabled", f"compute service of {host.name} enabled", host=host.name)
+        ctx.step(StepName.ENABLED, f"compute service of {host.name} enabled", host=host.name)
         why_not = _wait_for_status(ctx, host.name, "enabled")
         if why_not:
-            ctx.step("failed", why_not)
+            ctx.step(StepName.FAILED, why_not)
             return RecoveryResult(NotificationStatus.ERROR, why_not)
     now = ctx.store.get_host(host.name)
     if now.on_maintenance:
         ctx.guard()
         ctx.store.update_host(host.name, on_maintenance=False)
-    ctx.step("maintenance", f"{host.name} off maintenance", host=host.name)
+    ctx.step(StepName.MAINTENANCE, f"{host.name} off maintenance", host=host.name)
     return RecoveryResult(
         NotificationStatus.FINISHED, f"{host.name}: compute service enabled, off maintenance"
     )

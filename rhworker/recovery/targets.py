@@ -20,14 +20,11 @@ from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
-from rhworker.models import Host, Notification
+from rhworker.models import Host, Notification, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.spares import serving_other_host
 
 LOG = logging.getLogger(__name__)
-
-# History step: a reserved host tried on its claim alone, its lock could not be asked.
-LOCK_UNAVAILABLE = "lock_unavailable"
 
 
 @dataclasses.dataclass
@@ -62,12 +59,12 @@ class ReservedHostTarget:
                 if failed_host in aggregate.hosts and self.host not in aggregate.hosts:
                     self.verify()
                     ctx.compute.add_host_to_aggregate(aggregate.id, self.host)
-                    ctx.step("aggregate", f"{self.host} added to aggregate {aggregate.name}")
+                    ctx.step(StepName.AGGREGATE, f"{self.host} added to aggregate {aggregate.name}")
         service = ctx.compute.get_service(self.host)
         if service.status != "enabled":
             self.verify()
             ctx.compute.enable_service(self.host, service=service)
-        ctx.step("enabled", f"compute service of {self.host} enabled", host=self.host)
+        ctx.step(StepName.ENABLED, f"compute service of {self.host} enabled", host=self.host)
 
     def release(self, ctx: RecoveryContext) -> None:
         with self._lock_mutex:
@@ -106,7 +103,7 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
                 LockState.UNAVAILABLE: "; lock service unavailable, going on with the claim",
             }[answer.state]
             ctx.step(
-                "resumed",
+                StepName.RESUMED,
                 f"resuming on claimed {claim.host} (epoch {claim.epoch}){note}",
                 host=claim.host,
                 epoch=claim.epoch,
@@ -148,12 +145,14 @@ def claim_reserved_host(
             continue
         answer = ctx.coordinator.ask_lock(host.name)
         if answer.state is LockState.HELD:
-            ctx.step("lock_skipped", f"{host.name} is locked by another worker", host=host.name)
+            ctx.step(
+                StepName.LOCK_SKIPPED, f"{host.name} is locked by another worker", host=host.name
+            )
             continue
         lock = answer.lock
         if answer.state is LockState.UNAVAILABLE:
             ctx.step(
-                LOCK_UNAVAILABLE,
+                StepName.LOCK_UNAVAILABLE,
                 f"lock service unavailable ({answer.reason}): trying {host.name} on its "
                 "claim alone",
                 host=host.name,
@@ -163,7 +162,7 @@ def claim_reserved_host(
             if other is not None:  # the store forgot a claim that Nova remembers
                 _release(ctx, lock)
                 ctx.step(
-                    "spare_in_use",
+                    StepName.SPARE_IN_USE,
                     f"{host.name} is reserved in the store but Nova shows servers evacuated "
                     f"there from {other}; skipped (the store may have lost writes)",
                     host=host.name,
@@ -173,13 +172,13 @@ def claim_reserved_host(
             claim = ctx.store.claim_reserved_host(n.id, host.name, token=ctx.token)
         except ClaimLost as e:
             _release(ctx, lock)
-            ctx.step("claim_lost", f"{host.name}: {e}", host=host.name)
+            ctx.step(StepName.CLAIM_LOST, f"{host.name}: {e}", host=host.name)
             continue
         except BaseException:
             _release(ctx, lock)
             raise
         ctx.step(
-            "claimed",
+            StepName.CLAIMED,
             f"reserved host {host.name} (epoch {claim.epoch})"
             + ("" if lock else " without its lock"),
             host=host.name,
@@ -194,4 +193,4 @@ def _release(ctx: RecoveryContext, lock: HeldLock | None) -> None:
         ctx.coordinator.release(lock)
 
 
-__all__ = ["LOCK_UNAVAILABLE", "ReservedHostTarget", "claim_reserved_host", "resume_claim"]
+__all__ = ["ReservedHostTarget", "claim_reserved_host", "resume_claim"]

@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from rhworker.brake import BrakeLimits
+from rhworker.conf import notification as notification_conf
+from rhworker.conf import worker as worker_conf
 from rhworker.errors import ConfigError, StoreError
 from rhworker.models import (
     Claim,
@@ -53,11 +55,13 @@ from rhworker.models import (
 LOG = logging.getLogger(__name__)
 
 # Masakari's default: the same failure reported again within 180 s is a duplicate.
-DEFAULT_DUPLICATE_INTERVAL = 180.0
+DEFAULT_DUPLICATE_INTERVAL = float(
+    notification_conf.DEFAULT_DUPLICATE_NOTIFICATION_DETECTION_INTERVAL
+)
 # How long a delivery stays with a worker that stops renewing it.
-DEFAULT_LEASE_TIMEOUT = 30.0
+DEFAULT_LEASE_TIMEOUT = worker_conf.DEFAULT_LEASE_TIMEOUT
 # Deliveries of one notification before it goes to the dead letters.
-DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_ATTEMPTS = worker_conf.DEFAULT_MAX_ATTEMPTS
 
 
 @dataclasses.dataclass(frozen=True)

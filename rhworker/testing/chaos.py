@@ -40,7 +40,7 @@ from typing import Any
 
 from rhworker.deployment import Deployment
 from rhworker.errors import DuplicateNotification, HostOnMaintenance, StoreError
-from rhworker.recovery.targets import LOCK_UNAVAILABLE
+from rhworker.models import StepName
 from rhworker.testing.chaos_faults import FaultInjector, Schedule
 from rhworker.testing.chaos_partition import NovaPartition
 from rhworker.testing.proxy import CuttableProxy
@@ -409,7 +409,7 @@ def _storm_with(
         timeline=injector.timeline,
         state_dir=deployment.state_dir,
         lock_unavailable=sum(
-            s.name == LOCK_UNAVAILABLE for n in notifications for s in n.progress.steps
+            s.name == StepName.LOCK_UNAVAILABLE for n in notifications for s in n.progress.steps
         ),
         fence_violations=partition.violations(requests),
         partition=partition.summary(requests),

@@ -29,6 +29,7 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
     Step,
+    StepName,
 )
 from rhworker.store import Store
 from tests.contract.store_cases import STOPPED, make_hosts, make_segment
@@ -289,12 +290,17 @@ def test_steps_round_trip(inventory: Store) -> None:
     delivery = store.consume("w1")
     assert delivery is not None
     steps = [
-        Step(at=1000.5, name="gate", worker="w1", message="host c1 stopped"),
-        Step(at=1001.25, name="fence", worker="w1", detail={"forced_down": True, "ids": [1, 2]}),
+        Step(at=1000.5, name=StepName.GATE, worker="w1", message="host c1 stopped"),
+        Step(
+            at=1001.25,
+            name=StepName.FENCE,
+            worker="w1",
+            detail={"forced_down": True, "ids": [1, 2]},
+        ),
     ]
     for step in steps:
         store.add_step(n.id, step, token=delivery.token)
-    store.add_step(n.id, Step(at=1002.0, name="control", message="by operator"))
+    store.add_step(n.id, Step(at=1002.0, name=StepName.CONTROL, message="by operator"))
     got = store.get_notification(n.id).progress.steps
     assert got[:2] == steps
     assert got[2].name == "control" and got[2].worker is None

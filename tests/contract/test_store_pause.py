@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rhworker.errors import Conflict, LeaseLost, NotFound
-from rhworker.models import NotificationStatus, Step
+from rhworker.models import NotificationStatus, Step, StepName
 from rhworker.store import Store
 from tests.contract.store_cases import STOPPED, make_hosts, make_segment
 
@@ -143,7 +143,7 @@ def test_resolve_closes_and_fences(two: Store) -> None:
         two.renew(d, lease_timeout=10, now=t0 + 3)
     assert two.consume("w2", now=t0 + 100) is None  # never deliverable again
     assert not any(f.notification_id == nid for f in two.queue_stats(now=t0 + 4).in_flight)
-    two.add_step(nid, Step(at=t0 + 4, name="control", worker="operator:ann"))  # unfenced
+    two.add_step(nid, Step(at=t0 + 4, name=StepName.CONTROL, worker="operator:ann"))  # unfenced
     with pytest.raises(Conflict):
         two.set_status(nid, S.RUNNING, expected=[S.NEW, S.ERROR, S.RUNNING])
     # a finished one cannot be resolved; a failed one can (reason updated)

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from rhworker.models import MoveState, NotificationStatus
-from rhworker.recovery.capacity import CAPACITY_UNKNOWN, SPLIT, TOO_SMALL
+from rhworker.models import MoveState, NotificationStatus, StepName
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +63,7 @@ def test_small_spare_skipped_for_one_that_takes_all(make_deployment):
     n = _recover(d, sim)
     assert [c.host for c in n.progress.claims] == ["spare-2"]
     assert len(_on(sim, "spare-2")) == 4 and not _on(sim, "spare-1")
-    skipped = _steps(d, n.id, TOO_SMALL)
+    skipped = _steps(d, n.id, StepName.TOO_SMALL)
     assert [s.detail["host"] for s in skipped] == ["spare-1"]
     spare1 = d.store.get_host("spare-1")
     assert (spare1.reserved, spare1.claimed_by) == (True, None)
@@ -83,8 +82,8 @@ def test_split_over_spares_largest_first(make_deployment):
     assert len(_on(sim, "spare-1")) == 2 and "big" not in _on(sim, "spare-1")
     assert "big" in _on(sim, "spare-2") and len(_on(sim, "spare-2")) == 2
     assert d.store.get_host("spare-3").reserved is True
-    assert [s.detail["host"] for s in _steps(d, n.id, TOO_SMALL)][:1] == ["spare-0"]
-    splits = _steps(d, n.id, SPLIT)
+    assert [s.detail["host"] for s in _steps(d, n.id, StepName.TOO_SMALL)][:1] == ["spare-0"]
+    splits = _steps(d, n.id, StepName.CAPACITY_SPLIT)
     assert [s.detail["host"] for s in splits] == ["spare-1"]  # spare-2 then takes the rest
     assert len(splits[0].detail["instances"]) == 2
     assert not _steps(d, n.id, "full")
@@ -94,7 +93,7 @@ def test_placement_down_falls_back_to_todays_behaviour(make_deployment):
     d, sim = make_deployment(_cloud([("spare-1", 2), ("spare-2", 16)]))
     sim.inject(type="error", path="^/placement", status=503)
     n = _recover(d, sim)
-    assert _steps(d, n.id, CAPACITY_UNKNOWN)
+    assert _steps(d, n.id, StepName.CAPACITY_UNKNOWN)
     # spare-1 claimed blind, Nova refuses what does not fit, spare-2 takes the rest
     assert [c.host for c in n.progress.claims] == ["spare-1", "spare-2"]
     assert _steps(d, n.id, "full")

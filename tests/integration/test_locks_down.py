@@ -20,8 +20,7 @@ import pytest
 
 from rhworker.coordination import Coordinator
 from rhworker.deployment import Deployment
-from rhworker.models import NotificationStatus
-from rhworker.recovery.targets import LOCK_UNAVAILABLE
+from rhworker.models import NotificationStatus, StepName
 from rhworker.testing.servers import ServerUnavailable, ZooKeeperServer
 from rhworker.testing.sim_fixture import running_simulator
 from rhworker.verify import verify
@@ -125,13 +124,13 @@ def test_locks_down_during_a_storm(own_zookeeper: ZooKeeperServer, redis_url: st
 
     # The history says the lock service was unavailable, for every notification.
     for n in notifications:
-        steps = [s for s in n.progress.steps if s.name == LOCK_UNAVAILABLE]
+        steps = [s for s in n.progress.steps if s.name == StepName.LOCK_UNAVAILABLE]
         assert steps, [s.name for s in n.progress.steps]
         assert "lock service unavailable" in steps[0].message
         claimed = [s for s in n.progress.steps if s.name == "claimed"]
         assert claimed and "without its lock" in claimed[-1].message
     lock_unavailable = sum(
-        1 for n in notifications for s in n.progress.steps if s.name == LOCK_UNAVAILABLE
+        1 for n in notifications for s in n.progress.steps if s.name == StepName.LOCK_UNAVAILABLE
     )
     claims_lost = sum(1 for n in notifications for s in n.progress.steps if s.name == "claim_lost")
     print(

@@ -18,7 +18,7 @@ import pytest
 
 from rhworker.coordination import Coordinator
 from rhworker.deployment import WorkerThreads
-from rhworker.models import NotificationStatus, Step
+from rhworker.models import NotificationStatus, Step, StepName
 from rhworker.status import collect, read_members, render
 from rhworker.testing.servers import free_port
 from tests.integration.clouds import segment_cloud
@@ -117,7 +117,9 @@ def test_status_shows_in_flight_with_owner_and_lease_age(make_deployment, backen
     nid = d.notify("compute-1")
     delivery = d.store.consume("ghost-worker", lease_timeout=60)
     assert delivery is not None
-    d.store.add_step(nid, Step(at=delivery.lease_until - 65, name="delivered", worker="ghost"))
+    d.store.add_step(
+        nid, Step(at=delivery.lease_until - 65, name=StepName.DELIVERED, worker="ghost")
+    )
     snap = collect(d.store)
     assert snap.workers is None  # not asked
     (flying,) = snap.in_flight
@@ -287,7 +289,9 @@ def test_metrics_count_a_takeover(make_deployment, backend):
     ghost = d.store.consume("ghost-worker", lease_timeout=0.05)  # dies at once
     assert ghost is not None
     d.store.set_status(nid, S.RUNNING, expected=[S.NEW], token=ghost.token)
-    d.store.add_step(nid, Step(at=0.0, name="delivered", worker="ghost-worker"), token=ghost.token)
+    d.store.add_step(
+        nid, Step(at=0.0, name=StepName.DELIVERED, worker="ghost-worker"), token=ghost.token
+    )
     with InProcessWorker(d) as w:
         d.wait_terminal([nid])
         m = d.wait_for(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rhworker.models import MoveState, NotificationStatus
-from rhworker.recovery.giveback import RETURNED, RETURNED_REASON
+from rhworker.models import MoveState, NotificationStatus, StepName
+from rhworker.recovery.giveback import RETURNED_REASON
 from tests.integration.clouds import segment_cloud
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ def test_spare_that_took_nothing_is_given_back(make_deployment):
     assert service["status"] == "disabled"
     assert service["disabled_reason"] == f"{RETURNED_REASON} {nid}"
     assert _service(sim, "spare-2")["status"] == "enabled"
-    returned = _steps(d, nid, RETURNED)
+    returned = _steps(d, nid, StepName.SPARE_RETURNED)
     assert [s.detail["host"] for s in returned] == ["spare-1"]
     assert "spare-1" not in (n.progress.reason or "")
     assert not sim.state()["violations"]
@@ -61,7 +61,7 @@ def test_used_spare_is_kept(make_deployment):
     nid = d.notify("compute-1")
     d.run_burst()
     assert d.store.get_notification(nid).status == NotificationStatus.FINISHED
-    assert not _steps(d, nid, RETURNED)  # both spares took servers
+    assert not _steps(d, nid, StepName.SPARE_RETURNED)  # both spares took servers
     assert d.store.get_host("spare-1").claimed_by == nid
     assert d.store.get_host("spare-2").claimed_by == nid
 

@@ -10,8 +10,7 @@ import pytest
 
 from rhworker.compute.openstack import OpenStackCompute
 from rhworker.deployment import Deployment
-from rhworker.models import MoveState, NotificationStatus
-from rhworker.recovery.capacity import TOO_SMALL
+from rhworker.models import MoveState, NotificationStatus, StepName
 from rhworker.testing.sim_fixture import sdk_connection
 
 pytestmark = [pytest.mark.realnova, pytest.mark.integration]
@@ -63,7 +62,7 @@ def test_placement_capacity_and_small_spare_skipped(realnova: Any, tmp_path: Any
             assert all(m.state == MoveState.SUCCEEDED for m in d.store.list_moves(nid))
             print("\n".join(f"{s.name}: {s.message}" for s in n.progress.steps))
             assert [c.host for c in n.progress.claims] == ["spare-2"]
-            assert [s.detail["host"] for s in n.progress.steps if s.name == TOO_SMALL] == [
+            assert [s.detail["host"] for s in n.progress.steps if s.name == StepName.TOO_SMALL] == [
                 "spare-1"
             ]
             assert d.store.get_host("spare-1").reserved is True

@@ -13,9 +13,9 @@ import pytest
 from rhworker.compute.base import HostCapacity, capacity_of
 from rhworker.compute.fake import FakeCompute
 from rhworker.errors import ComputeTransient
-from rhworker.models import Move
+from rhworker.models import Move, StepName
 from rhworker.recovery.base import RecoveryContext
-from rhworker.recovery.capacity import CAPACITY_UNKNOWN, SPLIT, TOO_SMALL, CapacityPlanner, Need
+from rhworker.recovery.capacity import CapacityPlanner, Need
 from rhworker.store import Store
 from tests.unit.test_targets import _context, _coordinator, coordinators, store
 
@@ -71,8 +71,10 @@ def test_share_is_largest_first_in_evacuation_order(tmp_path, store, coordinator
     # big (4) first, then mid (2) does not fit in 1, s1 (1) does; s2 is left
     assert [m.instance_id for m in planner.share("r0", moves)] == ["s1", "big"]
     assert planner.share("r1", moves) == moves
-    assert [s.detail["host"] for s in _steps(store, ctx, TOO_SMALL)] == ["r0"]
-    assert [s.detail["instances"] for s in _steps(store, ctx, SPLIT)] == [["s1", "big"]]
+    assert [s.detail["host"] for s in _steps(store, ctx, StepName.TOO_SMALL)] == ["r0"]
+    assert [s.detail["instances"] for s in _steps(store, ctx, StepName.CAPACITY_SPLIT)] == [
+        ["s1", "big"]
+    ]
     assert len(compute.calls_of("host_capacity")) == 2  # asked once per host
 
 
@@ -82,7 +84,7 @@ def test_a_spare_that_takes_nothing_is_refused(tmp_path, store, coordinators) ->
     planner = CapacityPlanner(ctx, "c1")
     assert not planner.prefer_whole(_moves(ctx), ["r0"])
     assert not planner.accepts("r0", _moves(ctx), whole=False)
-    assert "smallest" in _steps(store, ctx, TOO_SMALL)[0].message
+    assert "smallest" in _steps(store, ctx, StepName.TOO_SMALL)[0].message
 
 
 @pytest.mark.parametrize("case", ["no_provider", "placement_down", "flavor_unknown"])
@@ -101,8 +103,8 @@ def test_unknown_capacity_falls_back_to_todays_behaviour(
     moves = _moves(ctx)
     assert planner.accepts("r0", moves, whole=True)  # taken whatever its size
     assert planner.share("r0", moves) == moves
-    assert len(_steps(store, ctx, CAPACITY_UNKNOWN)) == 1
-    assert not _steps(store, ctx, TOO_SMALL)
+    assert len(_steps(store, ctx, StepName.CAPACITY_UNKNOWN)) == 1
+    assert not _steps(store, ctx, StepName.TOO_SMALL)
     if case == "placement_down":  # Placement itself failed: not asked for other spares
         assert planner.accepts("r1", moves, whole=True)
         assert len(compute.calls_of("host_capacity")) == 1

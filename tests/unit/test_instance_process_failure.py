@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rhworker.compute.fake import FakeCompute
-from rhworker.models import Host, NotificationStatus, Segment
+from rhworker.models import Host, NotificationStatus, Segment, StepName
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.instance_failure import execute_instance_failure
 from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
@@ -129,7 +129,7 @@ def test_busy_lock_is_retried(store: Store) -> None:
 def test_resumed_after_the_start_only_confirms(store: Store) -> None:
     nova = nova_with_vm()
     result, nid = run(
-        store, nova, "VM", CRASH, before=lambda ctx: ctx.step("start", "start requested")
+        store, nova, "VM", CRASH, before=lambda ctx: ctx.step(StepName.START, "start requested")
     )
     assert result.status == NotificationStatus.FINISHED, result.reason
     assert not nova.calls_of("stop_server") and not nova.calls_of("start_server")
@@ -166,6 +166,22 @@ def test_disabled_segment_ignores_vm_and_process(store: Store) -> None:
         result, _ = run(store, nova, kind, payload)
         assert result.status == NotificationStatus.IGNORED
         assert result.reason == "segment seg1 is disabled"
+    assert not nova.calls_of("stop_server") and not nova.calls_of("disable_service")
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("VM", CRASH), ("PROCESS", {"process_name": "nova-compute", "event": "STOPPED"})],
+)
+def test_host_gone_from_the_inventory_is_ignored(
+    store: Store, kind: str, payload: dict[str, Any]
+) -> None:
+    nova = nova_with_vm()
+    result, nid = run(store, nova, kind, payload, before=lambda ctx: store.delete_host("h1"))
+    assert result.status == NotificationStatus.IGNORED
+    assert result.reason == "host h1 is not in the inventory"
+    steps = store.get_notification(nid).progress.steps
+    assert [(s.name, s.message) for s in steps] == [(StepName.IGNORED, result.reason)]
     assert not nova.calls_of("stop_server") and not nova.calls_of("disable_service")
 
 

@@ -251,7 +251,8 @@ def test_cli_notify(state_dir: Any, capsys: Any, args: list[str]) -> None:
         store.get_notification(out.strip())
         return
     assert code not in (None, 0)
-    lines = [line for line in err.splitlines() if line.strip()]
+    # "\n" only: str.splitlines() also splits inside a message that quotes U+2028 & co.
+    lines = [line for line in err.split("\n") if line.strip()]
     assert lines, "refused without a message"
     assert _snapshot(store) == before, f"refused ({err!r}) but something was stored"
     if err.startswith("usage:"):  # argparse's own refusal: usage line + one error line

@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from rhworker.metrics import WorkerMetrics
-from rhworker.models import Delivery, Step
+from rhworker.models import Delivery, Step, StepName
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 
 
@@ -59,7 +59,7 @@ def test_a_failing_hook_does_not_break_recovery() -> None:
         raise RuntimeError("boom")
 
     store = _Steps()
-    _ctx(store, hook).step("gate")
+    _ctx(store, hook).step(StepName.GATE)
     assert [s.name for s in store.steps] == ["gate"]
 
 

@@ -36,7 +36,7 @@ def test_every_lua_file_is_a_prelude_or_a_loaded_script() -> None:
 
 
 def test_every_script_starts_with_the_group_and_the_common_prelude() -> None:
-    common = f"local GROUP = '{scripts.GROUP}'\n" + scripts.source("common")
+    common = scripts.names_from_python() + scripts.source("common")
     for name, text in scripts.load().items():
         assert text.startswith(common), name
     guard = scripts.source("guard")
@@ -55,8 +55,14 @@ def test_every_script_the_store_runs_exists() -> None:
 
 def test_shared_pieces_are_written_once() -> None:
     files = lua_files()
-    # the consumer group is named in Python only (scripts.GROUP)
+    # the consumer group and the lists of statuses are named in Python only
     assert not [n for n, t in files.items() if "workers" in t]
+    assert not [n for n, t in files.items() if re.search(r"local (GROUP|STATUSES|TERMINAL)\b", t)]
+    assert scripts.names_from_python() == (
+        "local GROUP = 'workers'\n"
+        "local STATUSES = {'new', 'running', 'finished', 'ignored', 'error', 'failed'}\n"
+        "local TERMINAL = {finished = true, ignored = true, failed = true}\n"
+    )
     # dead-lettering (the RPUSH onto P:dead) only in the common prelude's bury()
     assert [n for n, t in files.items() if "'RPUSH', DEAD" in t] == ["common"]
     for name, text in files.items():

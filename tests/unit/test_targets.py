@@ -17,9 +17,9 @@ import tooz.coordination
 from rhworker.compute.fake import FakeCompute
 from rhworker.coordination import Coordinator, new_member_id
 from rhworker.errors import RecoveryError
-from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment
+from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment, StepName
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
-from rhworker.recovery.targets import LOCK_UNAVAILABLE, claim_reserved_host, resume_claim
+from rhworker.recovery.targets import claim_reserved_host, resume_claim
 from rhworker.store import Store, from_url
 
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -95,7 +95,7 @@ def test_lock_service_down_claims_on_the_claim_alone(
     n = store.get_notification(ctx.delivery.notification_id)
     target = claim_reserved_host(ctx, n, store.get_host("c1"), exclude=set())
     assert target is not None and target.host == "r0" and target.lock is None
-    assert _steps(store, ctx) == [(LOCK_UNAVAILABLE, "r0"), ("claimed", "r0")]
+    assert _steps(store, ctx) == [(StepName.LOCK_UNAVAILABLE, "r0"), ("claimed", "r0")]
     steps = store.get_notification(n.id).progress.steps
     assert "lock service unavailable" in steps[0].message
     assert "connection to the lock service lost" in steps[0].message
@@ -130,9 +130,9 @@ def test_a_lost_claim_moves_on_to_the_next_spare(
     assert got_first is not None and got_second is not None
     assert (got_first.host, got_second.host) == ("r0", "r1")
     assert _steps(store, second) == [
-        (LOCK_UNAVAILABLE, "r0"),
+        (StepName.LOCK_UNAVAILABLE, "r0"),
         ("claim_lost", "r0"),
-        (LOCK_UNAVAILABLE, "r1"),
+        (StepName.LOCK_UNAVAILABLE, "r1"),
         ("claimed", "r1"),
     ]
     # No spare left: nothing claimed, the claims stand.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 
@@ -10,7 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rhworker import codec, validation
+from rhworker.cli._common import yes_no
+from rhworker.compute.base import Server
 from rhworker.errors import ValidationError
+from rhworker.fencing.base import FencingOptions
+from rhworker.fencing.redfish import RedfishFencing
 from rhworker.models import (
     Host,
     Move,
@@ -19,7 +24,10 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
     Step,
+    StepName,
 )
+from rhworker.recovery.host_failure import is_ha_enabled
+from rhworker.validation import check_bool, parse_bool
 
 
 def test_compute_host_payload_is_normalised() -> None:
@@ -80,7 +88,7 @@ def test_dedup_key_ignores_key_order() -> None:
 
 
 def test_codec_round_trips_what_the_stores_keep_as_json() -> None:
-    step = Step(at=1.0, name="gate", worker="w", detail={"k": [1, {"x": None}]})
+    step = Step(at=1.0, name=StepName.GATE, worker="w", detail={"k": [1, {"x": None}]})
     assert codec.step_from_dict(json.loads(codec.dumps(step))) == step
     move = Move("n", "i", target=None, state=MoveState.FAILED, started_at=2.0)
     assert codec.move_from_dict(json.loads(codec.dumps(move))) == move
@@ -101,3 +109,47 @@ def test_fuzz_validation_only_raises_validation_error(
         validation.validate_notification("COMPUTE_HOST", hostname, payload, generated, now=0)
     except ValidationError as e:
         assert "\n" not in str(e)
+
+
+# -- one boolean parser -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["true", "TRUE", " On ", "1", "yes", "Yes"])
+def test_api_spellings_of_true_are_true_everywhere(text: str) -> None:
+    assert parse_bool(text, api=True) is True and parse_bool(text) is True
+    assert check_bool("enabled", text) is True and yes_no(text) is True
+
+
+@pytest.mark.parametrize("text", ["false", "Off", "0", "NO", " no "])
+def test_api_spellings_of_false_are_false_everywhere(text: str) -> None:
+    assert parse_bool(text, api=True) is False and parse_bool(text) is False
+    assert check_bool("enabled", text) is False and yes_no(text) is False
+
+
+@pytest.mark.parametrize(("text", "value"), [("y", True), ("T", True), ("n", False), ("f", False)])
+def test_one_letter_spellings_only_outside_the_api(text: str, value: bool) -> None:
+    assert parse_bool(text) is value and yes_no(text) is value
+    assert parse_bool(text, api=True) is None
+    with pytest.raises(ValidationError, match=f"enabled: must be a boolean, not '{text}'"):
+        check_bool("enabled", text)
+
+
+@pytest.mark.parametrize("text", ["", "maybe", "2", "yess", "nope"])
+def test_anything_else_is_no_boolean(text: str) -> None:
+    assert parse_bool(text) is None and parse_bool(text, api=True) is None
+    with pytest.raises(argparse.ArgumentTypeError, match=f"expected yes or no, not {text!r}"):
+        yes_no(text)
+
+
+def _ha(value: str) -> bool:
+    server = Server("s", "s", "c1", "ACTIVE", "active", None, 1, metadata={"HA_Enabled": value})
+    return is_ha_enabled(server, "HA_Enabled")
+
+
+def test_metadata_and_bmc_flags_read_true_as_oslo_does() -> None:
+    assert all(_ha(value) for value in ["1", "t", "true", "on", "y", "yes", "YES "])
+    assert not any(_ha(value) for value in ["0", "false", "no", "", "maybe"])
+    fencing = RedfishFencing(FencingOptions(redfish_url="https://bmc", redfish_verify_tls=True))
+    assert fencing.bmc("c1", "verify_tls=Y").verify_tls is True
+    assert fencing.bmc("c1", "verify_tls=maybe").verify_tls is False
+    assert fencing.bmc("c1", "").verify_tls is True  # none given: the option's

@@ -370,6 +370,6 @@ def _disable_reason(args: argparse.Namespace) -> str:
     workers run with the defaults, external ones with the configuration."""
     if args.external_workers:
         return str(load_conf(args).process_failure.service_disable_reason)
-    from rhworker.conf.process_failure import OPTS
+    from rhworker.conf.process_failure import DEFAULT_SERVICE_DISABLE_REASON
 
-    return str(next(o.default for o in OPTS if o.name == "service_disable_reason"))
+    return DEFAULT_SERVICE_DISABLE_REASON

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -24,6 +25,8 @@ from rhworker.errors import (
     StoreUnavailable,
 )
 from rhworker.masking import mask_text, mask_url
+
+LOG = logging.getLogger(__name__)
 
 # Key prefix when the URL has no ?prefix=.
 DEFAULT_PREFIX = "rhworker"
@@ -62,6 +65,20 @@ def check_version(info: dict[str, Any], where: str) -> None:
         raise StoreError(
             f"redis store {where}: Redis {version} is too old; rhworker needs Redis >= {need} "
             "(stream consumer groups with XCLAIM and exclusive XRANGE bounds)"
+        )
+
+
+def check_server(client: redis.Redis, where: str) -> None:
+    """Refuse a server too old (:func:`check_version`); warn when it may evict keys."""
+    check_version(cast(dict[str, Any], client.info("server")), where)
+    memory = cast(dict[str, Any], client.info("memory"))
+    policy = memory.get("maxmemory_policy", "noeviction")
+    if policy != "noeviction" and memory.get("maxmemory"):
+        LOG.warning(
+            "redis store %s: maxmemory-policy is %s; evicted keys lose notifications and "
+            "claims (use noeviction)",
+            where,
+            policy,
         )
 
 

@@ -3,9 +3,47 @@ its settings (docs/safety.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, cast
+
+import redis
 
 from rhworker.store.base import DurabilityRisk
+
+LOG = logging.getLogger(__name__)
+
+# Milliseconds a claim waits for a replica to acknowledge it (WAIT) when the server
+# has replicas; past it the claim stands but a failover could lose it (logged).
+CLAIM_WAIT_MS = 1000
+
+
+def settings(client: redis.Redis, where: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The server's ``CONFIG GET *`` and ``INFO``. ``CONFIG GET`` when allowed; where
+    it is disabled (managed Redis, renamed command, ACL), ``INFO`` tells whether AOF
+    is on and how many replicas there are but not ``appendfsync`` nor
+    ``min-replicas-to-write``: those become "unknown" risks (warned, never refused)."""
+    info = cast(dict[str, Any], client.info())
+    try:
+        config = cast(dict[str, str], client.config_get("*"))
+    except redis.exceptions.RedisError as e:
+        LOG.info("redis store %s: CONFIG GET unavailable (%s); using INFO", where, e)
+        config = {}
+    return config, info
+
+
+def wait_for_replica(client: redis.Redis, where: str, host: str) -> None:
+    """WAIT until a replica has the claim on ``host``, so that a failover keeps it. Not
+    a guarantee (Redis replication is asynchronous; a replica can still be promoted
+    without it), hence only a warning when it does not come."""
+    acked = int(cast(int, client.execute_command("WAIT", 1, CLAIM_WAIT_MS)))
+    if acked < 1:
+        LOG.warning(
+            "redis store %s: no replica acknowledged the claim on %s within %d ms; a "
+            "failover now could lose it",
+            where,
+            host,
+            CLAIM_WAIT_MS,
+        )
 
 
 def durability_risks_of(

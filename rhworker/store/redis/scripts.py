@@ -4,10 +4,11 @@ The sources are ``.lua`` files in ``lua/`` beside this module (package data, rea
 with :mod:`importlib.resources` as dramatiq reads its broker scripts), one per script
 and named after it, plus two preludes: ``common.lua`` (keys, errors, the clock, the
 shared steps: tokens, release, dead letters, the status index) goes first in every
-script, after ``local GROUP = '…'`` made from :data:`GROUP`; ``guard.lua`` (the in-use
-check) goes next in the guarded scripts of :data:`rhworker.store.redis.guards.GUARDED`,
-``brake.lua`` (the mass-failure brake, :mod:`rhworker.store.redis.brake`) in ``consume``.
-:func:`load` joins them once per process.
+script, after the lines of :func:`names_from_python` (the group, the statuses);
+``guard.lua`` (the in-use check) goes next in the guarded scripts of
+:data:`rhworker.store.redis.guards.GUARDED`, ``brake.lua`` (the mass-failure brake,
+:mod:`rhworker.store.redis.brake`) in ``consume``. :func:`load` joins them once per
+process.
 
 Key layout (``P`` is the deployment prefix, default ``rhworker``):
 
@@ -67,6 +68,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+from rhworker.models import NotificationStatus
 from rhworker.store.redis.guards import GUARDED
 
 # Consumer group shared by every worker of a deployment.
@@ -88,10 +90,21 @@ def names() -> list[str]:
     return sorted(n for n in found if n not in PRELUDES)
 
 
+def names_from_python() -> str:
+    """The Lua lines that name what Python owns: the group and the statuses."""
+    statuses = ", ".join(f"'{s.value}'" for s in NotificationStatus)
+    terminal = ", ".join(f"{s.value} = true" for s in NotificationStatus if s.terminal)
+    return (
+        f"local GROUP = '{GROUP}'\n"
+        f"local STATUSES = {{{statuses}}}\n"
+        f"local TERMINAL = {{{terminal}}}\n"
+    )
+
+
 @functools.cache
 def load() -> dict[str, str]:
     """Every script's full source by name: the preludes, then its own file."""
-    common = f"local GROUP = '{GROUP}'\n" + source("common")
+    common = names_from_python() + source("common")
     scripts = {name: common + source(name) for name in names()}
     scripts["consume"] = common + source("brake") + source("consume")
     guard = source("guard")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
@@ -37,17 +36,18 @@ from rhworker.store.base import (
     Store,
     now_or,
 )
-from rhworker.store.redis import controls, guards, notifications, queue, retention, scripts
+from rhworker.store.redis import (
+    controls,
+    durability,
+    guards,
+    notifications,
+    queue,
+    retention,
+    scripts,
+)
 from rhworker.store.redis import records as rec
 from rhworker.store.redis.brake import brake_arg, note_if_held
-from rhworker.store.redis.connection import DEFAULT_PREFIX, check_version, connect, translated
-from rhworker.store.redis.durability import durability_risks_of
-
-LOG = logging.getLogger(__name__)
-
-# Milliseconds a claim waits for a replica to acknowledge it (WAIT) when the server
-# has replicas; past it the claim stands but a failover could lose it (logged).
-CLAIM_WAIT_MS = 1000
+from rhworker.store.redis.connection import DEFAULT_PREFIX, check_server, connect, translated
 
 
 def _at(now: float | None) -> str:
@@ -88,16 +88,7 @@ class RedisStore(Store):
             raise StoreError("store is closed")
         with translated(self.where):
             if not self._checked:
-                check_version(cast(dict[str, Any], self._redis.info("server")), self.where)
-                memory = cast(dict[str, Any], self._redis.info("memory"))
-                policy = memory.get("maxmemory_policy", "noeviction")
-                if policy != "noeviction" and memory.get("maxmemory"):
-                    LOG.warning(
-                        "redis store %s: maxmemory-policy is %s; evicted keys lose "
-                        "notifications and claims (use noeviction)",
-                        self.where,
-                        policy,
-                    )
+                check_server(self._redis, self.where)
                 self._checked = True
             yield
 
@@ -349,28 +340,14 @@ class RedisStore(Store):
     ) -> Claim:
         epoch = self._run("claim", notification_id, host, str(token))
         if self.replicas:
-            self._wait_for_replica(host)
+            with self._translated():
+                durability.wait_for_replica(self._redis, self.where, host)
         return Claim(host=host, notification_id=notification_id, epoch=int(epoch))
 
     def release_claim(
         self, notification_id: str, host: str, epoch: int, *, token: int, now: float | None = None
     ) -> None:
         self._run("release_claim", notification_id, host, str(token), str(epoch))
-
-    def _wait_for_replica(self, host: str) -> None:
-        """WAIT until a replica has the claim, so that a failover keeps it. Not a
-        guarantee (Redis replication is asynchronous; a replica can still be promoted
-        without it), hence only a warning when it does not come."""
-        with self._translated():
-            acked = int(cast(int, self._redis.execute_command("WAIT", 1, CLAIM_WAIT_MS)))
-        if acked < 1:
-            LOG.warning(
-                "redis store %s: no replica acknowledged the claim on %s within %d ms; a "
-                "failover now could lose it",
-                self.where,
-                host,
-                CLAIM_WAIT_MS,
-            )
 
     def check_claim(self, host: str, epoch: int, holder: str) -> bool:
         holder_now, epoch_now = self._read(
@@ -513,21 +490,12 @@ class RedisStore(Store):
             return queue.queue_stats(self._redis, self.key, at)
 
     def durability_risks(self) -> list[DurabilityRisk]:
-        """Read the server's persistence and replication settings (docs/safety.md).
-
-        ``CONFIG GET`` when allowed; where it is disabled (managed Redis, renamed
-        command, ACL), ``INFO`` tells whether AOF is on and how many replicas there
-        are but not ``appendfsync`` nor ``min-replicas-to-write``: those become
-        "unknown" risks (warned, never refused)."""
+        """Read the server's persistence and replication settings (docs/safety.md),
+        see :func:`~rhworker.store.redis.durability.settings`."""
         with self._translated():
-            info = cast(dict[str, Any], self._redis.info())
-            try:
-                config = cast(dict[str, str], self._redis.config_get("*"))
-            except redis.exceptions.RedisError as e:
-                LOG.info("redis store %s: CONFIG GET unavailable (%s); using INFO", self.where, e)
-                config = {}
+            config, info = durability.settings(self._redis, self.where)
         self.replicas = int(info.get("connected_slaves", 0) or 0)
-        return durability_risks_of(config, info, self.where)
+        return durability.durability_risks_of(config, info, self.where)
 
     def now(self) -> float:
         """The Redis server's clock: the one leases and due times are judged by."""

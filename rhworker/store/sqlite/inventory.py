@@ -4,7 +4,6 @@ caller's transaction (values already validated)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from rhworker.errors import AlreadyExists, Conflict, NotFound
 from rhworker.models import Host, Segment
@@ -113,15 +112,12 @@ def list_hosts(
     reserved: bool | None,
     on_maintenance: bool | None,
 ) -> list[Host]:
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    for field, value in (
-        ("segment", segment),
-        ("reserved", reserved),
-        ("on_maintenance", on_maintenance),
-    ):
-        if value is not None:
-            where.append(f"{field} = ?")
-            args.append(int(value) if isinstance(value, bool) else value)
-    query = f"SELECT * FROM hosts WHERE {' AND '.join(where)} ORDER BY segment, position, name"
+    clause, args = schema.where(
+        [
+            ("segment = ?", segment),
+            ("reserved = ?", reserved),
+            ("on_maintenance = ?", on_maintenance),
+        ]
+    )
+    query = f"SELECT * FROM hosts WHERE {clause} ORDER BY segment, position, name"
     return [schema.host_row(r) for r in conn.execute(query, args).fetchall()]

@@ -68,23 +68,18 @@ def listed(
     marker: str | None,
 ) -> list[Notification]:
     """Newest first, filtered; ``marker`` is the last id of the previous page."""
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    for clause, value in (
+    conditions: list[tuple[str, Any]] = [
         ("status = ?", None if status is None else NotificationStatus(status).value),
         ("hostname = ?", hostname),
         ("type = ?", None if type is None else str(getattr(type, "value", type))),
         ("generated_time >= ?", since),
-    ):
-        if value is not None:
-            where.append(clause)
-            args.append(value)
+    ]
+    clause, args = schema.where(conditions)
     if marker is not None:
         mark = row(conn, marker)
-        where.append("(created_at < ? OR (created_at = ? AND seq < ?))")
+        clause += " AND (created_at < ? OR (created_at = ? AND seq < ?))"
         args += [mark["created_at"], mark["created_at"], mark["seq"]]
-    query = f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
-    query += "ORDER BY created_at DESC, seq DESC"
+    query = f"SELECT * FROM notifications WHERE {clause} ORDER BY created_at DESC, seq DESC"
     if limit is not None:
         query += " LIMIT ?"
         args.append(int(limit))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from rhworker import codec
@@ -117,6 +118,18 @@ PAUSED = f"""
     (EXISTS (SELECT 1 FROM pauses WHERE segment = '{GLOBAL_PAUSE}')
      OR hostname IN (SELECT h.name FROM hosts h JOIN pauses p ON p.segment = h.segment))
 """
+
+
+def where(conditions: Iterable[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """A WHERE clause of the ``(condition, value)`` pairs whose value is not None, and
+    its arguments (booleans as 0/1): ``[("status = ?", "new"), ("type = ?", None)]`` →
+    ``("1 = 1 AND status = ?", ["new"])``."""
+    clauses, args = ["1 = 1"], []
+    for clause, value in conditions:
+        if value is not None:
+            clauses.append(clause)
+            args.append(int(value) if isinstance(value, bool) else value)
+    return " AND ".join(clauses), args
 
 
 def segment_row(row: sqlite3.Row) -> Segment:

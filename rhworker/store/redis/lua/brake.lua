@@ -27,13 +27,15 @@ end
 -- hosts of ``seg`` with open failure reports
 local function brake_failed(seg)
   local seen, count = {}, 0
-  for _, status in ipairs({'new', 'running', 'error'}) do
-    for _, member in ipairs(redis.call('ZRANGE', P .. ':bystatus:' .. status, 0, -1)) do
-      local f = redis.call('HMGET', nkey(brake_id(member)), 'type', 'hostname', 'payload')
-      local counts = f[2] and not seen[f[2]] and brake_report(f[1], f[3])
-      if counts and brake_segment_of(f[2]) == seg then
-        seen[f[2]] = true
-        count = count + 1
+  for _, status in ipairs(STATUSES) do
+    if not TERMINAL[status] then  -- open: new, running, error
+      for _, member in ipairs(redis.call('ZRANGE', P .. ':bystatus:' .. status, 0, -1)) do
+        local f = redis.call('HMGET', nkey(brake_id(member)), 'type', 'hostname', 'payload')
+        local counts = f[2] and not seen[f[2]] and brake_report(f[1], f[3])
+        if counts and brake_segment_of(f[2]) == seg then
+          seen[f[2]] = true
+          count = count + 1
+        end
       end
     end
   end
@@ -62,11 +64,14 @@ local function brake_hold(scope, threshold, reason, now)
   local step = cjson.encode({at = tonumber(now), name = 'brake', worker = by,
     message = 'held (' .. label .. " paused): " .. reason .. "; 'rhworker resume' releases it",
     detail = {threshold = threshold, segment = scope or cjson.null}})
-  for _, status in ipairs({'new', 'error'}) do
-    for _, member in ipairs(redis.call('ZRANGE', P .. ':bystatus:' .. status, 0, -1)) do
-      local id = brake_id(member)
-      if not scope or brake_segment_of(redis.call('HGET', nkey(id), 'hostname')) == scope then
-        redis.call('RPUSH', P .. ':steps:' .. id, step)
+  for _, status in ipairs(STATUSES) do
+    if not TERMINAL[status] and status ~= 'running' then  -- held: new, error
+      for _, member in ipairs(redis.call('ZRANGE', P .. ':bystatus:' .. status, 0, -1)) do
+        local id = brake_id(member)
+        local host = redis.call('HGET', nkey(id), 'hostname')
+        if not scope or brake_segment_of(host) == scope then
+          redis.call('RPUSH', P .. ':steps:' .. id, step)
+        end
       end
     end
   end

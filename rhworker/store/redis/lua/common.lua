@@ -1,12 +1,13 @@
--- Prelude of every script (rhworker.store.redis.scripts puts it first, after
--- `local GROUP = '…'`, the consumer group named once in Python: scripts.GROUP).
+-- Prelude of every script. rhworker.store.redis.scripts puts it first, after the
+-- names that Python owns: GROUP (the consumer group, scripts.GROUP), STATUSES (every
+-- notification status) and TERMINAL (the set of those a recovery ends in), made
+-- from rhworker.models.NotificationStatus.
 
 local P = ARGV[1]
 local STREAM = P .. ':stream'
 local LEASES = P .. ':leases'
 local DELAYED = P .. ':delayed'
 local DEAD = P .. ':dead'
-local TERMINAL = {finished = true, ignored = true, failed = true}
 
 local function nkey(id) return P .. ':notif:' .. id end
 
@@ -80,7 +81,6 @@ end
 
 -- keep P:bystatus:STATUS (member as in P:notifs) in step with the hash's status:
 -- called after every write of 'status', in the same script (status reads use it)
-local STATUSES = {'new', 'running', 'finished', 'ignored', 'error', 'failed'}
 local function index_status(id)
   local f = redis.call('HMGET', nkey(id), 'status', 'seq', 'created_at')
   if not f[1] then return end
