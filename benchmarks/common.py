@@ -149,13 +149,7 @@ def start_workers(
         if concurrency:
             cmd += ["--concurrency", str(concurrency)]
         cmd += extra
-        log = open(os.path.join(d.state_dir, f"worker-{index}.log"), "ab")
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        d.processes.append(proc)
-        started.append(WorkerProc(proc, counts))
+        started.append(WorkerProc(d.start_process(cmd, cwd=ROOT), counts))
     d.wait_for(
         lambda: all(os.path.exists(w.counts_path + ".ready") for w in started) or _died(started),
         120,

@@ -32,7 +32,7 @@ from typing import Any
 
 from benchmarks.common import log_progress
 from rhworker.deployment import Deployment
-from rhworker.models import StepName
+from rhworker.models import Move, Notification, StepName
 from rhworker.testing.realnova import RealNovaCloud, realnova_available, running_realnova
 from rhworker.testing.sim_fixture import sdk_connection
 
@@ -145,6 +145,12 @@ def _calls(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(after.values()) - sum(before.values())
 
 
+def _kinds(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Requests served between the two counts, by kind, most first."""
+    diff = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    return dict(sorted(diff.items(), key=lambda kv: -kv[1]))
+
+
 def run_rhworker(
     servers: int,
     shipped_intervals: bool = True,
@@ -167,6 +173,7 @@ def run_rhworker(
             d.wait_for(lambda: _pool_ready(d, POOL), 120, f"{POOL} pool workers to start")
             ids = {s["id"] for s in nova.servers() if s["host"] in failing}
             calls0, cpu0 = nova.requests(), _tree_cpu(proc.pid)
+            kinds0 = nova.requests_by_path()
             t0 = time.time()
             for host in failing:
                 nova.crash_host(host)
@@ -174,13 +181,16 @@ def run_rhworker(
             watch = Watch(nova, ids, t0, targets=frozenset(spares(failures)))
             active = watch.wait(300)
             done = d.wait_terminal(nids, timeout=300)
+            moves = [m for nid in nids for m in d.store.list_moves(nid)]
             calls, cpu = _calls(calls0, nova.requests()), _tree_cpu(proc.pid) - cpu0
+            kinds = _kinds(kinds0, nova.requests_by_path())
         finally:
             d.close()
         migrations = [m for m in nova.migrations() if m["instance_uuid"] in ids]
     delivered = [
         next((st.at for st in n.progress.steps if st.name == StepName.DELIVERED), t0) for n in done
     ]
+    timeline = _timeline(done, moves, t0, active)
     result = {
         "who": "rhworker",
         "failures": failures,
@@ -196,31 +206,82 @@ def run_rhworker(
         "nova_calls_per_notification": round(calls / failures, 1),
         "cpu_s_per_notification": round(cpu / failures, 3),
         "nova_startup_s": round(nova.startup_s, 2),
+        "timeline": timeline,
+        "nova_calls_by_path": kinds,
     }
     log_progress(f"realnova rhworker: {result}")
     return result
 
 
-def plain_script(compute_url: str, failed: str, spare: str, cpu: list[float] | None = None) -> int:
+# Steps of a notification's history timed in the timeline (the latest of them, over
+# the notifications of a run).
+TIMELINE_STEPS = ("delivered", "fence", "instances", "claimed", "enabled")
+
+
+def _timeline(
+    done: list[Notification], moves: list[Move], t0: float, active: float
+) -> dict[str, float]:
+    """Seconds from the crash to each stage of the run (latest over its notifications):
+    the history steps of TIMELINE_STEPS, the first and last evacuate posted (a move's
+    ``started_at`` is stored just before its evacuate is posted), the last move
+    settled, all ACTIVE (Nova's database) and the last notification ``finished``."""
+    out: dict[str, float] = {}
+    for name in TIMELINE_STEPS:
+        ats = [
+            max(st.at for st in n.progress.steps if st.name == name)
+            for n in done
+            if any(st.name == name for st in n.progress.steps)
+        ]
+        if ats:
+            out[name] = round(max(ats) - t0, 2)
+    started = [m.started_at for m in moves if m.started_at is not None]
+    settled = [m.finished_at for m in moves if m.finished_at is not None]
+    if started:
+        out["first_post"] = round(min(started) - t0, 2)
+        out["last_post"] = round(max(started) - t0, 2)
+    if settled:
+        out["last_settled"] = round(max(settled) - t0, 2)
+    out["all_active"] = round(active, 2)
+    out["finished"] = round(max(n.updated_at for n in done) - t0, 2)
+    return out
+
+
+def plain_script(
+    compute_url: str,
+    failed: str,
+    spare: str,
+    cpu: list[float] | None = None,
+    marks: dict[str, float] | None = None,
+) -> int:
     """The Nova calls of a reserved-host recovery, straight-line; returns servers moved.
 
     Force the host down, disable it, enable the spare, list the host's servers, lock
     and evacuate each (one after the other, as fast as Nova answers), poll one listing
     of the spare every 0.2 s until all are ACTIVE there, unlock each (the calls
     rhworker makes per server, without its re-read, store and locks). ``cpu``: this
-    thread's CPU seconds are appended to it.
+    thread's CPU seconds are appended to it; ``marks``: the time (``time.time()``) each
+    stage ended is stored in it (the latest over threads).
     """
     started = time.thread_time()
+    marks = marks if marks is not None else {}
+
+    def mark(stage: str) -> None:
+        marks[stage] = max(marks.get(stage, 0.0), time.time())
+
     conn = sdk_connection(type("Target", (), {"compute_url": compute_url})())
     try:
         compute = conn.compute
         compute.update_service_forced_down(None, failed, "nova-compute", forced=True)
         compute.disable_service(None, failed, "nova-compute", disabled_reason="plain script")
+        mark("fence")
         compute.enable_service(None, spare, "nova-compute")
+        mark("enabled")
         victims = list(compute.servers(all_projects=True, compute_host=failed))
+        mark("instances")
         for s in victims:
             compute.lock_server(s.id)
             compute.evacuate_server(s.id, host=spare)
+            mark("last_post")
         while True:
             on_spare = list(compute.servers(all_projects=True, compute_host=spare))
             done = [s for s in on_spare if s.status == "ACTIVE" and not s.task_state]
@@ -243,8 +304,9 @@ def run_plain(servers: int, failures: int = 1) -> dict[str, Any]:
     failing, targets = failed_hosts(failures), spares(failures)
     with running_realnova(cloud(servers, failures)) as nova:
         ids = {s["id"] for s in nova.servers() if s["host"] in failing}
-        calls0 = nova.requests()
+        calls0, kinds0 = nova.requests(), nova.requests_by_path()
         cpu: list[float] = []
+        marks: dict[str, float] = {}
         t0 = time.time()
         for host in failing:
             nova.crash_host(host)
@@ -252,21 +314,27 @@ def run_plain(servers: int, failures: int = 1) -> dict[str, Any]:
         # the same parallelism as rhworker's pool: one recovery per failed host at once
         with ThreadPoolExecutor(failures) as pool:
             futures = [
-                pool.submit(plain_script, nova.compute_url, f, r, cpu)
+                pool.submit(plain_script, nova.compute_url, f, r, cpu, marks)
                 for f, r in zip(failing, targets, strict=True)
             ]
             moved = sum(f.result() for f in futures)
         script_done = time.time() - t0
         active = watch.wait(300)
         calls = _calls(calls0, nova.requests())
+        kinds = _kinds(kinds0, nova.requests_by_path())
         migrations = [m for m in nova.migrations() if m["instance_uuid"] in ids]
     result = {
         "who": "plain script",
+        "nova_calls_by_path": kinds,
         "failures": failures,
         "servers": servers,
         "moved": moved,
         "all_active_s": round(active, 2),
         "script_done_s": round(script_done, 2),
+        "timeline": {
+            **{k: round(v - t0, 2) for k, v in sorted(marks.items(), key=lambda kv: kv[1])},
+            "all_active": round(active, 2),
+        },
         "migrations": len(migrations),
         "nova_calls_per_notification": round(calls / failures, 1),
         "cpu_s_per_notification": round(sum(cpu) / failures, 3),

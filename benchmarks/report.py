@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.common import VERIFY_INTERVAL
+from benchmarks.report_realnova import realnova_section
+from benchmarks.report_table import table as _table
 from rhworker.models import StepName
 
 
@@ -230,19 +232,6 @@ def _takeover_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 Columns = tuple[tuple[str, str], ...]
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "–"
-        if isinstance(v, float):
-            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _columns_table(columns: Columns, runs: list[dict[str, Any]]) -> str:
     """The table of ``runs``, one column per (header, key) of ``columns``."""
     rows = [[r.get(key[:-1]) if key.endswith("?") else r[key] for _, key in columns] for r in runs]
@@ -306,7 +295,7 @@ def _sections(results: dict[str, Any]) -> list[str]:
         ("takeover", _takeover_section),
         ("backends", _backends_section),
         ("profile", _profile_section),
-        ("realnova", _realnova_section),
+        ("realnova", realnova_section),
         ("storm_cost", _storm_cost_section),
     ):
         if key in results:
@@ -459,72 +448,6 @@ def _profile_section(p: dict[str, Any]) -> list[str]:
         "Top functions by own CPU:",
         _table(["function", "calls", "own CPU s"], top),
     )
-
-
-REALNOVA_SUMMARY_HEADERS = [
-    "F × M",
-    "runs",
-    "rhworker all ACTIVE s",
-    "plain all ACTIVE s",
-    "ratio",
-    "rhworker finished s",
-    "Nova calls/notif rhworker / plain",
-    "CPU s/notif rhworker / plain",
-]
-REALNOVA_RUN_HEADERS = [
-    "who",
-    "F",
-    "crash → all ACTIVE s",
-    "crash → finished / script done s",
-    "pickup s",
-    "Nova calls/notif",
-    "CPU s/notif",
-    "migrations",
-    "load at start",
-]
-
-
-def _realnova_section(rn: dict[str, Any]) -> list[str]:
-    out = _section("## 7. Real Nova 34 (F failed hosts × 10 servers, rhworker and a plain script)")
-    out.append("")
-    if "skipped" in rn:
-        return out + [f"skipped ({rn['skipped']})"]
-    sm = rn["summary"]
-    summary = [_realnova_median(key, sm[key]) for key in sm if key != "nova_startup_s"]
-    return out + [
-        _table(REALNOVA_SUMMARY_HEADERS, summary),
-        "",
-        f"Medians; Nova ready in {sm['nova_startup_s']} s. Every run:",
-        "",
-        _table(REALNOVA_RUN_HEADERS, [_realnova_run(r) for r in rn["runs"]]),
-    ]
-
-
-def _realnova_median(key: str, s: dict[str, Any]) -> list[Any]:
-    return [
-        key.replace("x", " × "),
-        s["runs"],
-        s["rhworker_all_active_s"],
-        s["plain_all_active_s"],
-        s["ratio"],
-        s["rhworker_finished_s"],
-        f"{s['rhworker_nova_calls_per_notification']} / {s['plain_nova_calls_per_notification']}",
-        f"{s['rhworker_cpu_s_per_notification']} / {s['plain_cpu_s_per_notification']}",
-    ]
-
-
-def _realnova_run(r: dict[str, Any]) -> list[Any]:
-    return [
-        r["who"],
-        r["failures"],
-        r["all_active_s"],
-        r.get("finished_s", r.get("script_done_s")),
-        r.get("pickup_s", ""),
-        r["nova_calls_per_notification"],
-        r["cpu_s_per_notification"],
-        r["migrations"],
-        r.get("load"),
-    ]
 
 
 STORM_COST_FLOOR_COLUMNS: Columns = (

@@ -20,7 +20,7 @@ later hand-out can start a recovery there. Only the first hand-out of a failure 
 (no attempt spent yet) is checked; retries and takeovers of a recovery already started
 are not (they go on, as running ones finish).
 
-**Held** is the operator pause of :mod:`rhworker.controls`: the pause's ``by`` is
+**Held** is the operator pause of :mod:`rhworker.interventions`: the pause's ``by`` is
 ``brake:<threshold>`` and its reason gives the counts; every open notification of the
 scope gets a ``brake`` step in its history. ``rhworker resume`` releases it; a resume
 also releases for good every report accepted before it (the operator has seen them):

@@ -67,8 +67,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from rhworker.callrunner import CallRunner, after_late, quietly
 from rhworker.conf import coordination as coordination_conf
-from rhworker.deadline import CallRunner, after_late, quietly
 from rhworker.errors import ConfigError, CoordinationError, CoordinationTimeout
 from rhworker.masking import mask_text, mask_url
 

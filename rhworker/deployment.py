@@ -127,10 +127,18 @@ class Deployment:
                 raise TimeoutError(f"workers still busy after {timeout}s")
 
     def start_worker_process(self, *extra: str, pool: int | None = None) -> subprocess.Popen:
+        """``rhworker worker`` (``rhworker pool -n POOL``) on this deployment's file."""
         cmd = [*rhworker_command(), *self.cli_args()]
         cmd += ["pool", "-n", str(pool)] if pool else ["worker", *extra]
+        return self.start_process(cmd)
+
+    def start_process(self, cmd: list[str], *, cwd: str | None = None) -> subprocess.Popen:
+        """Start ``cmd`` in a session of its own, its output appended to
+        ``worker-<n>.log`` in the state directory; :meth:`stop_processes` stops it."""
         log = open(os.path.join(self.state_dir, f"worker-{len(self.processes)}.log"), "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.processes.append(proc)
         return proc

@@ -104,7 +104,10 @@ class StepName(enum.StrEnum):
     NEXT_SHARE = "next_share"
     NO_RESERVED_HOST = "no_reserved_host"
     EVACUATION_IN_PROGRESS = "evacuation_in_progress"
-    STRANDED = "stranded"
+    STRANDED = "stranded"  # an evacuation whose destination failed: cannot end
+    STRANDED_RESET = "stranded_reset"  # ... its server reset to error, to evacuate again
+    RE_EVACUATE = "re_evacuate"  # stranded servers evacuated again through the scheduler
+    EVACUATION_SLOW = "evacuation_slow"  # not settled in evacuation_stall_timeout; waited
     # What came of a reserved host tried (rhworker.status reads these).
     LOCK_SKIPPED = "lock_skipped"
     LOCK_UNAVAILABLE = "lock_unavailable"  # tried on its claim alone: lock service down

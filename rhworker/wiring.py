@@ -57,11 +57,15 @@ def configured_store(conf: cfg.ConfigOpts, *, create: bool) -> Store:
 
 def worker_compute(conf: cfg.ConfigOpts, member_id: str) -> PooledCompute:
     """The worker's Nova client: a pool of openstacksdk connections, one per
-    concurrent call, each opened from ``[compute]`` on first use."""
+    concurrent call, from ``[compute]``; as many as an evacuation's posting lanes and
+    its watch use at once are opened ahead, in the background."""
     from rhworker.compute.openstack import OpenStackCompute
     from rhworker.compute.pool import PooledCompute
 
-    return PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
+    pool = PooledCompute(lambda: OpenStackCompute.from_conf(conf, worker_id=member_id))
+    # Opened ahead: the evacuations' posting lanes and their watch call Nova at once.
+    pool.warm(conf.host_failure.host_failure_recovery_threads + 1)
+    return pool
 
 
 def build_worker(conf: cfg.ConfigOpts, member_id: str | None = None) -> Worker:

@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from oslo_config import cfg
+
 from rhworker.cli import load_conf
 from rhworker.codec import to_dict
 from rhworker.store import Store
@@ -19,10 +21,12 @@ from rhworker.wiring import configured_store
 
 
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace, *, create: bool = False) -> Iterator[Store]:
-    """The configured store, closed on the way out; see :func:`configured_store`."""
-    conf = load_conf(args)
-    store = configured_store(conf, create=create)
+def open_store(
+    args: argparse.Namespace, *, create: bool = False, conf: cfg.ConfigOpts | None = None
+) -> Iterator[Store]:
+    """The configured store, closed on the way out; see :func:`configured_store`.
+    ``conf``: the configuration the command has already parsed (else parsed here)."""
+    store = configured_store(conf or load_conf(args), create=create)
     try:
         yield store
     finally:

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from rhworker import controls, validation
+from rhworker import interventions, validation
 from rhworker import inventory as inv
 from rhworker.cli import EXIT_CONFLICT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, load_conf
 from rhworker.cli._common import open_store, print_fields, print_json, print_table, yes_no
@@ -295,14 +295,14 @@ def _host_restore(args: argparse.Namespace) -> int:
         PAYLOAD_POLICY: policy,
     }
     interval = float(conf.notification.duplicate_notification_detection_interval)
-    by = controls.operator()
-    with open_store(args) as store:
+    by = interventions.operator()
+    with open_store(args, conf=conf) as store:
         store.get_host(args.name)  # NotFound: exit 4 with the message
         try:
             nid = store.create_notification(
                 NotificationType.COMPUTE_HOST.value, args.name, payload, dedup_interval=interval
             ).id
-            controls.record(
+            interventions.record(
                 store,
                 nid,
                 by,
@@ -316,7 +316,7 @@ def _host_restore(args: argparse.Namespace) -> int:
                 NotificationStatus.ERROR,
                 NotificationStatus.FAILED,
             ):
-                controls.retry(store, nid, by=by, reason="restore requested again")
+                interventions.retry(store, nid, by=by, reason="restore requested again")
         if args.no_wait:
             print(nid)
             return EXIT_OK

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+
+if TYPE_CHECKING:  # retry.py imports the SDK; the protocols need only the name
+    from rhworker.compute.retry import Fence
 
 
 @dataclasses.dataclass
@@ -59,6 +62,38 @@ class Migration:
         return self.status in MIGRATION_IN_PROGRESS
 
 
+class MigrationQuery(TypedDict, total=False):
+    """The filters of :meth:`ComputeClient.list_migrations`, as Nova filters
+    ``GET /os-migrations``; a filter not given (or empty) does not filter."""
+
+    instance_id: str | None  # instance_uuid
+    source_host: str | None  # source_compute
+    migration_type: str | None  # default "evacuation"; None: every type
+    host: str | None  # the source or the destination is that host
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationFilter:
+    """A :class:`MigrationQuery` with its default, and the test of one record."""
+
+    instance_id: str | None = None
+    source_host: str | None = None
+    migration_type: str | None = "evacuation"
+    host: str | None = None
+
+    @classmethod
+    def of(cls, query: MigrationQuery) -> MigrationFilter:
+        return cls(**query)
+
+    def matches(self, m: Migration) -> bool:
+        return (
+            (not self.instance_id or m.instance_id == self.instance_id)
+            and (not self.source_host or m.source_host == self.source_host)
+            and (not self.migration_type or m.migration_type == self.migration_type)
+            and (not self.host or self.host in (m.source_host, m.dest_host))
+        )
+
+
 # Migration statuses of an evacuation that Nova is still working on. ``done`` means the
 # server runs on the destination; ``completed`` means the source compute came back and
 # cleaned up; ``error``/``failed`` end it without a move.
@@ -75,6 +110,25 @@ REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_sp
 def is_rebuilding(server: Server) -> bool:
     """Nova is rebuilding ``server`` (an evacuation it accepted is under way)."""
     return server.task_state in REBUILD_TASK_STATES or server.status == "REBUILD"
+
+
+def migration_age(migration: Migration) -> tuple[str, int]:
+    """Sort key, oldest first: Nova's created_at, then its numeric id."""
+    number = int(migration.id) if migration.id.isdigit() else -1
+    return migration.created_at or "", number
+
+
+def still_evacuating(migrations: Iterable[Migration], source_host: str) -> set[str]:
+    """The servers whose newest evacuation from ``source_host`` Nova is still running,
+    per these migration records."""
+    newest: dict[str, Migration] = {}
+    for m in migrations:
+        if m.source_host != source_host or m.migration_type != "evacuation":
+            continue
+        known = newest.get(m.instance_id)
+        if known is None or migration_age(m) > migration_age(known):
+            newest[m.instance_id] = m
+    return {sid for sid, m in newest.items() if m.in_progress}
 
 
 @dataclasses.dataclass
@@ -148,6 +202,15 @@ class ComputeClient(Protocol):
         found there. Ids Nova no longer knows (404) are absent from the result."""
         ...
 
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """The evacuation watch's poll: None for each of ``server_ids`` whose newest
+        evacuation from ``source_host`` Nova's migration records show still running
+        (not read: nothing about it can be final yet), the others read as by
+        :meth:`read_servers` (absent: 404)."""
+        ...
+
     def lock_server(self, server_id: str) -> None: ...
 
     def unlock_server(self, server_id: str) -> None: ...
@@ -168,16 +231,9 @@ class ComputeClient(Protocol):
         re-read after a transient failure is compared with."""
         ...
 
-    def list_migrations(
-        self,
-        *,
-        instance_id: str | None = None,
-        source_host: str | None = None,
-        migration_type: str | None = "evacuation",
-        host: str | None = None,
-    ) -> list[Migration]:
+    def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
         """Nova's migration records, newest first, filtered as Nova filters them
-        (``host``: the source or the destination is that host)."""
+        (:class:`MigrationQuery`)."""
         ...
 
     def list_aggregates(self) -> list[Aggregate]: ...
@@ -191,3 +247,54 @@ class ComputeClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class FenceableCompute(ComputeClient, Protocol):
+    """A compute client whose calls that change something take a ``fence`` (the
+    lease they run under, see :mod:`rhworker.compute.fence`); reads as in
+    :class:`ComputeClient`. ``OpenStackCompute``, ``PooledCompute`` and
+    ``FakeCompute`` are ones."""
+
+    def force_down_service(
+        self,
+        host: str,
+        forced: bool = True,
+        *,
+        service: Service | None = None,
+        fence: Fence | None = None,
+    ) -> None: ...
+
+    def disable_service(
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None: ...
+
+    def enable_service(
+        self, host: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None: ...
+
+    def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def stop_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def start_server(self, server_id: str, *, fence: Fence | None = None) -> None: ...
+
+    def reset_state(self, server_id: str, state: str, *, fence: Fence | None = None) -> None: ...
+
+    def evacuate_server(
+        self,
+        server_id: str,
+        host: str | None = None,
+        *,
+        before: Server | None = None,
+        fence: Fence | None = None,
+    ) -> None: ...
+
+    def add_host_to_aggregate(
+        self, aggregate_id: str, host: str, *, fence: Fence | None = None
+    ) -> None: ...
+
+    def connect(self) -> None:
+        """Open the connection now (what the first call would do)."""
+        ...

@@ -14,9 +14,15 @@ stub in the habit of dramatiq's ``StubBroker``, driven by the test itself.
   ``pre-migrating``, ``rebuild_block_device_mapping``, ``rebuild_spawning``, the task
   state back to none while the host is still the failed one, then the host change and
   the migration ``done``.
-- **Errors** to inject per method (and server): :meth:`FakeCompute.fail`.
+- **Services** as Nova keeps them: ``state`` is up while the host reports
+  (:meth:`FakeCompute.set_reporting`) and is not forced down; forcing up is refused
+  while evacuations from the host are ``done`` but not ``completed``.
+- **Errors** to inject per method (and server): :meth:`FakeCompute.fail`; hosts
+  without room (:attr:`FakeCompute.full_hosts`): an evacuate towards one ends in
+  ERROR, "No valid host was found.", as one without a scheduler host does.
 - **A call log** (:attr:`FakeCompute.calls`) of every call with its arguments, and
-  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress.
+  :attr:`FakeCompute.violations`: a second evacuate posted while one is in progress
+  (one toward a host that is down now does not count: its rebuild is lost).
 """
 
 from __future__ import annotations
@@ -26,18 +32,25 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from rhworker.compute.base import (
     MIGRATION_IN_PROGRESS,
     REBUILD_TASK_STATES,
     Aggregate,
+    FenceableCompute,
     HostCapacity,
     Migration,
+    MigrationFilter,
+    MigrationQuery,
     Server,
     Service,
+    still_evacuating,
 )
 from rhworker.errors import ComputeBadRequest, ComputeNotFound
+
+if TYPE_CHECKING:  # retry.py imports the SDK
+    from rhworker.compute.retry import Fence
 
 # API status of a server that no task is running on, by vm_state.
 _STATUS_OF_VM_STATE = {"active": "ACTIVE", "stopped": "SHUTOFF", "error": "ERROR"}
@@ -85,7 +98,8 @@ def failed_evacuation(fault: str = "No valid host was found.") -> list[Frame]:
 
 
 class FakeCompute:
-    """ComputeClient in memory. Thread-safe: evacuations run in a thread pool."""
+    """A FenceableCompute (hence a ComputeClient) in memory. Thread-safe:
+    evacuations run in a thread pool."""
 
     def __init__(self, *, scheduler_host: str | None = None) -> None:
         self._lock = threading.RLock()
@@ -99,6 +113,11 @@ class FakeCompute:
         self.violations: list[str] = []
         # Where an evacuate without a host lands (Nova's scheduler), when set.
         self.scheduler_host = scheduler_host
+        # Hosts without room: an evacuate towards one is accepted, then ends in ERROR
+        # with "No valid host was found." (as Nova's conductor answers).
+        self.full_hosts: set[str] = set()
+        # Hosts whose nova-compute sends heartbeats (Nova's "up" unless forced down).
+        self.reporting: set[str] = set()
         self._scripts: dict[str, deque[Frame]] = {}
         self._errors: list[tuple[str, str | None, Exception, list[int]]] = []
         self._ids = itertools.count(1)
@@ -115,7 +134,20 @@ class FakeCompute:
         )
         with self._lock:
             self.services[host] = service
+            if state == "up":
+                self.reporting.add(host)
         return service
+
+    def set_reporting(self, host: str, reporting: bool = True) -> None:
+        """The host's nova-compute starts (or stops) sending heartbeats: Nova counts
+        its service up (down) unless it is forced down."""
+        with self._lock:
+            svc = self._service(host)
+            if reporting:
+                self.reporting.add(host)
+            else:
+                self.reporting.discard(host)
+            svc.state = "up" if reporting and not svc.forced_down else "down"
 
     def add_server(
         self,
@@ -206,6 +238,13 @@ class FakeCompute:
                     left[0] -= 1
                     raise error
 
+    def _change(self, fence: Fence | None, name: str, *args: Any) -> None:
+        """A call that changes something: its fence proves ownership first, as the
+        adapter's does before every attempt (``LeaseLost``: Nova never sees it)."""
+        if fence is not None:
+            fence.window()
+        self._record(name, *args)
+
     def _server(self, server_id: str) -> Server:
         server = self.servers.get(server_id)
         if server is None:
@@ -217,6 +256,10 @@ class FakeCompute:
         if service is None:
             raise ComputeNotFound(f"no nova-compute service on host {host!r}")
         return service
+
+    def _is_down(self, host: str | None) -> bool:
+        service = self.services.get(host or "")
+        return service is not None and service.state == "down"
 
     def _newest_migration(self, server_id: str) -> Migration | None:
         mine = [m for m in self.migrations if m.instance_id == server_id]
@@ -257,23 +300,39 @@ class FakeCompute:
             return dataclasses.replace(self._service(host))
 
     def force_down_service(
-        self, host: str, forced: bool = True, *, service: Service | None = None
+        self,
+        host: str,
+        forced: bool = True,
+        *,
+        service: Service | None = None,
+        fence: Fence | None = None,
     ) -> None:
-        self._record("force_down_service", host, forced)
+        self._change(fence, "force_down_service", host, forced)
         with self._lock:
             svc = self._service(host)
+            if not forced and any(
+                m.status == "done" and m.source_host == host for m in self.migrations
+            ):
+                # Nova: evacuations from the host not cleaned up by its nova-compute yet
+                raise ComputeBadRequest(
+                    f"Unable to force up the compute service on host {host}: evacuations "
+                    "from it are not completed (HTTP 400)"
+                )
             svc.forced_down = forced
-            if forced:
-                svc.state = "down"
+            svc.state = "up" if host in self.reporting and not forced else "down"
 
-    def disable_service(self, host: str, reason: str, *, service: Service | None = None) -> None:
-        self._record("disable_service", host, reason)
+    def disable_service(
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None:
+        self._change(fence, "disable_service", host, reason)
         with self._lock:
             svc = self._service(host)
             svc.status, svc.disabled_reason = "disabled", reason
 
-    def enable_service(self, host: str, *, service: Service | None = None) -> None:
-        self._record("enable_service", host)
+    def enable_service(
+        self, host: str, *, service: Service | None = None, fence: Fence | None = None
+    ) -> None:
+        self._change(fence, "enable_service", host)
         with self._lock:
             svc = self._service(host)
             svc.status, svc.disabled_reason = "enabled", None
@@ -304,45 +363,74 @@ class FakeCompute:
         with self._lock:
             return {sid: self._copy(self.servers[sid]) for sid in ids if sid in self.servers}
 
-    def lock_server(self, server_id: str) -> None:
-        self._record("lock_server", server_id)
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """As :meth:`read_servers` (each server's next frame applied: this fake's Nova
+        moves on when looked at), then None for a server whose newest evacuation from
+        ``source_host`` is still in progress."""
+        ids = sorted(set(server_ids))
+        self._record("read_evacuating", tuple(ids), source_host, tuple(hosts))
+        with self._lock:
+            hooks = [h for h in (self._apply_next_frame(sid) for sid in ids) if h is not None]
+        for hook in hooks:
+            hook()
+        with self._lock:
+            running = still_evacuating(self.migrations, source_host)
+            return {
+                sid: None if sid in running else self._copy(self.servers[sid])
+                for sid in ids
+                if sid in self.servers
+            }
+
+    def lock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._change(fence, "lock_server", server_id)
         with self._lock:
             self._server(server_id).locked = True
 
-    def unlock_server(self, server_id: str) -> None:
-        self._record("unlock_server", server_id)
+    def unlock_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._change(fence, "unlock_server", server_id)
         with self._lock:
             self._server(server_id).locked = False
 
-    def stop_server(self, server_id: str) -> None:
-        self._record("stop_server", server_id)
+    def stop_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._change(fence, "stop_server", server_id)
         with self._lock:
             server = self._server(server_id)
             server.status, server.vm_state, server.power_state = "SHUTOFF", "stopped", 4
 
-    def start_server(self, server_id: str) -> None:
-        self._record("start_server", server_id)
+    def start_server(self, server_id: str, *, fence: Fence | None = None) -> None:
+        self._change(fence, "start_server", server_id)
         with self._lock:
             server = self._server(server_id)
             server.status, server.vm_state, server.power_state = "ACTIVE", "active", 1
 
-    def reset_state(self, server_id: str, state: str) -> None:
-        self._record("reset_state", server_id, state)
+    def reset_state(self, server_id: str, state: str, *, fence: Fence | None = None) -> None:
+        self._change(fence, "reset_state", server_id, state)
         with self._lock:
             server = self._server(server_id)
             server.vm_state, server.task_state = state, None
             server.status = "ERROR" if state == "error" else "ACTIVE"
 
     def evacuate_server(
-        self, server_id: str, host: str | None = None, *, before: Server | None = None
+        self,
+        server_id: str,
+        host: str | None = None,
+        *,
+        before: Server | None = None,
+        fence: Fence | None = None,
     ) -> None:
-        self._record("evacuate_server", server_id, host)
+        self._change(fence, "evacuate_server", server_id, host)
         with self._lock:
             server = self._server(server_id)
             if host is not None and host == server.host:
                 raise ComputeBadRequest("The target host can't be the same one. (HTTP 400)")
+            # A rebuild cast to a host that is down now is lost with it (Nova keeps its
+            # migration in progress for ever): only a live one can collide with this.
             busy = server.task_state is not None or any(
-                m.in_progress for m in self.migrations if m.instance_id == server_id
+                m.in_progress and not self._is_down(m.dest_host)
+                for m in self.migrations
+                if m.instance_id == server_id
             )
             if busy:
                 self.violations.append(f"server {server_id} evacuated twice concurrently")
@@ -353,43 +441,26 @@ class FakeCompute:
             if server_id not in self._scripts or not self._scripts[server_id]:
                 frames = (
                     nova_evacuation(dest, vm_state=target_vm_state)
-                    if dest is not None
+                    if dest is not None and dest not in self.full_hosts
                     else failed_evacuation()
                 )
                 self.script(server_id, frames)
 
-    def list_migrations(
-        self,
-        *,
-        instance_id: str | None = None,
-        source_host: str | None = None,
-        migration_type: str | None = "evacuation",
-        host: str | None = None,
-    ) -> list[Migration]:
-        self._record(
-            "list_migrations",
-            instance_id=instance_id,
-            source_host=source_host,
-            migration_type=migration_type,
-            host=host,
-        )
+    def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
+        wanted = MigrationFilter.of(query)
+        self._record("list_migrations", **dataclasses.asdict(wanted))
         with self._lock:
-            return [
-                dataclasses.replace(m)
-                for m in reversed(self.migrations)
-                if (instance_id is None or m.instance_id == instance_id)
-                and (source_host is None or m.source_host == source_host)
-                and (migration_type is None or m.migration_type == migration_type)
-                and (host is None or host in (m.source_host, m.dest_host))
-            ]
+            return [dataclasses.replace(m) for m in reversed(self.migrations) if wanted.matches(m)]
 
     def list_aggregates(self) -> list[Aggregate]:
         self._record("list_aggregates")
         with self._lock:
             return [dataclasses.replace(a, hosts=list(a.hosts)) for a in self.aggregates.values()]
 
-    def add_host_to_aggregate(self, aggregate_id: str, host: str) -> None:
-        self._record("add_host_to_aggregate", aggregate_id, host)
+    def add_host_to_aggregate(
+        self, aggregate_id: str, host: str, *, fence: Fence | None = None
+    ) -> None:
+        self._change(fence, "add_host_to_aggregate", aggregate_id, host)
         with self._lock:
             aggregate = self.aggregates.get(aggregate_id)
             if aggregate is None:
@@ -405,8 +476,15 @@ class FakeCompute:
             raise ComputeNotFound(f"no resource provider named {host}")
         return dataclasses.replace(capacity, free=dict(capacity.free))
 
+    def connect(self) -> None:
+        self._record("connect")
+
     def close(self) -> None:
         self._record("close")
+
+
+if TYPE_CHECKING:  # mypy proves that the fake is a whole FenceableCompute
+    _: type[FenceableCompute] = FakeCompute
 
 
 __all__ = [

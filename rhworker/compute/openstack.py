@@ -31,7 +31,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from keystoneauth1 import loading as ks_loading
 from openstack import connection as os_connection
@@ -42,11 +42,15 @@ from oslo_config import cfg
 
 from rhworker.compute.base import (
     Aggregate,
+    FenceableCompute,
     HostCapacity,
     Migration,
+    MigrationFilter,
+    MigrationQuery,
     Server,
     Service,
     capacity_of,
+    still_evacuating,
 )
 from rhworker.compute.retry import (
     DEFAULT_INITIAL_BACKOFF,
@@ -76,6 +80,10 @@ MAX_DISABLED_REASON = 255
 # States that show Nova has taken an evacuate request.
 _EVACUATE_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
 _RESET_STATES = ("active", "error")
+# The evacuation watch reads this many servers or more with the listings of their
+# hosts, fewer with a GET each (Nova 34: a GET ≈ 80 ms of its time, a detailed listing
+# ≈ 140 ms plus ≈ 12 ms per server listed).
+LIST_FROM = 3
 
 
 def parse_microversion(value: str) -> tuple[int, int]:
@@ -258,6 +266,20 @@ def to_migration(raw: Any) -> Migration:
     )
 
 
+def migration_from_json(raw: dict[str, Any]) -> Migration:
+    """A migration record as ``GET /os-migrations`` gives it (JSON, no SDK resource)."""
+    return Migration(
+        id=str(raw.get("id", "")),
+        instance_id=str(raw.get("instance_uuid", "")),
+        source_host=raw.get("source_compute"),
+        dest_host=raw.get("dest_compute"),
+        status=str(raw.get("status") or ""),
+        # before microversion 2.23 Nova does not show it; the query asked for evacuations
+        migration_type=str(raw.get("migration_type") or "evacuation"),
+        created_at=raw.get("created_at"),
+    )
+
+
 def evacuate_accepted(before: Server, now: Server, target: str | None) -> bool:
     """Whether ``now`` shows that Nova took an evacuate of ``before`` (to ``target``)."""
     if now.task_state in _EVACUATE_TASK_STATES or now.status == "REBUILD":
@@ -366,12 +388,7 @@ class OpenStackCompute:
         self._call(f"force {'down' if forced else 'up'} service of {host}", run, fence)
 
     def disable_service(
-        self,
-        host: str,
-        reason: str,
-        *,
-        service: Service | None = None,
-        fence: Fence | None = None,
+        self, host: str, reason: str, *, service: Service | None = None, fence: Fence | None = None
     ) -> None:
         def run() -> None:
             ref = self._service_ref(host, service)
@@ -546,37 +563,54 @@ class OpenStackCompute:
             found[server_id] = server_from_json(body["server"])
         return found
 
+    def _evacuations_json_from(self, source_host: str) -> list[Migration]:
+        """``GET /os-migrations`` of the evacuations from ``source_host``, all pages,
+        without building the SDK's resources."""
+        params: dict[str, Any] = {"source_compute": source_host, "migration_type": "evacuation"}
+        found: list[Migration] = []
+        while True:
+            body = self._get_json("/os-migrations", params)
+            page = list(body.get("migrations") or [])
+            found += [migration_from_json(raw) for raw in page]
+            links = body.get("migrations_links") or []
+            if not page or not any(link.get("rel") == "next" for link in links):
+                return found
+            params = {**params, "marker": page[-1].get("uuid") or page[-1]["id"]}
+
+    def read_evacuating(
+        self, server_ids: Iterable[str], source_host: str, hosts: Iterable[str]
+    ) -> dict[str, Server | None]:
+        """One listing of the evacuations from ``source_host`` (cheap for Nova: ≈ 34 ms
+        against ≈ 260 ms for a detailed listing of 10 servers), then a read of only
+        the servers whose evacuation is not running: a GET each for a few, the
+        listings of ``hosts`` for more (LIST_FROM)."""
+        wanted = set(server_ids)
+        listed: list[Migration] = self._call(
+            f"list evacuations from {source_host} (light)",
+            functools.partial(self._evacuations_json_from, source_host),
+        )
+        running = still_evacuating(listed, source_host)
+        result: dict[str, Server | None] = dict.fromkeys(wanted & running)
+        rest = wanted - running
+        if rest:
+            result.update(self.read_servers(rest, hosts if len(rest) >= LIST_FROM else ()))
+        return result
+
     # --- migrations ----------------------------------------------------------------
 
-    def list_migrations(
-        self,
-        *,
-        instance_id: str | None = None,
-        source_host: str | None = None,
-        migration_type: str | None = "evacuation",
-        host: str | None = None,
-    ) -> list[Migration]:
-        query: dict[str, Any] = {}
-        if host:
-            query["host"] = host
-        if instance_id:
-            query["server_id"] = instance_id
-        if source_host:
-            query["source_compute"] = source_host
-        if migration_type:
-            query["migration_type"] = migration_type
+    def list_migrations(self, **query: Unpack[MigrationQuery]) -> list[Migration]:
+        wanted = MigrationFilter.of(query)
+        params = {
+            "host": wanted.host,
+            "server_id": wanted.instance_id,
+            "source_compute": wanted.source_host,
+            "migration_type": wanted.migration_type,
+        }
 
         def run() -> list[Migration]:
-            found = [to_migration(m) for m in self._compute.migrations(**query)]
+            sdk = self._compute.migrations(**{k: v for k, v in params.items() if v})
             # Belt and braces, as for servers: never hand back records of others.
-            return [
-                m
-                for m in found
-                if (not instance_id or m.instance_id == instance_id)
-                and (not source_host or m.source_host == source_host)
-                and (not migration_type or m.migration_type == migration_type)
-                and (not host or host in (m.source_host, m.dest_host))
-            ]
+            return [m for m in map(to_migration, sdk) if wanted.matches(m)]
 
         result: list[Migration] = self._call("list migrations", run)
         return result
@@ -636,8 +670,18 @@ class OpenStackCompute:
                 raise
             LOG.info("%s: already a member", what)
 
+    def connect(self) -> None:
+        """Open the connection now: openstacksdk reads Nova's version document on the
+        first use of its compute proxy. One attempt, errors as they come (the pool's
+        warm-up logs them and leaves the connecting to the first call)."""
+        self._compute  # noqa: B018  (the property's side effect is the point)
+
     def close(self) -> None:
         try:
             self._conn.close()
         except Exception as e:  # closing must not fail the caller
             LOG.debug("closing the compute connection: %s", e)
+
+
+if TYPE_CHECKING:  # mypy proves that the adapter is a whole FenceableCompute
+    _: type[FenceableCompute] = OpenStackCompute

@@ -16,6 +16,8 @@ DEFAULT_MAX_INFLIGHT_EVACUATIONS = 32
 DEFAULT_WAIT_PERIOD_AFTER_EVACUATION = 90
 DEFAULT_VERIFY_INTERVAL = 1.0
 DEFAULT_CORRELATION_WINDOW = 5.0
+# Seconds before a slow evacuation is checked for a failed destination (stranded.py).
+DEFAULT_EVACUATION_STALL_TIMEOUT = 30.0
 DEFAULT_SERVICE_DISABLE_REASON = "Masakari detected host failed."
 DEFAULT_HOST_RESTORE_POLICY = "ordinary"
 DEFAULT_RESTORE_ON_STARTED = True
@@ -97,6 +99,22 @@ OPTS: list[cfg.Opt] = [
         "evacuates onto its spares and does not wait. 0: no wait (reported hosts are "
         "still forced down before any evacuation). See docs/design.md, 'Correlated "
         "failures'.",
+    ),
+    cfg.FloatOpt(
+        "evacuation_stall_timeout",
+        default=DEFAULT_EVACUATION_STALL_TIMEOUT,
+        min=1,
+        help="Seconds an evacuation may run without settling before rhworker asks Nova "
+        "whether it can still end: its migration record's destination, that host's "
+        "compute service, and its failure reports. An evacuation whose destination "
+        "was reported STOPPED (no STARTED since) and is forced down will never end: the "
+        "server is reset to error and evacuated again elsewhere (a destination that fails is "
+        "noticed sooner, at the next poll, when rhworker chose it). A destination not "
+        "known to have failed is never second-guessed: the evacuation is only reported "
+        "slow and waited for (wait_period_after_evacuation), since resetting a rebuild "
+        "that may still finish would run the server twice. 30 s is well past an "
+        "evacuation's usual seconds on shared storage and costs three Nova reads per "
+        "slow evacuation per period. See docs/design.md, 'Stranded evacuations'.",
     ),
     cfg.StrOpt(
         "service_disable_reason",

@@ -66,6 +66,7 @@ class HostFailureOptions:
     # Off unless configured (not the option's default): built without a configuration
     # (tests, embedders), a failure is not held back for correlated reports.
     correlation_window: float = 0.0
+    evacuation_stall_timeout: float = hf.DEFAULT_EVACUATION_STALL_TIMEOUT
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
 
     @classmethod

@@ -81,16 +81,21 @@ def _describe_free(capacity: HostCapacity) -> str:
 class CapacityPlanner:
     """Which spares to take and which instances each gets, for one attempt."""
 
-    def __init__(self, ctx: RecoveryContext, failed_host: str) -> None:
+    def __init__(
+        self, ctx: RecoveryContext, failed_host: str, servers: list[Server] | None = None
+    ) -> None:
+        """``servers``: the failed host's servers as this attempt just listed them
+        (listed here when not given)."""
         self.ctx = ctx
         self._capacity: dict[str, HostCapacity | None] = {}
         self._needs: dict[str, Need] = {}
         self.known = True  # False: every need is not known, capacity is not used
-        try:
-            servers = ctx.compute.list_servers_on_host(failed_host)
-        except ComputeError as e:
-            self._unknown(f"instances of {failed_host} could not be listed ({e})")
-            return
+        if servers is None:
+            try:
+                servers = ctx.compute.list_servers_on_host(failed_host)
+            except ComputeError as e:
+                self._unknown(f"instances of {failed_host} could not be listed ({e})")
+                return
         for server in servers:
             need = need_of(server)
             if need is not None:

@@ -17,9 +17,9 @@ of one server. So the only safe course is not to get there:
   seconds old, so that hosts that failed with it are reported (monitors send them a
   few seconds apart) and fenced before the scheduler may choose one of them;
 * :func:`explain_stranded` — an evacuation that did not settle because its target
-  failed meanwhile is named as such on the move and in the history (not retried
-  while Nova shows it in progress: the next attempt only re-evacuates once Nova says
-  that migration ended).
+  failed meanwhile is named as such on the move and in the history; the server is
+  reset and evacuated again elsewhere once Nova's view shows that evacuation cannot
+  end (rhworker/recovery/stranded.py), in the same attempt or the next.
 """
 
 from __future__ import annotations
@@ -70,39 +70,29 @@ def failed_hosts(ctx: RecoveryContext) -> set[str]:
     return set(open_failures(ctx))
 
 
-def fence_reported(ctx: RecoveryContext, current: Notification) -> list[str]:
+def fence_reported(
+    ctx: RecoveryContext, current: Notification, done: set[str] | None = None
+) -> list[str]:
     """Force down in Nova, and take out of the reserved hosts, every host with an
-    open failure report that is not yet; returns the hosts this call fenced."""
+    open failure report that is not yet; returns the hosts this call fenced.
+
+    ``done``: the ids of the reports whose host this attempt already handled (filled
+    in here). A host all of whose open reports are in it is not looked at again — no
+    store or Nova read per batch for hosts fenced by the first one; a new report of
+    the same host (it came back and failed again) makes it looked at again."""
     reported = open_failures(ctx)
     fenced: list[str] = []
     for hostname in sorted(reported):
-        try:
-            host = ctx.store.get_host(hostname)
-        except NotFound:
-            continue  # not in the inventory: its own gate ignores it
-        if not ctx.store.get_segment(host.segment).enabled:
+        reports = reported[hostname]
+        if done is not None and all(n.id in done for n in reports):
             continue
-        if host.reserved or not host.on_maintenance:
-            ctx.guard()
-            ctx.store.update_host(hostname, on_maintenance=True, reserved=False)
-        try:
-            service = ctx.compute.get_service(hostname)
-        except ComputeNotFound:
-            continue
-        if not force_down(ctx.compute, hostname, service, ctx.guard):
+        called = _fence_host(ctx, hostname)
+        if done is not None:
+            done.update(n.id for n in reports)
+        if not called:
             continue
         fenced.append(hostname)
-        message = f"{hostname} forced down in Nova before any evacuation (by {current.id})"
-        for n in reported[hostname]:
-            if n.id == current.id:
-                continue
-            step = Step(
-                at=ctx.clock(), name=StepName.FENCE_FIRST, worker=ctx.worker_id, message=message
-            )
-            try:
-                ctx.store.add_step(n.id, step)
-            except Exception as e:  # the fence holds; the record is best effort
-                LOG.warning("could not record fence_first on %s: %s", n.id, e)
+        _record_fence_first(ctx, current, hostname, reports)
     if fenced:
         ctx.step(
             StepName.FENCE_FIRST,
@@ -112,9 +102,48 @@ def fence_reported(ctx: RecoveryContext, current: Notification) -> list[str]:
     return fenced
 
 
-def settle(ctx: RecoveryContext, n: Notification, window: float) -> None:
+def _fence_host(ctx: RecoveryContext, hostname: str) -> bool:
+    """Take ``hostname`` out of the spares and force it down in Nova. True: forced
+    down now; False: nothing to do (already down, not in the inventory, segment
+    disabled, no compute service). A Nova error propagates (nothing is remembered)."""
+    try:
+        host = ctx.store.get_host(hostname)
+    except NotFound:
+        return False  # not in the inventory: its own gate ignores it
+    if not ctx.store.get_segment(host.segment).enabled:
+        return False
+    if host.reserved or not host.on_maintenance:
+        ctx.guard()
+        ctx.store.update_host(hostname, on_maintenance=True, reserved=False)
+    try:
+        service = ctx.compute.get_service(hostname)
+    except ComputeNotFound:
+        return False
+    return force_down(ctx.compute, hostname, service, ctx.guard)
+
+
+def _record_fence_first(
+    ctx: RecoveryContext, current: Notification, hostname: str, reports: list[Notification]
+) -> None:
+    message = f"{hostname} forced down in Nova before any evacuation (by {current.id})"
+    for n in reports:
+        if n.id == current.id:
+            continue
+        step = Step(
+            at=ctx.clock(), name=StepName.FENCE_FIRST, worker=ctx.worker_id, message=message
+        )
+        try:
+            ctx.store.add_step(n.id, step)
+        except Exception as e:  # the fence holds; the record is best effort
+            LOG.warning("could not record fence_first on %s: %s", n.id, e)
+
+
+def settle(
+    ctx: RecoveryContext, n: Notification, window: float, done: set[str] | None = None
+) -> None:
     """Wait until ``n`` is ``window`` seconds old (hosts that failed with its host
-    get reported meanwhile), then fence every reported host."""
+    get reported meanwhile), then fence every reported host (``done``: as for
+    :func:`fence_reported`)."""
     # never more than ``window``, even if the store's clock and ours disagree
     left = min(window, n.created_at + window - ctx.clock())
     if left > 0:
@@ -124,7 +153,7 @@ def settle(ctx: RecoveryContext, n: Notification, window: float) -> None:
             ctx.guard()
             ctx.sleep(min(left, 1.0))
             left = until - ctx.clock()
-    fence_reported(ctx, n)
+    fence_reported(ctx, n, done)
 
 
 def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) -> int:
@@ -133,8 +162,8 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
     broken = failed_hosts(ctx)
     count = 0
     for move in ctx.store.list_moves(n.id):
-        if move.state != MoveState.FAILED:
-            continue
+        if move.state != MoveState.FAILED or move.message.startswith("stranded"):
+            continue  # stranded.py already said (and did) what it could
         try:
             server = ctx.compute.get_server(move.instance_id)
             migrations = [
@@ -153,7 +182,7 @@ def explain_stranded(ctx: RecoveryContext, n: Notification, failed_host: str) ->
         count += 1
         note = (
             f"stranded: Nova's evacuation to {dest} (a failed host) is still in progress; "
-            "not evacuated again while it is"
+            "evacuated again once that host is forced down"
         )
         if note not in move.message:
             move.message = f"{move.message}; {note}" if move.message else note

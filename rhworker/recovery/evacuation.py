@@ -40,10 +40,17 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from rhworker.compute.base import MIGRATION_DONE, Migration, Server, is_rebuilding
+from rhworker.compute.base import (
+    MIGRATION_DONE,
+    Migration,
+    Server,
+    is_rebuilding,
+    migration_age,
+)
 from rhworker.errors import ComputeError, ComputeNotFound, LeaseLost
 from rhworker.models import Move, MoveState, StepName
 from rhworker.recovery.base import RecoveryContext
+from rhworker.recovery.stranded import FailedHosts, StallCheck, StrandedMove, to_evacuate_again
 
 LOG = logging.getLogger(__name__)
 
@@ -59,12 +66,18 @@ STARTED_STATES = frozenset({MoveState.ONGOING, MoveState.FAILED})
 # polls 0.2 s apart, reset on every change, took 2 × 10 servers from 7.5 s to 16 s).
 FIRST_POLL = 0.5
 BACKOFF = 1.5
+# A poll reads every watched server (not only those whose evacuation ended) this often,
+# seconds: what Nova's migration records cannot say (a server deleted meanwhile).
+FULL_READ_EVERY = 10.0
 
 
-def _age_key(migration: Migration) -> tuple[str, int]:
-    """Sort key, oldest first: Nova's created_at, then its numeric id."""
-    number = int(migration.id) if migration.id.isdigit() else -1
-    return migration.created_at or "", number
+_age_key = migration_age
+
+
+def _describe(server: Server | None) -> str:
+    if server is None:
+        return "Nova's evacuation of it still running"
+    return f"status {server.status}, task {server.task_state}, host {server.host}"
 
 
 class MoveFailed(Exception):
@@ -76,9 +89,16 @@ class ServerGone(Exception):
 
 
 class ServerWatch:
-    """Reads the servers of the moves in flight together: one poll (``read_servers``:
-    a listing of the hosts they are on, one GET only for one found on none) serves
-    every move waiting for a read newer than the one it has.
+    """Reads the servers of the moves in flight together: one poll serves every move
+    waiting for a read newer than the one it has.
+
+    A poll (``read_evacuating``) lists Nova's evacuations from the failed host — one
+    cheap call — and reads only the servers whose evacuation is not running any more
+    (a GET each for a few, a listing of the hosts they are on for more); a server
+    whose evacuation Nova is still running is not read (nothing about it can be final
+    yet) and its move is told so. Every ``FULL_READ_EVERY`` seconds a poll reads all
+    of them (``read_servers``) whatever their migrations say: a server deleted during
+    its evacuation, or a migration record that never ends, is seen that way.
 
     No thread of its own: the first waiting move to find no poll under way makes it
     (sleeping until it is due), the others wait for its result. A poll comes
@@ -89,6 +109,7 @@ class ServerWatch:
         self.compute = ctx.compute
         self.clock = ctx.clock
         self.sleep = ctx.sleep
+        self.failed_host = failed_host
         self.cap = max(0.0, ctx.options.verify_interval)
         self.first = min(FIRST_POLL, self.cap)
         self.interval = self.first
@@ -98,12 +119,16 @@ class ServerWatch:
         self._polling = False
         self._readers = 0
         self._due = self.clock() + self.first
+        self._full_due = self.clock() + FULL_READ_EVERY
         self._wanted: set[str] = set()
-        self._seen: dict[str, tuple[int, Server | None]] = {}  # id -> (round, read)
+        # id -> (round, the server as last read or None if never/gone, evacuating now)
+        self._seen: dict[str, tuple[int, Server | None, bool]] = {}
+        self._gone: set[str] = set()
 
-    def read(self, server_id: str, after: int) -> tuple[int, Server]:
+    def read(self, server_id: str, after: int) -> tuple[int, Server | None]:
         """The server as read by a poll later than round ``after``, with that round;
-        ``ComputeNotFound`` when that poll found it gone."""
+        None when that poll found Nova still evacuating it (not read);
+        ``ComputeNotFound`` when it found it gone."""
         with self._cond:
             self._readers += 1
             if server_id not in self._wanted:
@@ -116,9 +141,9 @@ class ServerWatch:
                     while True:
                         got = self._seen.get(server_id)
                         if got is not None and got[0] > after:
-                            if got[1] is None:
+                            if server_id in self._gone:
                                 raise ComputeNotFound(f"server {server_id} is gone (404)")
-                            return got[0], got[1]
+                            return got[0], None if got[2] else got[1]
                         if not self._polling:
                             self._polling = True
                             break
@@ -149,6 +174,7 @@ class ServerWatch:
         with self._cond:
             self._wanted.discard(server_id)
             self._seen.pop(server_id, None)
+            self._gone.discard(server_id)
 
     def _poll(self) -> None:
         delay = self._due - self.clock()
@@ -157,16 +183,36 @@ class ServerWatch:
         with self._cond:
             ids = set(self._wanted)
             # List first the hosts where most of them were last seen.
-            where = [s.host for _, s in self._seen.values() if s is not None and s.host]
+            where = [s.host for _, s, _ in self._seen.values() if s is not None and s.host]
             hosts = list(dict.fromkeys(self.hosts + where))
             hosts.sort(key=lambda h: -where.count(h))
-        found = self.compute.read_servers(ids, hosts)
+            full = self.clock() >= self._full_due
+        found: dict[str, Server | None]
+        if full:
+            found = dict(self.compute.read_servers(ids, hosts))
+        else:
+            found = self.compute.read_evacuating(ids, self.failed_host, hosts)
         with self._cond:
             self.round += 1
             for sid in ids:
-                self._seen[sid] = (self.round, found.get(sid))
+                self._record(sid, sid in found, found.get(sid))
             self.interval = min(self.interval * BACKOFF, self.cap)
             self._due = self.clock() + self.interval
+            if full:
+                self._full_due = self.clock() + FULL_READ_EVERY
+
+    def _record(self, sid: str, listed: bool, server: Server | None) -> None:
+        """This round's word on ``sid``: read (``server``), still evacuating (listed,
+        None: the last read is kept) or gone (not listed)."""
+        last = self._seen.get(sid)
+        if not listed:
+            self._gone.add(sid)
+            self._seen[sid] = (self.round, None, False)
+        elif server is None:
+            self._seen[sid] = (self.round, last[1] if last else None, True)
+        else:
+            self._gone.discard(sid)
+            self._seen[sid] = (self.round, server, False)
 
 
 class PostingGate:
@@ -206,8 +252,11 @@ class Evacuation:
         gate: PostingGate | None = None,
         index: int = 0,
         first: Server | None = None,
+        failed_hosts: FailedHosts | None = None,
     ) -> None:
         self.ctx = ctx
+        # the hosts with open failures, shared by the batch (stranded evacuations)
+        self.failed_hosts = failed_hosts if failed_hosts is not None else FailedHosts(ctx)
         self.watch = watch if watch is not None else ServerWatch(ctx, failed_host, target)
         self.gate = gate
         self.index = index
@@ -292,7 +341,7 @@ class Evacuation:
             return MoveState.SUCCEEDED, "", final.host
         except ServerGone as e:
             return MoveState.GONE, str(e), None
-        except MoveFailed as e:
+        except (MoveFailed, StrandedMove) as e:
             return MoveState.FAILED, str(e), None
         except ComputeNotFound as e:
             # 404: the server deleted meanwhile, or something else (an unknown host).
@@ -358,12 +407,16 @@ class Evacuation:
         """The server to post an evacuate for (as just read), or None when Nova is
         already on it and this move only waits."""
         if is_rebuilding(server):
+            if self._again(server):
+                return self._read()
             self._waiting(f"Nova is rebuilding it (task state {server.task_state})")
             return None
         if not resumed:
             return server
         migrations = self._migrations()
         running = [m for m in migrations if m.in_progress]
+        if running and self._again(server, migrations):
+            return self._read()
         if running:
             self._waiting(f"its evacuation (migration {running[0].id}) is {running[0].status}")
             self._aim(running[0])
@@ -381,6 +434,18 @@ class Evacuation:
                 self._waiting(f"Nova evacuated it to {server.host} (migration {newest.id})")
             return None
         return server
+
+    def _again(self, server: Server, migrations: list[Migration] | None = None) -> bool:
+        """Its running evacuation can never end (the destination failed): reset it if
+        needed (stranded.py); True when a new evacuate may be posted now."""
+        return to_evacuate_again(
+            self.ctx,
+            server,
+            self._migrations() if migrations is None else migrations,
+            self.failed_host,
+            self.target,
+            self.move.instance_name or self.move.instance_id,
+        )
 
     def _migrations(self) -> list[Migration]:
         """Nova's evacuations of this server from the failed host, newest first."""
@@ -425,10 +490,14 @@ class Evacuation:
         original_error = (self.move.original_status or "").upper() == "ERROR"
         # Any poll from now on was asked after ``first`` was read (or the evacuate posted).
         self._after = self.watch.round
+        stall = StallCheck(self.ctx, self.failed_host, self.target, self.failed_hosts)
+        label = self.move.instance_name or self.move.instance_id
         server = first if first is not None else self._watched()
         while True:
-            if is_rebuilding(server):
+            if server is None or is_rebuilding(server):
+                # None: Nova's migration record says it is still evacuating it (not read)
                 seen_rebuilding = True
+                stall.examine(label, self.move.instance_id, self._migrations)
             elif server.host != self.failed_host and server.status in SETTLED_STATUSES:
                 if server.status == "ERROR" and not original_error:
                     raise MoveFailed(f"ERROR on {server.host}: {server.fault or 'no fault'}")
@@ -442,14 +511,12 @@ class Evacuation:
             # Otherwise: not picked up yet, or (real Nova) spawned with the task state
             # cleared while the host and the migration still say "in progress".
             if self.ctx.clock() >= deadline:
-                raise MoveFailed(
-                    f"not settled after {period:.0f}s "
-                    f"(status {server.status}, task {server.task_state}, host {server.host})"
-                )
+                raise MoveFailed(f"not settled after {period:.0f}s ({_describe(server)})")
             server = self._watched()
 
-    def _watched(self) -> Server:
-        """The server as the shared watch reads it next (a poll newer than the last)."""
+    def _watched(self) -> Server | None:
+        """The server as the shared watch reads it next (a poll newer than the last);
+        None while Nova's migration record says it is still evacuating it."""
         try:
             self._after, server = self.watch.read(self.move.instance_id, self._after)
             return server

@@ -34,7 +34,7 @@ from rhworker.models import (
     Segment,
     StepName,
 )
-from rhworker.recovery import correlated
+from rhworker.recovery import correlated, stranded
 from rhworker.recovery.base import (
     RecoveryContext,
     RecoveryDriver,
@@ -92,6 +92,9 @@ class HostFailureDriver(RecoveryDriver):
         # from there instead of listing again (one Nova call less on the critical path).
         self._listed: dict[str, dict[str, Server]] = {}
         self._listed_lock = threading.Lock()
+        # The open reports whose host this attempt already fenced, by notification:
+        # each evacuation batch fences only the hosts reported since (correlated.py).
+        self._fenced: dict[str, set[str]] = {}
         self._fencers: dict[FencingOptions, FencingDriver] = {}
         self._fencers_lock = threading.Lock()
 
@@ -131,13 +134,16 @@ class HostFailureDriver(RecoveryDriver):
             if segment.recovery_method == RecoveryMethod.RESERVED_HOST
             else ctx.options.correlation_window
         )
-        correlated.settle(ctx, notification, window)
-        moves = self._record_moves(ctx, notification, host.name)
+        with self._listed_lock:
+            fenced = self._fenced[notification.id] = set()
         try:
+            correlated.settle(ctx, notification, window, fenced)
+            moves = self._record_moves(ctx, notification, host.name)
             return self._recover(ctx, notification, host, segment, moves)
         finally:
             with self._listed_lock:
                 self._listed.pop(notification.id, None)
+                self._fenced.pop(notification.id, None)
 
     def _recover(
         self,
@@ -345,8 +351,11 @@ class HostFailureDriver(RecoveryDriver):
         used: list[str] = []
         claimed: dict[str, int] = {}  # host -> epoch, of the spares this attempt took
         exhausted = False
-        planner = CapacityPlanner(ctx, failed.name)
-        target: ReservedHostTarget | None = resume_claim(ctx, n)
+        with self._listed_lock:
+            listed = self._listed.get(n.id)
+        # the listing that recorded the moves, not a second one (none after a first batch)
+        planner = CapacityPlanner(ctx, failed.name, list(listed.values()) if listed else None)
+        target = stranded.unless_failed(ctx, resume_claim(ctx, n))
         tried: set[str] = {c.host for c in n.progress.claims}
         while todo:
             if target is None:
@@ -370,11 +379,19 @@ class HostFailureDriver(RecoveryDriver):
             rest = [
                 m
                 for m in self._undone(ctx, n)
-                if m.instance_id not in sent or NO_VALID_HOST in m.message
+                if m.instance_id not in sent
+                or NO_VALID_HOST in m.message
+                or stranded.was_reset(m.message)
             ]
             if not rest:
                 break
-            if any(NO_VALID_HOST in m.message for m in rest):
+            if any(stranded.was_reset(m.message) for m in rest):
+                ctx.step(
+                    StepName.NEXT_SHARE,
+                    f"{target.host} failed during its evacuations; {len(rest)} instance(s) "
+                    "left for the next reserved host",
+                )
+            elif any(NO_VALID_HOST in m.message for m in rest):
                 ctx.step(
                     StepName.FULL,
                     f"{target.host} could not take {len(rest)} instance(s); next reserved host",
@@ -444,8 +461,12 @@ class HostFailureDriver(RecoveryDriver):
         moves: list[Move],
         target: str | None,
         before_evacuate: Callable[[], None] | None = None,
+        rounds: int = 0,
     ) -> None:
-        correlated.fence_reported(ctx, ctx.store.get_notification(ctx.delivery.notification_id))
+        nid = ctx.delivery.notification_id
+        with self._listed_lock:
+            fenced = self._fenced.get(nid)
+        correlated.fence_reported(ctx, ctx.store.get_notification(nid), fenced)
         # Posting and watching apart: the gate lets moves post in their order (HA-enabled
         # first), host_failure_recovery_threads at a time; a posted move waits on the
         # shared watch (one listing per poll for all) in its own thread, so up to
@@ -455,6 +476,7 @@ class HostFailureDriver(RecoveryDriver):
         inflight = max(1, min(ctx.options.max_inflight_evacuations, len(moves)))
         gate = PostingGate(min(ctx.options.host_failure_recovery_threads, inflight))
         watch = ServerWatch(ctx, failed_host, target)
+        failed_hosts = stranded.FailedHosts(ctx)
         # Every move re-reads its server before posting: the pending moves of this
         # attempt's first batch use the listing it just made; the others are read in
         # one listing here (a server not found on these hosts is read alone by its move).
@@ -482,6 +504,7 @@ class HostFailureDriver(RecoveryDriver):
                         gate=gate,
                         index=i,
                         first=fresh.get(m.instance_id),
+                        failed_hosts=failed_hosts,
                     ).run
                 )
                 for i, m in enumerate(moves)
@@ -494,6 +517,12 @@ class HostFailureDriver(RecoveryDriver):
                     errors.append(e)
         if errors:
             raise errors[0]
+        again = [m for m in moves if stranded.was_reset(m.message)]
+        if again and target is None and rounds < stranded.MAX_ROUNDS:
+            # Nova's scheduler chose a host that failed meanwhile (now forced down):
+            # it places them elsewhere (a reserved target: the caller claims another)
+            ctx.step(StepName.RE_EVACUATE, f"{len(again)} stranded instance(s): evacuating again")
+            self._evacuate(ctx, failed_host, again, None, rounds=rounds + 1)
 
     # -- 7. outcome ---------------------------------------------------------------------------
     def _outcome(

@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
-from rhworker.errors import ClaimLost, CoordinationError, RecoveryError
+from rhworker.errors import ClaimLost, CoordinationError, NotFound, RecoveryError
 from rhworker.models import Host, Notification, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.spares import serving_other_host
@@ -112,21 +113,59 @@ def resume_claim(ctx: RecoveryContext, n: Notification) -> ReservedHostTarget | 
     return None
 
 
-def _walk(ctx: RecoveryContext, failed: Host, exclude: set[str]) -> Iterator[Host]:
-    """The segment's reserved hosts in segment order. Coming back for the next one
-    means the last was missed (locked or claimed by another): the store is read
-    again (one read) and the hosts claimed since are skipped without trying their
-    lock — under concurrency they are most of the misses."""
-    hosts = [
-        h
-        for h in ctx.store.reserved_hosts(failed.segment)
-        if h.name != failed.name and h.name not in exclude
-    ]
-    while hosts:
-        yield hosts.pop(0)
-        if hosts:
-            still = {h.name for h in ctx.store.reserved_hosts(failed.segment)}
-            hosts = [h for h in hosts if h.name in still]
+def spread_index(key: str, misses: int, count: int) -> int:
+    """Where a walk that missed ``misses`` times goes on among ``count`` free hosts:
+    a position derived from ``key`` (the notification id) and the miss count, the same
+    on every worker (crc32, not Python's salted ``hash``)."""
+    return zlib.crc32(f"{key}/{misses}".encode()) % count
+
+
+class SpareWalk:
+    """The segment's reserved hosts a claim tries, one at a time.
+
+    Without contention, segment order: the first free spare (per the store) first,
+    then the next. A *miss* — the host was claimed meanwhile (a fresh read shows it),
+    its lock is held, or its claim was lost — means other claimers walk the same list
+    at the same time; they all missed the same first hosts, so going on in order
+    would race them again for the next one. After a miss the walk reads the store
+    again (one read: hosts claimed since are dropped without trying their lock) and
+    goes on at :func:`spread_index` among the hosts left, which differs per
+    notification. A host the caller refuses (``accept``) or that Nova shows in use is
+    not a miss: the walk goes on in order.
+    """
+
+    def __init__(self, ctx: RecoveryContext, n: Notification, failed: Host, exclude: set[str]):
+        self.ctx = ctx
+        self.key = n.id
+        self.segment = failed.segment
+        self.passed = set(exclude) | {failed.name}  # tried, refused or excluded
+        self.misses = 0
+
+    def missed(self) -> None:
+        """The host just yielded was taken by another claimer."""
+        self.misses += 1
+
+    def _free(self) -> list[Host]:
+        return [h for h in self.ctx.store.reserved_hosts(self.segment) if h.name not in self.passed]
+
+    def __iter__(self) -> Iterator[Host]:
+        hosts = self._free()
+        while hosts:
+            misses = self.misses
+            host = hosts.pop(spread_index(self.key, misses, len(hosts)) if misses else 0)
+            self.passed.add(host.name)
+            yield host
+            if self.misses != misses:
+                hosts = self._free()
+
+
+def _still_free(ctx: RecoveryContext, name: str) -> bool:
+    """The store's word now (one read): the host is a spare nobody has claimed."""
+    try:
+        host = ctx.store.get_host(name)
+    except NotFound:
+        return False
+    return host.reserved and not host.on_maintenance and host.claimed_by is None
 
 
 def claim_reserved_host(
@@ -136,56 +175,79 @@ def claim_reserved_host(
     exclude: set[str],
     accept: Callable[[str], bool] | None = None,
 ) -> ReservedHostTarget | None:
-    """Walk the segment's reserved hosts in order: lock (skip if another worker holds
-    it; go on without it if the lock service cannot be asked), claim (skip if lost).
-    ``accept``: asked first, skips a host it refuses (e.g. too small; it records why).
-    Returns the claimed host, with its lock when one was taken, or None."""
-    for host in _walk(ctx, failed, exclude):
+    """Walk the segment's reserved hosts (:class:`SpareWalk`): skip a host ``accept``
+    refuses (e.g. too small; it records why) or that Nova shows serving another
+    failure; skip, without trying its lock, one the store shows claimed by now; lock
+    (skip if another worker holds it; go on without it if the lock service cannot be
+    asked), claim (skip if lost). Returns the claimed host, with its lock when one
+    was taken, or None.
+
+    Nova is asked before the lock, not under it: the lock then covers only the
+    store's claim (one write), so a concurrent claimer that read the store a moment
+    earlier seldom finds it held. The claim, not the lock, decides (module doc)."""
+    walk = SpareWalk(ctx, n, failed, exclude)
+    for host in walk:
         if accept is not None and not accept(host.name):
             continue
-        answer = ctx.coordinator.ask_lock(host.name)
-        if answer.state is LockState.HELD:
-            ctx.step(
-                StepName.LOCK_SKIPPED, f"{host.name} is locked by another worker", host=host.name
-            )
+        if _in_use_by_other(ctx, host.name, failed.name):
             continue
-        lock = answer.lock
-        if answer.state is LockState.UNAVAILABLE:
-            ctx.step(
-                StepName.LOCK_UNAVAILABLE,
-                f"lock service unavailable ({answer.reason}): trying {host.name} on its "
-                "claim alone",
-                host=host.name,
-            )
-        try:
-            other = serving_other_host(ctx, host.name, failed.name)
-            if other is not None:  # the store forgot a claim that Nova remembers
-                _release(ctx, lock)
-                ctx.step(
-                    StepName.SPARE_IN_USE,
-                    f"{host.name} is reserved in the store but Nova shows servers evacuated "
-                    f"there from {other}; skipped (the store may have lost writes)",
-                    host=host.name,
-                )
-                continue
-            ctx.guard()
-            claim = ctx.store.claim_reserved_host(n.id, host.name, token=ctx.token)
-        except ClaimLost as e:
-            _release(ctx, lock)
-            ctx.step(StepName.CLAIM_LOST, f"{host.name}: {e}", host=host.name)
+        if not _still_free(ctx, host.name):
+            walk.missed()
             continue
-        except BaseException:
-            _release(ctx, lock)
-            raise
-        ctx.step(
-            StepName.CLAIMED,
-            f"reserved host {host.name} (epoch {claim.epoch})"
-            + ("" if lock else " without its lock"),
-            host=host.name,
-            epoch=claim.epoch,
-        )
-        return ReservedHostTarget(host.name, claim.epoch, lock, ctx)
+        target = _lock_and_claim(ctx, n, host.name)
+        if target is None:
+            walk.missed()
+            continue
+        return target
     return None
+
+
+def _in_use_by_other(ctx: RecoveryContext, host: str, failed_host: str) -> bool:
+    """Nova shows servers evacuated onto ``host`` from another failed host (the
+    store may have lost the claim that took it): recorded, and the host skipped."""
+    other = serving_other_host(ctx, host, failed_host)
+    if other is None:
+        return False
+    ctx.step(
+        StepName.SPARE_IN_USE,
+        f"{host} is reserved in the store but Nova shows servers evacuated there from "
+        f"{other}; skipped (the store may have lost writes)",
+        host=host,
+    )
+    return True
+
+
+def _lock_and_claim(ctx: RecoveryContext, n: Notification, host: str) -> ReservedHostTarget | None:
+    """Lock ``host`` (if the lock service answers) and claim it; None when another
+    worker holds its lock or the claim is lost (each recorded as a step)."""
+    answer = ctx.coordinator.ask_lock(host)
+    if answer.state is LockState.HELD:
+        ctx.step(StepName.LOCK_SKIPPED, f"{host} is locked by another worker", host=host)
+        return None
+    lock = answer.lock
+    if answer.state is LockState.UNAVAILABLE:
+        ctx.step(
+            StepName.LOCK_UNAVAILABLE,
+            f"lock service unavailable ({answer.reason}): trying {host} on its claim alone",
+            host=host,
+        )
+    try:
+        ctx.guard()
+        claim = ctx.store.claim_reserved_host(n.id, host, token=ctx.token)
+    except ClaimLost as e:
+        _release(ctx, lock)
+        ctx.step(StepName.CLAIM_LOST, f"{host}: {e}", host=host)
+        return None
+    except BaseException:
+        _release(ctx, lock)
+        raise
+    ctx.step(
+        StepName.CLAIMED,
+        f"reserved host {host} (epoch {claim.epoch})" + ("" if lock else " without its lock"),
+        host=host,
+        epoch=claim.epoch,
+    )
+    return ReservedHostTarget(host, claim.epoch, lock, ctx)
 
 
 def _release(ctx: RecoveryContext, lock: HeldLock | None) -> None:
@@ -193,4 +255,10 @@ def _release(ctx: RecoveryContext, lock: HeldLock | None) -> None:
         ctx.coordinator.release(lock)
 
 
-__all__ = ["ReservedHostTarget", "claim_reserved_host", "resume_claim"]
+__all__ = [
+    "ReservedHostTarget",
+    "SpareWalk",
+    "claim_reserved_host",
+    "resume_claim",
+    "spread_index",
+]

@@ -127,7 +127,9 @@ def _accept(
     cloud: Cloud, server: Server, host: str | None, force: bool, microversion: tuple[int, int]
 ) -> None:
     now = cloud.wall()
-    in_flight = cloud.migrations_for(server.id, IN_FLIGHT)
+    # A rebuild cast to a host that died since is lost with it (Nova keeps its
+    # migration in progress for ever): only one on a live host can collide with this.
+    in_flight = [m for m in cloud.migrations_for(server.id, IN_FLIGHT) if not _dest_dead(cloud, m)]
     if server.task_state in REBUILD_TASK_STATES or in_flight:
         cloud.violation(
             "evacuated_twice_concurrently",
@@ -168,6 +170,12 @@ def _accept(
         "evacuation_accepted", server=server.id, source=server.host, target=host, forced=force
     )
     _later(cloud, "schedule_time", lambda: _scheduled(cloud, mig, generation, reason))
+
+
+def _dest_dead(cloud: Cloud, mig: Migration) -> bool:
+    dest = mig.placed or mig.dest_compute
+    host = cloud.hosts.get(dest) if dest else None
+    return host is not None and not host.alive
 
 
 def _later(cloud: Cloud, phase: str, fn: Callable[[], None]) -> None:

@@ -188,6 +188,23 @@ def _servers(coordination: str) -> Iterator[tuple[RedisServer, ZooKeeperServer |
         redis.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class Storm:
+    """What one storm runs against: the settings, the servers it started, the
+    deployment and the cloud's failing hosts and spares."""
+
+    config: ChaosConfig
+    rng: random.Random
+    coordination: str  # redis | zookeeper
+    deployment: Deployment
+    sim: Any
+    redis: RedisServer
+    zookeeper: ZooKeeperServer | None
+    failing: list[str]
+    spares: list[str]
+    started: float  # monotonic, when the run began
+
+
 def run_chaos(config: ChaosConfig) -> ChaosReport:
     rng = random.Random(config.seed)
     coordination = config.coordination or ("zookeeper" if config.seed % 2 else "redis")
@@ -199,21 +216,22 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
             _servers(coordination) as (redis, zookeeper),
             running_simulator(spec, evacuation_time=config.evacuation_time) as sim,
         ):
-            deployment = _deployment(config, sim, redis, zookeeper, state_dir)
+            deployment = _deployment(config, sim, redis.url, redis, zookeeper, state_dir)
             deployment.load_inventory(spec)
+            storm = Storm(
+                config,
+                rng,
+                coordination,
+                deployment,
+                sim,
+                redis,
+                zookeeper,
+                failing,
+                spares,
+                started,
+            )
             try:
-                return _storm(
-                    config,
-                    rng,
-                    coordination,
-                    deployment,
-                    sim,
-                    redis,
-                    zookeeper,
-                    failing,
-                    spares,
-                    started,
-                )
+                return _storm(storm)
             finally:
                 deployment.close()
     finally:
@@ -224,20 +242,24 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
 def _deployment(
     config: ChaosConfig,
     sim: Any,
+    via: str,
     redis: RedisServer,
     zookeeper: ZooKeeperServer | None,
     state_dir: str,
+    compute: dict[str, Any] | None = None,
 ) -> Deployment:
+    """A deployment whose store (and Redis locks) are reached at ``via`` (Redis's
+    URL, or a proxy's in front of it)."""
     if zookeeper is not None:
         coordination_url = f"{zookeeper.url}?timeout={LOCK_TIMEOUT}"
     else:
         coordination_url = (
-            f"{redis.url}?timeout={LOCK_TIMEOUT}&lock_timeout={LOCK_TIMEOUT}"
+            f"{via}?timeout={LOCK_TIMEOUT}&lock_timeout={LOCK_TIMEOUT}"
             f"&membership_timeout={LOCK_TIMEOUT}"
         )
     return Deployment(
         sim.compute_url,
-        store_url=f"{redis.url}/0?prefix=chaos{config.seed}",
+        store_url=f"{via}/0?prefix=chaos{config.seed}",
         coordination_url=coordination_url,
         state_dir=state_dir,
         options={
@@ -246,97 +268,42 @@ def _deployment(
             # the storm (48 failures in 40 s) is past the cloud brake's 20 per 5 minutes;
             # it tests recovery under faults, the brake is tested on its own
             "brake": {"enabled": False},
-            "compute": {"api_timeout": 10.0},
+            "compute": {"api_timeout": 10.0, **(compute or {})},
         },
     )
 
 
-def _partition(
-    config: ChaosConfig,
-    sim: Any,
-    redis: RedisServer,
-    zookeeper: ZooKeeperServer | None,
-    state_dir: str,
-    proxy: CuttableProxy,
-) -> NovaPartition:
+def _partition(storm: Storm, proxy: CuttableProxy) -> NovaPartition:
     """One more worker, whose store (and Redis locks) go through ``proxy``."""
-    via = f"redis://127.0.0.1:{proxy.port}"
-    if zookeeper is not None:
-        coordination_url = f"{zookeeper.url}?timeout={LOCK_TIMEOUT}"
-    else:
-        coordination_url = (
-            f"{via}?timeout={LOCK_TIMEOUT}&lock_timeout={LOCK_TIMEOUT}"
-            f"&membership_timeout={LOCK_TIMEOUT}"
-        )
-    deployment = Deployment(
-        sim.compute_url,
-        store_url=f"{via}/0?prefix=chaos{config.seed}",
-        coordination_url=coordination_url,
-        state_dir=f"{state_dir}/partitioned",
-        options={
-            "worker": {"lease_timeout": LEASE_TIMEOUT, "max_attempts": config.max_attempts},
-            "coordination": {"call_timeout": 3.0, "heartbeat_interval": 0.5},
-            # the storm (48 failures in 40 s) is past the cloud brake's 20 per 5 minutes;
-            # it tests recovery under faults, the brake is tested on its own
-            "brake": {"enabled": False},
-            # the defaults: a retry deadline far longer than the lease
-            "compute": {"api_timeout": 10.0, "retry_deadline": 60.0},
-        },
+    deployment = _deployment(
+        storm.config,
+        storm.sim,
+        f"redis://127.0.0.1:{proxy.port}",
+        storm.redis,
+        storm.zookeeper,
+        f"{storm.deployment.state_dir}/partitioned",
+        # the defaults: a retry deadline far longer than the lease
+        compute={"retry_deadline": 60.0},
     )
     return NovaPartition(deployment, proxy, LEASE_TIMEOUT)
 
 
-def _storm(
-    config: ChaosConfig,
-    rng: random.Random,
-    coordination: str,
-    deployment: Deployment,
-    sim: Any,
-    redis: RedisServer,
-    zookeeper: ZooKeeperServer | None,
-    failing: list[str],
-    spares: list[str],
-    started: float,
-) -> ChaosReport:
-    pool = deployment.start_worker_process(pool=config.workers)
-    proxy = CuttableProxy(redis.port).start()
-    partition = _partition(config, sim, redis, zookeeper, deployment.state_dir, proxy)
+def _storm(storm: Storm) -> ChaosReport:
+    pool = storm.deployment.start_worker_process(pool=storm.config.workers)
+    proxy = CuttableProxy(storm.redis.port).start()
+    partition = _partition(storm, proxy)
     try:
         partition.start()
-        return _storm_with(
-            config,
-            rng,
-            coordination,
-            deployment,
-            sim,
-            redis,
-            zookeeper,
-            failing,
-            spares,
-            started,
-            pool,
-            partition,
-        )
+        return _storm_with(storm, pool, partition)
     finally:
         partition.heal()
         partition.deployment.close()
         proxy.stop()
 
 
-def _storm_with(
-    config: ChaosConfig,
-    rng: random.Random,
-    coordination: str,
-    deployment: Deployment,
-    sim: Any,
-    redis: RedisServer,
-    zookeeper: ZooKeeperServer | None,
-    failing: list[str],
-    spares: list[str],
-    started: float,
-    pool: Any,
-    partition: NovaPartition,
-) -> ChaosReport:
+def _storm_with(storm: Storm, pool: Any, partition: NovaPartition) -> ChaosReport:
+    config, rng, deployment, sim = storm.config, storm.rng, storm.deployment, storm.sim
+    failing, spares = storm.failing, storm.spares
     servers_of: dict[str, list[str]] = {}
     for s in sim.state()["servers"]:
         servers_of.setdefault(s["host"], []).append(s["id"])
@@ -351,8 +318,8 @@ def _storm_with(
         schedule=schedule,
         sim=sim,
         pool_pid=lambda: pool.pid,
-        redis=redis,
-        zookeeper=zookeeper,
+        redis=storm.redis,
+        zookeeper=storm.zookeeper,
         pause_seconds=PAUSE_SECONDS,
         servers_of_failures=[sid for h in failing for sid in servers_of.get(h, [])],
         spares=list(spares),
@@ -397,7 +364,7 @@ def _storm_with(
     )
     return ChaosReport(
         seed=config.seed,
-        coordination=coordination,
+        coordination=storm.coordination,
         events=dict(injector.events),
         skipped_events=dict(injector.skipped),
         statuses=dict(statuses),
@@ -405,7 +372,7 @@ def _storm_with(
         retried=sum(n.status.value == "finished" and n.attempts > 1 for n in notifications),
         verify=report,
         all_terminal=all_terminal,
-        wall_time=time.monotonic() - started,
+        wall_time=time.monotonic() - storm.started,
         timeline=injector.timeline,
         state_dir=deployment.state_dir,
         lock_unavailable=sum(

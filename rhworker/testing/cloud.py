@@ -26,7 +26,8 @@ class CloudUnderTest(Protocol):
         ...
 
     def crash_host(self, host: str) -> None:
-        """The host dies: its nova-compute stops heartbeating (service record kept)."""
+        """The host dies: its nova-compute stops heartbeating (service record kept) and
+        what it was doing dies with it (a rebuild under way there never ends)."""
         ...
 
     def restart_host(self, host: str) -> None:

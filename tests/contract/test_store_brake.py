@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rhworker import brake, controls
+from rhworker import brake, interventions
 from rhworker.brake import BrakeLimits
 from rhworker.models import NotificationStatus
 from rhworker.store import Store, from_url
@@ -82,13 +82,13 @@ def test_segment_trip_holds_the_segment_and_says_why(rack: Store) -> None:
 def test_resume_releases_and_a_later_failure_trips_again(rack: Store) -> None:
     ids = [_notify(rack, h) for h in ("r1", "r2", "r3", "r4")]
     assert _take_all(rack, SEGMENT_ONLY) == []
-    controls.resume(rack, "rack", by="operator:ann")
+    interventions.resume(rack, "rack", by="operator:ann")
     assert sorted(_take_all(rack, SEGMENT_ONLY)) == sorted(ids)  # no re-trip on them
     assert rack.pauses() == {}
     later = _notify(rack, "r5")  # 5 of 6 still open: checked again, held again
     assert _take_all(rack, SEGMENT_ONLY) == []
     assert "5 of 6 hosts" in rack.pauses()["rack"].reason
-    controls.resume(rack, "rack", by="operator:ann")
+    interventions.resume(rack, "rack", by="operator:ann")
     assert _take_all(rack, SEGMENT_ONLY) == [later]
 
 
@@ -99,7 +99,7 @@ def test_reports_accepted_while_held_say_why(rack: Store) -> None:
     steps = [s for s in late.progress.steps if s.name == brake.STEP]
     assert len(steps) == 1 and rack.pauses()["rack"].reason in steps[0].message
     assert not rack.get_notification(_notify(rack, "o1")).progress.steps  # not held
-    controls.pause(rack, None, by="operator:ann", reason="network work")
+    interventions.pause(rack, None, by="operator:ann", reason="network work")
     by_hand = rack.get_notification(_notify(rack, "o2")).progress.steps
     assert [(s.name, s.worker) for s in by_hand] == [("held", "operator:ann")]
     assert "network work" in by_hand[0].message
@@ -144,7 +144,7 @@ def test_cloud_window_trip_holds_every_segment(rack: Store) -> None:
     assert pause.reason == brake.cloud_reason(limits, 3)
     for nid in ids:
         assert any(s.name == brake.STEP for s in rack.get_notification(nid).progress.steps)
-    controls.resume(rack, None, by="operator:ann")
+    interventions.resume(rack, None, by="operator:ann")
     assert sorted(_take_all(rack, limits)) == sorted(ids)
 
 
@@ -210,7 +210,7 @@ def test_a_burst_cannot_slip_past_the_brake_across_processes(store_url: str, sto
     assert brake.threshold_of(store.pauses()[None]) == brake.CLOUD
     held = accepted - set(handed)
     assert all(store.get_notification(nid).attempts == 0 for nid in held)
-    controls.resume(store, None, by="operator:ann")
+    interventions.resume(store, None, by="operator:ann")
     assert set(_take_all(store, RACE_LIMITS)) == held
     print(f"race: {len(handed)} handed out before the brake, {len(held)} held")
 

@@ -1,8 +1,14 @@
-"""Cloud specs for the recovery tests (simulator + inventory in one document)."""
+"""Cloud specs for the recovery tests (simulator + inventory in one document), and
+the scenes they set in them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
+
+from rhworker.coordination import Coordinator
+from rhworker.models import Notification
 
 FLAVORS = [{"name": "small", "vcpus": 1, "ram": 512, "disk": 1}]
 
@@ -36,3 +42,27 @@ def segment_cloud(
         "flavors": FLAVORS,
         "servers": servers,
     }
+
+
+@contextlib.contextmanager
+def outsider_holding(deployment: Any, host: str) -> Iterator[None]:
+    """Another member of the deployment's lock service holds ``host``'s lock while
+    the block runs (released at its end)."""
+    outsider = Coordinator(deployment.coordination_url, "outsider")
+    outsider.start()
+    try:
+        lock = outsider.try_lock(host)
+        assert lock is not None
+        yield
+        outsider.release(lock)
+    finally:
+        outsider.stop()
+
+
+def fail_and_recover(deployment: Any, sim: Any, host: str) -> Notification:
+    """Kill ``host`` in the simulator, report it and run the workers until the queue
+    is empty; the notification as it ended."""
+    sim.kill_host(host)
+    nid = deployment.notify(host)
+    deployment.run_burst()
+    return deployment.store.get_notification(nid)

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from oslo_config import cfg
 
 from rhworker.compute.base import Server
 from rhworker.compute.openstack import OpenStackCompute
-from rhworker.conf import compute as compute_conf
 from rhworker.errors import ComputeBadRequest, ComputeNotFound, ComputeTransient
 from rhworker.sim import Simulator
 from rhworker.testing.sim_fixture import running_simulator, wait_until
+from tests.confs import compute_conf_with
 
 PAGE_SIZE = 3
 SOURCE_SERVERS = 7  # more than two pages of PAGE_SIZE
@@ -52,15 +51,6 @@ CLOUD: dict[str, Any] = {
 }
 
 
-def make_conf(**compute_opts: Any) -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf.register_opts(compute_conf.OPTS, group="compute")
-    conf(args=[])
-    for name, value in compute_opts.items():
-        conf.set_override(name, value, group="compute")
-    return conf
-
-
 def adapter_for(sim: Simulator, **kwargs: Any) -> OpenStackCompute:
     conf_opts = {
         "auth_type": "none",
@@ -72,7 +62,7 @@ def adapter_for(sim: Simulator, **kwargs: Any) -> OpenStackCompute:
     kwargs.setdefault("page_size", PAGE_SIZE)
     kwargs.setdefault("initial_backoff", 0.01)
     kwargs.setdefault("max_backoff", 0.1)
-    return OpenStackCompute.from_conf(make_conf(**conf_opts), **kwargs)
+    return OpenStackCompute.from_conf(compute_conf_with(**conf_opts), **kwargs)
 
 
 @pytest.fixture
@@ -243,6 +233,46 @@ def test_read_servers_lists_hosts_and_gets_only_the_rest(
     sent.clear()
     assert set(compute.read_servers(on_1, ["compute-1", "spare-1"])) == set(on_1)
     assert all("host=compute-1" in u for _, u, _ in sent if "/v2.1/" in u)
+
+
+def test_read_evacuating_reads_only_servers_whose_evacuation_ended(
+    sim: Simulator, compute: OpenStackCompute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch's poll: one listing of compute-1's evacuations; servers still being
+    evacuated are not read (None), ended ones are read (a GET each for fewer than
+    LIST_FROM), deleted ones are absent."""
+    fence(sim, compute, "compute-1")
+    compute.enable_service("spare-1")
+    slow, fast = server_named(sim, "vm-1"), server_named(sim, "vm-2")
+    still = server_named(sim, "vm-3")  # never evacuated
+    gone = "00000000-0000-0000-0000-000000000000"
+    compute.evacuate_server(fast, host="spare-1")
+    settled(compute, fast, lambda s: s.host == "spare-1")
+    sim.set_options(evacuation_time=30.0)
+    compute.evacuate_server(slow, host="spare-1")
+    sent: list[str] = []
+    http = compute._conn.session.session
+    real_request = http.request
+
+    def spy(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(url.split("/v2.1", 1)[-1])
+        return real_request(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(http, "request", spy)
+    found = compute.read_evacuating([slow, fast, gone], "compute-1", ["compute-1"])
+    assert found[slow] is None
+    assert found[fast] is not None and found[fast].host == "spare-1"
+    assert gone not in found
+    assert sent[0].startswith("/os-migrations")
+    assert sorted(sent[1:]) == sorted(f"/servers/{i}" for i in (fast, gone))
+    # more ended than LIST_FROM: the listing of their host instead of a GET each
+    sent.clear()
+    others = [s for s in sim_server_ids(sim, "compute-1") if s != slow]
+    found = compute.read_evacuating([slow, *others], "compute-1", ["compute-1"])
+    assert found[slow] is None and all(found[s] is not None for s in others)
+    assert found[still] is not None and found[still].host == "compute-1"
+    assert sent[0].startswith("/os-migrations")
+    assert {u.split("?")[0] for u in sent[1:]} == {"/servers/detail"}  # its pages, no GET
 
 
 def test_get_unknown_server(compute: OpenStackCompute) -> None:
@@ -454,7 +484,7 @@ def test_from_clouds_yaml(sim: Simulator, tmp_path: Any, monkeypatch: pytest.Mon
         f"    compute_endpoint_override: {sim.compute_url}\n"
     )
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
-    client = OpenStackCompute.from_conf(make_conf(cloud="simcloud"))
+    client = OpenStackCompute.from_conf(compute_conf_with(cloud="simcloud"))
     try:
         assert client.get_service("compute-1").host == "compute-1"
     finally:
@@ -462,7 +492,7 @@ def test_from_clouds_yaml(sim: Simulator, tmp_path: Any, monkeypatch: pytest.Mon
 
 
 def test_password_auth_through_keystone(sim: Simulator) -> None:
-    conf = make_conf(
+    conf = compute_conf_with(
         auth_type="password",
         auth_url=sim.identity_url,
         username="admin",

@@ -21,7 +21,7 @@ from rhworker.deployment import WorkerThreads
 from rhworker.models import NotificationStatus, Step, StepName
 from rhworker.status import collect, read_members, render
 from rhworker.testing.servers import free_port
-from tests.integration.clouds import segment_cloud
+from tests.integration.clouds import outsider_holding, segment_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -175,17 +175,10 @@ def test_pause_keeps_notifications_and_resume_processes_them(make_deployment, ba
 # -- notification list / show / retry / resolve ----------------------------------------------------
 def test_show_lists_steps_tries_and_moves(make_deployment, backend):
     d, sim = make_deployment(segment_cloud(spares=2), options=METRICS)
-    outsider = Coordinator(d.coordination_url, "outsider")
-    outsider.start()
-    try:
-        lock = outsider.try_lock("spare-1")
-        assert lock is not None
+    with outsider_holding(d, "spare-1"):
         sim.kill_host("compute-1")
         nid = d.notify("compute-1")
         d.run_burst()
-        outsider.release(lock)
-    finally:
-        outsider.stop()
     shown = json.loads(cli(d, "notification", "show", nid, "--json").stdout)
     tries = [(t["host"], t["outcome"]) for t in shown["reserved_hosts_tried"]]
     assert tries == [("spare-1", "skipped: locked by another worker"), ("spare-2", "chosen")]

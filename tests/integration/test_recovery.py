@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rhworker.coordination import Coordinator
 from rhworker.errors import NotFound
-from rhworker.models import MoveState, NotificationStatus
-from tests.integration.clouds import segment_cloud
+from rhworker.models import MoveState, NotificationStatus, StepName
+from tests.integration.clouds import fail_and_recover, outsider_holding, segment_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,8 @@ def _evacuations(sim):
 
 def test_one_failure_lands_on_first_reserved_host(make_deployment):
     d, sim = make_deployment(segment_cloud(spares=2))
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     moved = _servers(sim, "spare-1")
     assert len(moved) == 3 and all(s["status"] == "ACTIVE" for s in moved)
@@ -82,32 +79,20 @@ def test_ten_failures_ten_reserved_hosts_four_workers(make_deployment):
 
 def test_reserved_host_locked_by_outsider_is_skipped(make_deployment, backend):
     d, sim = make_deployment(segment_cloud(spares=2))
-    outsider = Coordinator(d.coordination_url, "outsider")
-    outsider.start()
-    try:
-        lock = outsider.try_lock("spare-1")
-        assert lock is not None
-        sim.kill_host("compute-1")
-        nid = d.notify("compute-1")
-        d.run_burst()
-        n = d.store.get_notification(nid)
+    with outsider_holding(d, "spare-1"):
+        n = fail_and_recover(d, sim, "compute-1")
+        nid = n.id
         assert n.status == NotificationStatus.FINISHED, n.progress.reason
         assert [s.detail.get("host") for s in _steps(d, nid, "lock_skipped")] == ["spare-1"]
         assert n.progress.claims[-1].host == "spare-2"
         assert d.store.get_host("spare-1").reserved is True
         assert _host(sim, "spare-1")["service"]["status"] == "disabled"
         assert not _servers(sim, "spare-1")
-        outsider.release(lock)
-    finally:
-        outsider.stop()
 
 
 def test_no_reserved_host_is_an_error(make_deployment):
     d, sim = make_deployment(segment_cloud(spares=0), options={"worker": {"max_attempts": 1}})
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
     assert n.status == NotificationStatus.FAILED
     assert "no reserved host available" in (n.progress.reason or "")
     assert len(_servers(sim, "compute-1")) == 3
@@ -115,10 +100,8 @@ def test_no_reserved_host_is_an_error(make_deployment):
 
 def test_rh_priority_falls_back_to_scheduler(make_deployment):
     d, sim = make_deployment(segment_cloud(method="rh_priority", spares=0))
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     assert _steps(d, nid, "fallback")
     assert {s["host"] for s in _servers(sim) if s["name"].startswith("vm-1")} == {"compute-2"}
@@ -126,10 +109,7 @@ def test_rh_priority_falls_back_to_scheduler(make_deployment):
 
 def test_auto_priority_tries_scheduler_first(make_deployment):
     d, sim = make_deployment(segment_cloud(method="auto_priority", spares=1))
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     assert not n.progress.claims  # the scheduler placed everything
     assert d.store.get_host("spare-1").reserved is True
@@ -197,10 +177,8 @@ def test_filters_and_gates(make_deployment):
             }
         },
     )
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     moves = {m.instance_name: m for m in d.store.list_moves(nid)}
     assert moves["ha"].state == MoveState.SUCCEEDED
@@ -232,10 +210,7 @@ def test_gate_by_payload(make_deployment, payload, status):
 
 def test_disabled_segment_is_ignored_and_unknown_host_refused(make_deployment):
     d, sim = make_deployment(segment_cloud(enabled=False))
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
     assert n.status == NotificationStatus.IGNORED and "disabled" in (n.progress.reason or "")
     with pytest.raises(NotFound):
         d.notify("no-such-host")
@@ -247,14 +222,15 @@ def test_full_reserved_host_moves_on_to_the_next(make_deployment):
     # not known beforehand — with it, see tests/integration/test_capacity.py.)
     d, sim = make_deployment(segment_cloud(spares=2, spare_vcpus=2))
     sim.inject(type="error", path="^/placement", status=503)
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     assert [c.host for c in n.progress.claims] == ["spare-1", "spare-2"]
     assert _steps(d, nid, "full")
     assert len(_servers(sim, "spare-1")) == 2 and len(_servers(sim, "spare-2")) == 1
+    # both spares took servers: neither is given back
+    assert not _steps(d, nid, StepName.SPARE_RETURNED)
+    assert [d.store.get_host(h).claimed_by for h in ("spare-1", "spare-2")] == [nid, nid]
     assert n.attempts == 1
     assert not sim.state()["violations"]
 
@@ -268,10 +244,8 @@ def test_reserved_host_joins_the_failed_hosts_aggregates(make_deployment, backen
     d, sim = make_deployment(
         spec, options={"host_failure": {"add_reserved_host_to_aggregate": True}}
     )
-    sim.kill_host("compute-1")
-    nid = d.notify("compute-1")
-    d.run_burst()
-    n = d.store.get_notification(nid)
+    n = fail_and_recover(d, sim, "compute-1")
+    nid = n.id
     assert n.status == NotificationStatus.FINISHED, n.progress.reason
     aggregates = {a["name"]: set(a["hosts"]) for a in sim.state()["aggregates"]}
     assert "spare-1" in aggregates["gpu"] and "spare-1" in aggregates["rack1"]

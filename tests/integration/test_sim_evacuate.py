@@ -277,3 +277,24 @@ def test_evacuation_onto_dead_but_still_up_target_gets_stuck(sim: Any, conn: Any
     assert (stuck.status, stuck.compute_host) == ("REBUILD", "compute-1")
     conn.compute.reset_server_state(server, "error")  # the operator's way out
     assert conn.compute.get_server(server.id).status == "ERROR"
+
+
+def test_stuck_on_a_dead_target_reset_and_evacuated_again_is_no_collision(
+    sim: Any, conn: Any
+) -> None:
+    """The rebuild died with its target: a second evacuate (after a reset) cannot
+    collide with it, so the simulator's tripwire stays quiet; the lost migration
+    stays in progress, as in Nova."""
+    _fence(conn, sim, "compute-1")
+    sim.kill_host("compute-2")
+    server = _servers_on(conn, "compute-1")[0]
+    conn.compute.evacuate_server(server, host="compute-2")
+    wait_until(lambda: any(e["event"] == "evacuation_stuck" for e in sim.state()["events"]))
+    conn.compute.reset_server_state(server, "error")
+    _enable(conn, "spare-1")
+    conn.compute.evacuate_server(server, host="spare-1")
+    after = _settled(conn, server.id)
+    assert (after.status, after.compute_host) == ("ACTIVE", "spare-1")
+    assert sim.state()["violations"] == []
+    statuses = dict((m.dest_compute, m.status) for m in conn.compute.migrations())
+    assert statuses == {"compute-2": "accepted", "spare-1": "done"}  # cast lost: accepted

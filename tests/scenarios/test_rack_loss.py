@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rhworker import brake, controls
+from rhworker import brake, interventions
 from rhworker.models import NotificationStatus
 from tests.scenarios.harness import cloud_spec
 
@@ -49,7 +49,7 @@ def test_rack_loss_every_server_active_on_a_live_host(make_scenario, method):
     scn.burst(workers=3)
     held = _brake_held(scn, ids, method)
     if held:  # the operator looks, decides it is a real rack loss, and resumes
-        controls.resume(scn.deployment.store, "seg1", by="operator:test")
+        interventions.resume(scn.deployment.store, "seg1", by="operator:test")
         scn.burst(workers=3)
     notifications = scn.wait_terminal(ids)
     elapsed = time.monotonic() - started

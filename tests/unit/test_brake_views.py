@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rhworker import brake, controls
+from rhworker import brake, interventions
 from rhworker.brake import BrakeLimits
 from rhworker.metrics import WorkerMetrics
 from rhworker.models import Host, Segment
@@ -27,7 +27,7 @@ def tripped(tmp_path: Path) -> Store:
     for i in range(1, 4):
         store.create_notification("COMPUTE_HOST", f"rack{i}", dict(STOPPED))
     assert store.consume("w", brake=BrakeLimits()) is None  # 3 of 4: held
-    controls.pause(store, "other", by="operator:ann", reason="cabling")
+    interventions.pause(store, "other", by="operator:ann", reason="cabling")
     return store
 
 
@@ -51,7 +51,7 @@ def test_metrics_show_brake_and_pauses(tripped: Store) -> None:
     assert value("rhworker_brake_engaged", {"scope": "rack", "threshold": brake.SEGMENT}) == 1
     assert value("rhworker_paused", {"scope": "rack", "by": "brake"}) == 1
     assert value("rhworker_paused", {"scope": "other", "by": "operator"}) == 1
-    controls.resume(tripped, "rack", by="operator:ann")
+    interventions.resume(tripped, "rack", by="operator:ann")
     metrics.refresh(tripped)
     assert value("rhworker_brake_engaged", {"scope": "rack", "threshold": brake.SEGMENT}) is None
     assert value("rhworker_paused", {"scope": "other", "by": "operator"}) == 1

@@ -12,37 +12,18 @@ import pytest
 from rhworker.cli import EXIT_CONFLICT, EXIT_OK, EXIT_ON_MAINTENANCE, main
 from rhworker.models import NotificationStatus
 from rhworker.store import from_url
+from tests.unit import cli_env
+from tests.unit.cli_env import cli_runner, loaded, write
 
-SMALL = """
-segments:
-  - name: seg1
-    recovery_method: reserved_host
-    hosts:
-      - {name: compute-1}
-      - {name: compute-3}
-      - {name: spare-1, reserved: true}
-  - name: seg2
-    recovery_method: auto
-    hosts:
-      - {name: compute-2}
-"""
+# the CLI tests' inventory with one more compute host in seg1
+SMALL = cli_env.SMALL.replace(
+    "      - {name: spare-1", "      - {name: compute-3}\n      - {name: spare-1"
+)
 
 
 @pytest.fixture
 def rh(tmp_path, capsys):
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--state-dir", str(tmp_path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run("inventory", "load", _write(tmp_path, SMALL))
-    return run
-
-
-def _write(tmp_path: pathlib.Path, text: str, name: str = "inv.yaml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
+    return loaded(cli_runner(tmp_path, capsys), tmp_path, SMALL)
 
 
 def _store(tmp_path: pathlib.Path):
@@ -118,12 +99,12 @@ def test_a_claimed_spare_is_refused_until_the_recovery_ends(rh, tmp_path):
     assert rh("host", "update", "spare-1", "--reserved", "yes")[0] == EXIT_OK
 
 
-def test_inventory_load_refuses_before_any_write(rh, tmp_path):
+def test_inventory_load_refuses_before_anywrite(rh, tmp_path):
     nid = rh("notify", "compute-1")[1].strip()
     changed = SMALL.replace("{name: compute-1}", "{name: compute-1, on_maintenance: true}")
     changed = changed.replace("{name: compute-2}", "{name: compute-2, type: BIG}")
     for extra in ((), ("--dry-run",)):
-        code, out, err = rh("inventory", "load", _write(tmp_path, changed), *extra)
+        code, out, err = rh("inventory", "load", write(tmp_path, changed), *extra)
         assert code == EXIT_CONFLICT
         assert "nothing loaded" in err and "host compute-1 can't be updated" in err and nid in err
     hosts = {h["name"]: h for h in json.loads(rh("host", "list", "--json")[1])}
@@ -132,6 +113,6 @@ def test_inventory_load_refuses_before_any_write(rh, tmp_path):
     # Pruning the segment of a host under recovery is refused too.
     only_seg2 = "segments:\n  - name: seg2\n    recovery_method: auto\n    hosts:\n"
     only_seg2 += "      - {name: compute-2}\n"
-    code, _, err = rh("inventory", "load", "--prune", _write(tmp_path, only_seg2, "p.yaml"))
+    code, _, err = rh("inventory", "load", "--prune", write(tmp_path, only_seg2, "p.yaml"))
     assert code == EXIT_CONFLICT and "host compute-1 can't be deleted" in err
     assert "segment seg1 can't be deleted" in err

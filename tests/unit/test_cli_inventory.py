@@ -19,39 +19,14 @@ from rhworker.cli import (
     EXIT_USAGE,
     main,
 )
+from tests.unit.cli_env import SMALL, cli_runner, write
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "conf" / "segments.example.yaml"
-
-SMALL = """
-segments:
-  - name: seg1
-    recovery_method: reserved_host
-    hosts:
-      - {name: compute-1}
-      - {name: spare-1, reserved: true}
-  - name: seg2
-    recovery_method: auto
-    hosts:
-      - {name: compute-2}
-"""
 
 
 @pytest.fixture
 def rh(tmp_path, capsys):
-    """Run ``rhworker --state-dir tmp_path ARGS``; return (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--state-dir", str(tmp_path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def write(tmp_path: pathlib.Path, text: str, name: str = "inv.yaml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
+    return cli_runner(tmp_path, capsys)
 
 
 def hosts_json(rh, *filters: str) -> list[dict]:

@@ -21,6 +21,7 @@ from rhworker.compute.openstack import OpenStackCompute
 from rhworker.compute.retry import Retrier
 from rhworker.errors import ComputeTransient, LeaseLost, StoreUnavailable
 from rhworker.recovery.base import Cancelled, LeaseGuard
+from tests.confs import compute_conf_with
 from tests.unit.test_compute_retry import FakeClock, FakeConnection, http_error
 
 
@@ -331,16 +332,9 @@ def test_real_guard_bounds_a_503_storm_by_the_lease() -> None:
 
 
 def test_keystoneauth_never_retries_behind_the_fence() -> None:
-    from oslo_config import cfg
-
     from rhworker.compute.openstack import connection_kwargs
-    from rhworker.conf import compute as compute_conf
 
-    conf = cfg.ConfigOpts()
-    conf.register_opts(compute_conf.OPTS, group="compute")
-    conf(args=[])
-    conf.set_override("auth_type", "none", group="compute")
-    kwargs = connection_kwargs(conf)
+    kwargs = connection_kwargs(compute_conf_with(auth_type="none"))
     assert kwargs["compute_connect_retries"] == 0
     assert kwargs["compute_status_code_retries"] == 0
 

@@ -19,11 +19,9 @@ from openstack import exceptions as os_exc
 from openstack.compute.v2 import aggregate as sdk_aggregate
 from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import service as sdk_service
-from oslo_config import cfg
 
 from rhworker.compute.base import ComputeClient
 from rhworker.compute.openstack import OpenStackCompute, connection_kwargs
-from rhworker.conf import compute as compute_conf
 from rhworker.errors import (
     ComputeBadRequest,
     ComputeError,
@@ -31,6 +29,7 @@ from rhworker.errors import (
     ComputeTransient,
     ConfigError,
 )
+from tests.confs import compute_conf_with
 
 
 class FakeClock:
@@ -496,19 +495,11 @@ def test_close(compute: OpenStackCompute, conn: FakeConnection) -> None:
 # --- configuration -------------------------------------------------------------------
 
 
-def _conf(**compute_opts: Any) -> cfg.ConfigOpts:
-    # A fresh group per test: overrides must not leak between ConfigOpts instances.
-    conf = cfg.ConfigOpts()
-    conf.register_opts(compute_conf.OPTS, group="compute")
-    conf(args=[])
-    for name, value in compute_opts.items():
-        conf.set_override(name, value, group="compute")
-    return conf
-
-
 def test_conf_none_auth_with_endpoint() -> None:
     kwargs = connection_kwargs(
-        _conf(auth_type="none", endpoint_override="http://127.0.0.1:9/v2.1", api_timeout=7.0)
+        compute_conf_with(
+            auth_type="none", endpoint_override="http://127.0.0.1:9/v2.1", api_timeout=7.0
+        )
     )
     assert kwargs["compute_endpoint_override"] == "http://127.0.0.1:9/v2.1"
     assert kwargs["compute_api_version"] == "2.94"
@@ -519,7 +510,7 @@ def test_conf_none_auth_with_endpoint() -> None:
 
 def test_conf_password_auth_passes_only_plugin_options() -> None:
     kwargs = connection_kwargs(
-        _conf(
+        compute_conf_with(
             auth_url="http://127.0.0.1:9/v3",
             username="admin",
             password="secret",
@@ -541,7 +532,9 @@ def test_conf_password_auth_passes_only_plugin_options() -> None:
 
 def test_conf_admin_token() -> None:
     kwargs = connection_kwargs(
-        _conf(auth_type="admin_token", token="t0k", endpoint_override="http://127.0.0.1:9/v2.1")
+        compute_conf_with(
+            auth_type="admin_token", token="t0k", endpoint_override="http://127.0.0.1:9/v2.1"
+        )
     )
     assert kwargs["auth"] == {"token": "t0k", "endpoint": "http://127.0.0.1:9/v2.1"}
 
@@ -549,17 +542,19 @@ def test_conf_admin_token() -> None:
 @pytest.mark.parametrize("version", ["2.95", "2.100", "3.0", "2.10", "latest"])
 def test_conf_refuses_microversions(version: str) -> None:
     with pytest.raises(ConfigError):
-        connection_kwargs(_conf(auth_type="none", microversion=version))
+        connection_kwargs(compute_conf_with(auth_type="none", microversion=version))
 
 
 def test_conf_unknown_auth_type() -> None:
     with pytest.raises(ConfigError, match="auth_type"):
-        connection_kwargs(_conf(auth_type="no-such-plugin"))
+        connection_kwargs(compute_conf_with(auth_type="no-such-plugin"))
 
 
 def test_from_conf_builds_a_connection() -> None:
     compute = OpenStackCompute.from_conf(
-        _conf(auth_type="none", endpoint_override="http://127.0.0.1:9/v2.1", retry_deadline=3.0)
+        compute_conf_with(
+            auth_type="none", endpoint_override="http://127.0.0.1:9/v2.1", retry_deadline=3.0
+        )
     )
     try:
         assert compute._retry.deadline == 3.0

@@ -79,3 +79,27 @@ def test_stranded_evacuation_is_named_and_not_posted_again(env: Env) -> None:
     assert [s.detail.get("target") for s in env.steps("stranded")] == [SIBLING]
     assert not env.compute.calls_of("evacuate_server")
     assert SPARE  # the spare stays free for the servers that can still move
+
+
+def test_within_an_attempt_a_fenced_host_is_not_asked_again_until_reported_again(
+    env: Env,
+) -> None:
+    """Each evacuation batch fences the hosts reported since: those this attempt
+    already handled cost no Nova read; a new report of one of them does."""
+    _sibling(env)
+    ctx, n = env.ctx(), env.store.get_notification(env.nid)
+    done: set[str] = set()
+    assert correlated.fence_reported(ctx, n, done) == [FAILED_HOST, SIBLING]
+    asked = len(env.compute.calls_of("get_service"))
+    assert asked == 2
+    assert correlated.fence_reported(ctx, n, done) == []
+    assert len(env.compute.calls_of("get_service")) == asked  # nothing asked again
+    # the sibling came back, Nova un-forced it, and it is reported failed again
+    env.compute.services[SIBLING].forced_down = False
+    env.store.update_host(SIBLING, on_maintenance=False)
+    env.store.create_notification("COMPUTE_HOST", SIBLING, dict(STOPPED), dedup_interval=0)
+    assert correlated.fence_reported(ctx, n, done) == [SIBLING]
+    assert len(env.compute.calls_of("get_service")) == asked + 1
+    # without the attempt's memory, every batch asks again (as before)
+    assert correlated.fence_reported(ctx, n) == []
+    assert len(env.compute.calls_of("get_service")) == asked + 3

@@ -26,29 +26,17 @@ from rhworker.models import (
     RecoveryMethod,
     Segment,
 )
-from rhworker.recovery import host_failure
+from rhworker.recovery import evacuation, host_failure
 from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
 from rhworker.recovery.evacuation import Evacuation, ServerWatch
 from rhworker.recovery.host_failure import HostFailureDriver
 from rhworker.recovery.targets import claim_reserved_host
 from rhworker.store import Store, from_url
+from tests.unit.driver_env import Clock
 
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL"}
 FAILED_HOST = "c1"
 SPARE = "spare-1"
-
-
-class Clock:
-    """Wall clock that only sleeping moves: polling loops run at once."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclasses.dataclass
@@ -399,7 +387,7 @@ def test_adapter_reads_every_rebuild_state_as_accepted(task_state: str) -> None:
 
 
 def test_notification_show_displays_gone_and_our_lock(capsys: Any) -> None:
-    from rhworker.cli.notification import _print_moves
+    from rhworker.cli.notifications import _print_moves
 
     _print_moves(
         [
@@ -486,9 +474,9 @@ def test_in_flight_servers_are_read_together_one_call_per_poll(env: Env) -> None
     for t in threads:
         t.join(30)
     assert all(hosts[-1] == SPARE for hosts in seen.values()), seen
-    polls = env.compute.calls_of("read_servers")
+    polls = env.compute.calls_of("read_evacuating")
     assert [c.args[0] for c in polls] == [tuple(ids)] * 3  # one call per poll, for all five
-    assert polls[0].args[1] == (FAILED_HOST, SPARE)
+    assert polls[0].args[1:] == (FAILED_HOST, (FAILED_HOST, SPARE))
     assert env.compute.calls_of("get_server") == []
 
 
@@ -499,13 +487,18 @@ def test_the_watch_polls_soon_after_a_server_joins_then_backs_off_to_verify_inte
     still = {"task_state": "rebuild_spawning"}
     env.compute.script("vm-1", [{}, *[dict(still) for _ in range(12)], *nova_evacuation(SPARE)])
     times: list[float] = []
-    real = env.compute.read_servers
+    real, real_full = env.compute.read_evacuating, env.compute.read_servers
 
-    def timed(ids: Any, hosts: Any) -> Any:
+    def timed(ids: Any, source: Any, hosts: Any) -> Any:
         times.append(env.clock.now)
-        return real(ids, hosts)
+        return real(ids, source, hosts)
 
-    env.compute.read_servers = timed  # type: ignore[method-assign]
+    def timed_full(ids: Any, hosts: Any) -> Any:  # the watch's full read, every 10 s
+        times.append(env.clock.now)
+        return real_full(ids, hosts)
+
+    env.compute.read_evacuating = timed  # type: ignore[method-assign]
+    env.compute.read_servers = timed_full  # type: ignore[method-assign]
     done = _run(env, env.move("vm-1"))
     assert done.state == MoveState.SUCCEEDED, done.message
     gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
@@ -606,3 +599,48 @@ def test_claim_walk_skips_hosts_claimed_since_its_read_without_trying_their_lock
     other.release(held)
     other.stop()
     ctx.coordinator.stop()
+
+
+# -- the watch reads Nova's migration records first ---------------------------------------
+
+
+def test_the_watch_reads_a_server_only_once_its_evacuation_ended(env: Env) -> None:
+    """While Nova's migration record says the evacuation runs, the watch tells the
+    move so (None) instead of a read; a server whose record ended is read."""
+    env.compute.add_server("vm-1", FAILED_HOST)
+    env.compute.script("vm-1", [{}, *nova_evacuation(SPARE)])
+    watch = ServerWatch(env.ctx(), FAILED_HOST, SPARE)
+    after, first = watch.read("vm-1", 0)
+    assert first is not None and first.host == FAILED_HOST  # no migration yet: read
+    env.compute.evacuate_server("vm-1", SPARE)
+    answers: list[Server | None] = []
+    while not answers or answers[-1] is None or answers[-1].host != SPARE:
+        after, server = watch.read("vm-1", after)
+        answers.append(server)
+    # pre-migrating, task cleared with the migration still running: not final, not read
+    assert answers[:-1] == [None] * (len(answers) - 1) and len(answers) >= 3
+    assert answers[-1] is not None and answers[-1].status == "ACTIVE"
+    assert env.compute.calls_of("read_servers") == []
+
+
+def test_a_server_deleted_while_its_migration_runs_is_found_by_the_full_read(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nova's record of an evacuation that never ends (the server deleted under it):
+    the watch's read of every server, every FULL_READ_EVERY seconds, finds it gone."""
+    env.compute.add_server("vm-1", FAILED_HOST, task_state="rebuilding")
+    env.compute.add_migration("vm-1", FAILED_HOST, SPARE, "pre-migrating")
+
+    def stuck(ids: Any, source: str, hosts: Any) -> dict[str, Server | None]:
+        with env.compute._lock:
+            env.compute.servers.pop("vm-1", None)  # deleted; the record stays running
+        return {sid: None for sid in ids}  # as the real adapter answers: not read
+
+    monkeypatch.setattr(env.compute, "read_evacuating", stuck)
+    start = env.clock.now
+    done = _run(env, env.move("vm-1"))
+    assert done.state == MoveState.GONE, done.message
+    assert env.clock.now - start == pytest.approx(evacuation.FULL_READ_EVERY, abs=1.0)
+    assert len(env.compute.calls_of("read_servers")) == 1
+    assert env.compute.calls_of("evacuate_server") == [], env.compute.calls
+    assert env.compute.violations == []

@@ -6,6 +6,10 @@ is production code and does not lean on test helpers; the test helpers do not im
 the command line either (they drive it as a process, the way an operator does).
 ``rhworker/__main__.py`` is ``python -m rhworker``: a front door itself. Every import
 counts, including those inside functions and under ``TYPE_CHECKING``.
+
+Below the front doors, the floors of docs/architecture.md: a module imports its own
+floor or lower ones. A new top-level module or package needs its floor here (and a
+line in that document).
 """
 
 from __future__ import annotations
@@ -18,6 +22,54 @@ import rhworker
 PACKAGE = pathlib.Path(rhworker.__file__).parent
 FRONT_DOORS = ("rhworker.cli", "rhworker.__main__")
 TEST_HELPERS = "rhworker.testing"
+
+# docs/architecture.md, bottom up.
+FLOORS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "words",
+        (
+            "rhworker.models",
+            "rhworker.errors",
+            "rhworker.codec",
+            "rhworker.validation",
+            "rhworker.masking",
+            "rhworker.text",
+            "rhworker.logs",
+            "rhworker.conf",
+            "rhworker.callrunner",
+        ),
+    ),
+    # The simulator stands beside the seams: the other end of the compute seam.
+    (
+        "seams",
+        (
+            "rhworker.store",
+            "rhworker.coordination",
+            "rhworker.compute",
+            "rhworker.fencing",
+            "rhworker.sim",
+        ),
+    ),
+    ("recovery", ("rhworker.recovery",)),
+    (
+        "worker",
+        (
+            "rhworker.worker",
+            "rhworker.metrics",
+            "rhworker.supervisor",
+            "rhworker.preflight",
+            "rhworker.status",
+            "rhworker.verify",
+            "rhworker.inventory",
+            "rhworker.interventions",
+            # the REST API's intake and inventory changes (issue 14's second front door)
+            "rhworker.intake",
+            "rhworker.inventory_changes",
+        ),
+    ),
+    ("composition", ("rhworker.wiring", "rhworker.deployment")),
+    ("front doors and test helpers", (*FRONT_DOORS, "rhworker.api", TEST_HELPERS)),
+]
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -46,6 +98,18 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> s
     return found
 
 
+def floor_of(name: str) -> int | None:
+    """The floor of module ``name`` (its longest listed prefix), None if unlisted."""
+    if name == "rhworker":  # the package itself: its version
+        return 0
+    best: tuple[int, int] | None = None  # (prefix length, floor)
+    for floor, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if within(name, prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), floor)
+    return None if best is None else best[1]
+
+
 def within(name: str, *packages: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
@@ -70,6 +134,37 @@ def test_no_module_imports_upward() -> None:
         imports = imported_modules(source, module, is_package=path.name == "__init__.py")
         problems += [f"{module} imports {name}" for name in wrong_way(module, imports)]
     assert not problems, "imports pointing up:\n" + "\n".join(problems)
+
+
+def test_every_module_imports_its_floor_or_lower_ones() -> None:
+    unlisted, problems = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        floor = floor_of(module)
+        if floor is None:
+            unlisted.append(module)
+            continue
+        source = path.read_text(encoding="utf-8")
+        for name in imported_modules(source, module, is_package=path.name == "__init__.py"):
+            above = floor_of(name) if within(name, "rhworker") else None
+            if above is not None and above > floor:
+                problems.append(
+                    f"{module} ({FLOORS[floor][0]}) imports {name} ({FLOORS[above][0]})"
+                )
+    assert not unlisted, "modules without a floor (add them to FLOORS): " + ", ".join(unlisted)
+    assert not problems, "imports pointing up:\n" + "\n".join(sorted(problems))
+
+
+def test_floor_of_takes_the_longest_listed_prefix() -> None:
+    def floor_name(module: str) -> str:
+        floor = floor_of(module)
+        return "unlisted" if floor is None else FLOORS[floor][0]
+
+    assert floor_name("rhworker") == "words"
+    assert floor_name("rhworker.store.redis.store") == "seams"
+    assert floor_name("rhworker.cli.demo.view") == "front doors and test helpers"
+    assert floor_name("rhworker.recoveryx") == "unlisted"  # a prefix counts only at a dot
+    assert floor_name("rhworker_elsewhere") == "unlisted"
 
 
 def test_the_walk_sees_imports_inside_functions_and_relative_ones() -> None:

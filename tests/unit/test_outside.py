@@ -155,6 +155,21 @@ def test_an_evacuation_still_running_overlaps_any_later_one() -> None:
     assert any("posted while evacuation 1 (pre-migrating) still ran" in v for v in found)
 
 
+def test_a_rebuild_lost_with_its_failed_destination_is_not_an_evacuation() -> None:
+    # c2 died under the rebuild (pre-migrating for ever): the server was reset and
+    # evacuated again onto spare2; the lost one neither overlaps nor counts
+    servers = [server("a", "spare2")]
+    migrations = [
+        evac(1, "a", "c1", "c2", "pre-migrating", updated="2026-11-30T04:00:00.000000"),
+        evac(2, "a", "c1", "spare2", "done", created="2026-11-30T04:00:30.000000"),
+    ]
+    assert check(servers, migrations, SERVICES, FAILED, RESERVED) == []
+    # the same toward a live host is still two evacuations at once
+    migrations[0]["dest_compute"] = "c3"
+    found = check(servers, migrations, SERVICES, FAILED, RESERVED)
+    assert any("posted while evacuation 1 (pre-migrating) still ran" in v for v in found)
+
+
 def test_a_retry_after_no_valid_host_is_fine() -> None:
     # spare1 was full: Nova refused (error), the next try went to spare2.
     servers = [server("a", "spare2")]

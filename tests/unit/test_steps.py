@@ -16,11 +16,13 @@ from rhworker.store import from_url
 STORED = {
     "aggregate", "already_recovered", "capacity_split", "capacity_unknown", "claim_lost",
     "claimed", "confirmed", "control", "correlation_window", "delivered", "disabled",
-    "enabled", "evacuation_in_progress", "failed", "fallback", "fence", "fence_first",
+    "enabled", "evacuation_in_progress", "evacuation_slow", "failed", "fallback", "fence",
+    "fence_first",
     "fenced", "force_up", "full", "gate", "ignored", "instances", "inventory", "lock_busy",
     "lock_skipped", "lock_unavailable", "locked", "maintenance", "method", "next_share",
-    "no_reserved_host", "reset_state", "restore_refused", "resumed", "spare_in_use",
-    "spare_kept", "spare_returned", "start", "stop", "stranded", "too_small",
+    "no_reserved_host", "re_evacuate", "reset_state", "restore_refused", "resumed",
+    "spare_in_use", "spare_kept", "spare_returned", "start", "stop", "stranded",
+    "stranded_reset", "too_small",
 }  # fmt: skip
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "rhworker"

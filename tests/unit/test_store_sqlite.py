@@ -71,7 +71,10 @@ def test_read_only_open_never_creates(tmp_path: Path) -> None:
         "sqlite:///x?synchronous=off",
     ],
 )
-def test_bad_urls(url: str) -> None:
+def test_bad_urls(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Relative paths resolve from the current directory: keep them in tmp_path (the
+    # file of ``sqlite:///x?synchronous=off`` is created before the option is refused).
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError):
         SqliteStore.from_url(url)
 

@@ -110,8 +110,9 @@ def test_lock_service_down_claims_on_the_claim_alone(
 def test_a_lost_claim_moves_on_to_the_next_spare(
     store: Store, tmp_path: Path, coordinators: list[Coordinator], monkeypatch: pytest.MonkeyPatch
 ):
-    """Two walks with the locks down, the second one having read the spares before
-    the first claimed (as a concurrent worker does): the claim decides."""
+    """Two walks with the locks down, the second one having read the spares (and the
+    host just before its claim) before the first claimed (as a concurrent worker
+    does): the claim decides."""
     coordinator = _coordinator(tmp_path, coordinators)
     _down(coordinator, monkeypatch)
     first = _context(store, coordinator, "c1")
@@ -121,6 +122,9 @@ def test_a_lost_claim_moves_on_to_the_next_spare(
         first, store.get_notification(first.delivery.notification_id), store.get_host("c1"), set()
     )
     monkeypatch.setattr(store, "reserved_hosts", lambda segment: seen_before)
+    read_before = {h.name: h for h in seen_before}
+    get_host = store.get_host
+    monkeypatch.setattr(store, "get_host", lambda name: read_before.get(name) or get_host(name))
     got_second = claim_reserved_host(
         second,
         store.get_notification(second.delivery.notification_id),
@@ -135,6 +139,7 @@ def test_a_lost_claim_moves_on_to_the_next_spare(
         (StepName.LOCK_UNAVAILABLE, "r1"),
         ("claimed", "r1"),
     ]
+    monkeypatch.setattr(store, "get_host", get_host)
     # No spare left: nothing claimed, the claims stand.
     third = _context(store, coordinator, "r0")
     assert (

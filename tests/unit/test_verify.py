@@ -13,6 +13,7 @@ import pytest
 from rhworker.models import Host, Move, MoveState, NotificationStatus, RecoveryMethod, Segment
 from rhworker.store import Store, from_url
 from rhworker.verify import verify
+from tests.unit.test_outside import evac
 
 S = NotificationStatus
 STOPPED = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -275,17 +276,6 @@ def test_cli_verify(tmp_path: Any, capsys: Any) -> None:
 # -- a spare serves one failed host, as Nova sees it ------------------------------------
 
 
-def evacuation(mid: int, sid: str, source: str, dest: str, status: str = "done") -> dict[str, Any]:
-    return {
-        "id": mid,
-        "instance_uuid": sid,
-        "source_compute": source,
-        "dest_compute": dest,
-        "status": status,
-        "migration_type": "evacuation",
-    }
-
-
 def test_spare_with_servers_of_two_failed_hosts(store: Store) -> None:
     # The store says spare1 serves c1 only (it lost c2's claim, e.g. a rollback);
     # Nova's records say otherwise.
@@ -293,7 +283,7 @@ def test_spare_with_servers_of_two_failed_hosts(store: Store) -> None:
     recover(store, "c2", moves=[("vm2", MoveState.SUCCEEDED, "")])
     state = sim_state(
         [server("vm1", "spare1"), server("vm2", "spare1")],
-        migrations=[evacuation(1, "vm1", "c1", "spare1"), evacuation(2, "vm2", "c2", "spare1")],
+        migrations=[evac(1, "vm1", "c1", "spare1"), evac(2, "vm2", "c2", "spare1")],
     )
     report = verify(store, state)
     assert kinds(report) == ["spare_shared"]
@@ -306,8 +296,8 @@ def test_spare_counts_an_evacuation_still_under_way(store: Store) -> None:
     state = sim_state(
         [server("vm1", "spare1"), server("vm2", "c2")],
         migrations=[
-            evacuation(1, "vm1", "c1", "spare1"),
-            evacuation(2, "vm2", "c2", "spare1", status="migrating"),
+            evac(1, "vm1", "c1", "spare1"),
+            evac(2, "vm2", "c2", "spare1", status="migrating"),
         ],
     )
     assert kinds(verify(store, state)) == ["spare_shared"]
@@ -318,10 +308,10 @@ def test_spare_ignores_failed_evacuations_and_servers_gone_elsewhere(store: Stor
     state = sim_state(
         [server("vm1", "spare1"), server("vm2", "c2"), server("vm3", "c2")],
         migrations=[
-            evacuation(1, "vm1", "c1", "spare1"),
-            evacuation(2, "vm2", "c2", "spare1", status="error"),  # never moved
-            evacuation(3, "vm3", "c2", "spare1"),  # moved there, then away again
-            {**evacuation(4, "vm1", "c1", "c2"), "migration_type": "live-migration"},
+            evac(1, "vm1", "c1", "spare1"),
+            evac(2, "vm2", "c2", "spare1", status="error"),  # never moved
+            evac(3, "vm3", "c2", "spare1"),  # moved there, then away again
+            {**evac(4, "vm1", "c1", "c2"), "migration_type": "live-migration"},
         ],
     )
     assert verify(store, state).ok
@@ -333,9 +323,9 @@ def test_spare_latest_evacuation_of_a_server_decides(store: Store) -> None:
     state = sim_state(
         [server("vm1", "spare1"), server("vm2", "spare1")],
         migrations=[
-            evacuation(1, "vm1", "c2", "spare1", status="failed"),
-            evacuation(2, "vm1", "c1", "spare1"),
-            evacuation(3, "vm2", "c1", "spare1"),
+            evac(1, "vm1", "c2", "spare1", status="failed"),
+            evac(2, "vm1", "c1", "spare1"),
+            evac(3, "vm2", "c1", "spare1"),
         ],
     )
     assert verify(store, state).ok
@@ -345,7 +335,7 @@ def test_spares_given_explicitly(store: Store) -> None:
     # c2 is not a spare as far as the store knows; the caller says it is one.
     state = sim_state(
         [server("vm1", "c2"), server("vm2", "c2")],
-        migrations=[evacuation(1, "vm1", "c1", "c2"), evacuation(2, "vm2", "spare2", "c2")],
+        migrations=[evac(1, "vm1", "c1", "c2"), evac(2, "vm2", "spare2", "c2")],
     )
     assert verify(store, state).ok
     report = verify(store, state, spares=["c2"])
@@ -361,7 +351,7 @@ def test_spare_filled_by_the_scheduler_for_an_auto_segment_is_not_shared(store: 
     recover(store, "c9", moves=[("vm9", MoveState.SUCCEEDED, "")])
     state = sim_state(
         [server("vm1", "spare1"), server("vm9", "spare1")],
-        migrations=[evacuation(1, "vm1", "c1", "spare1"), evacuation(2, "vm9", "c9", "spare1")],
+        migrations=[evac(1, "vm1", "c1", "spare1"), evac(2, "vm9", "c9", "spare1")],
     )
     assert verify(store, state).ok, verify(store, state).summary()
 

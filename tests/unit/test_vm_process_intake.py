@@ -10,12 +10,13 @@ import pathlib
 import pytest
 
 from rhworker import validation
-from rhworker.cli import EXIT_DUPLICATE, EXIT_OK, EXIT_USAGE, main
+from rhworker.cli import EXIT_DUPLICATE, EXIT_OK, EXIT_USAGE
 from rhworker.coordination import LOCK_INSTANCE, LOCK_RESERVED_HOST, lock_name
 from rhworker.errors import ValidationError
 from rhworker.models import Notification, NotificationStatus, NotificationType
 from rhworker.recovery.base import RecoveryDriver
 from rhworker.recovery.instance_failure import needs_recovery
+from tests.unit.cli_env import Run, cli_runner, loaded
 
 UUID = "5C8F3D5E-4A7B-4A3C-9A2E-3F1D2C4B5A6E"
 
@@ -148,16 +149,8 @@ segments:
 
 
 @pytest.fixture
-def rh(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--state-dir", str(tmp_path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    path = tmp_path / "inv.yaml"
-    path.write_text(INVENTORY)
-    assert run("inventory", "load", str(path))[0] == EXIT_OK
-    return run
+def rh(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    return loaded(cli_runner(tmp_path, capsys), tmp_path, INVENTORY)
 
 
 def _payload(rh, nid: str) -> dict:  # type: ignore[no-untyped-def]

@@ -18,6 +18,9 @@ from rhworker.recovery.base import HostFailureOptions
 from rhworker.status import read_members
 from rhworker.worker import Worker, WorkerOptions
 
+# What Worker.close() does, in its written-down order.
+CLOSE_ORDER = ["stop metrics", "stop coordinator", "close compute", "close store"]
+
 
 class Part:
     """Stands for one part of a worker; writes what is done to it in ``log``."""
@@ -59,13 +62,7 @@ def test_with_starts_the_coordinator_and_closes_in_order() -> None:
     log: list[str] = []
     with parts_worker(log):
         assert log == ["start coordinator"]
-    assert log == [
-        "start coordinator",
-        "stop metrics",
-        "stop coordinator",
-        "close compute",
-        "close store",
-    ]
+    assert log == ["start coordinator", *CLOSE_ORDER]
 
 
 def test_a_part_that_fails_to_close_is_logged_and_the_others_close(
@@ -75,7 +72,7 @@ def test_a_part_that_fails_to_close_is_logged_and_the_others_close(
     worker = parts_worker(log, fail={"compute": "close"})
     with caplog.at_level(logging.ERROR, logger="rhworker.worker"):
         worker.close()
-    assert log == ["stop metrics", "stop coordinator", "close compute", "close store"]
+    assert log == CLOSE_ORDER
     assert "closing its compute failed" in caplog.text
 
 
@@ -83,13 +80,7 @@ def test_a_coordinator_that_cannot_start_closes_the_worker() -> None:
     log: list[str] = []
     with pytest.raises(CoordinationError), parts_worker(log, fail={"coordinator": "start"}):
         raise AssertionError("not reached")
-    assert log == [
-        "start coordinator",
-        "stop metrics",
-        "stop coordinator",
-        "close compute",
-        "close store",
-    ]
+    assert log == ["start coordinator", *CLOSE_ORDER]
 
 
 def test_wired_workers_run_a_burst_in_threads_and_close(tmp_path: Path) -> None:

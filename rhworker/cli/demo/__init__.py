@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from oslo_config import cfg
+
 from rhworker import conf as rconf
 from rhworker.cli import load_conf
 from rhworker.cli._common import int_in, seconds
@@ -135,6 +137,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         control = SimControl(sim_url)
         control.load_cloud(spec)
+        conf = None
         if args.external_workers:
             from rhworker.store import from_url
 
@@ -152,7 +155,7 @@ def _demo(args: argparse.Namespace) -> int:
             )
             store = deployment.store
             deployment.start_worker_process(pool=args.workers)
-        return _run(args, spec, store, control, started, state_dir)
+        return _run(args, spec, store, control, started, state_dir, _disable_reason(conf))
     finally:
         if deployment is not None:
             deployment.close()
@@ -175,6 +178,7 @@ def _run(
     control: Any,
     started: float,
     state_dir: str,
+    disable_reason: str,
 ) -> int:
     from rhworker.cli.demo.scenario import Extras, plan_extras, plan_scenario, status_counts, watch
     from rhworker.cli.demo.view import LiveView, print_summary
@@ -188,7 +192,7 @@ def _run(
         if args.no_extra
         else plan_extras(spec, control.state()["servers"], scenario.failed_hosts, args.seed)
     )
-    extra = _ExtraFailures(store, control, extras, _disable_reason(args))
+    extra = _ExtraFailures(store, control, extras, disable_reason)
     fail_once = None
     if scenario.fail_once_host:
         on_host = sorted(
@@ -266,14 +270,14 @@ def _release_brake(
     """The demo fails most hosts of its small segments: the mass-failure brake holds
     them (docs/brake.md). With its own workers, play the operator who checked and
     resumes; with external ones (a store that is not only the demo's), say it once."""
-    from rhworker import brake, controls
+    from rhworker import brake, interventions
 
     for scope, pause in store.pauses().items():
         if brake.threshold_of(pause) is None:
             continue
         command = "rhworker resume" + (f" --segment {scope}" if scope else "")
         if release:
-            controls.resume(store, scope, by="operator:demo")
+            interventions.resume(store, scope, by="operator:demo")
             note(f"{pause.reason} — the demo resumes it as an operator would ('{command}')")
         elif scope not in told:
             told.add(scope)
@@ -365,11 +369,12 @@ class _ExtraFailures:
         return out
 
 
-def _disable_reason(args: argparse.Namespace) -> str:
-    """The reason the workers disable a service with on a PROCESS STOPPED: the started
-    workers run with the defaults, external ones with the configuration."""
-    if args.external_workers:
-        return str(load_conf(args).process_failure.service_disable_reason)
+def _disable_reason(conf: cfg.ConfigOpts | None) -> str:
+    """The reason the workers disable a service with on a PROCESS STOPPED: external
+    workers run with the configuration (``conf``), the started ones (None) with the
+    defaults."""
+    if conf is not None:
+        return str(conf.process_failure.service_disable_reason)
     from rhworker.conf.process_failure import DEFAULT_SERVICE_DISABLE_REASON
 
     return DEFAULT_SERVICE_DISABLE_REASON

@@ -190,6 +190,11 @@ class RealNovaCloud:
         result: dict[str, int] = self._control("GET", "requests")
         return result
 
+    def requests_by_path(self) -> dict[str, int]:
+        """Nova API requests served so far, by method and path (ids as ``{id}``)."""
+        result: dict[str, int] = self._control("GET", "requests/by_path")
+        return result
+
     def services(self) -> list[dict[str, Any]]:
         return list(self._control("GET", "services"))
 

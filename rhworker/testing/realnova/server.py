@@ -78,6 +78,9 @@ LOG = logging.getLogger("rhworker-realnova")
 # Per-host sizes for the fake driver, read when each nova-compute starts.
 HOST_SIZES: dict[str, dict[str, int]] = {}
 SPAWN_DELAY = [0.0]
+# Crashes per host so far: a spawn under way when its host crashed never finishes
+# (the rebuild died with the host), even once the host is restarted.
+CRASHES: dict[str, int] = {}
 
 
 class SizedFakeDriver(fake_virt.FakeDriver):
@@ -88,11 +91,15 @@ class SizedFakeDriver(fake_virt.FakeDriver):
         self.vcpus = size.get("vcpus", DEFAULT_VCPUS)
         self.memory_mb = size.get("memory_mb", DEFAULT_MEMORY_MB)
         self.local_gb = size.get("local_gb", 100000)
+        self.host_name = nova_fixtures.CONF.host
         super().__init__(virtapi, read_only)
 
     def spawn(self, *args, **kwargs):
+        crashes = CRASHES.get(self.host_name, 0)
         if SPAWN_DELAY[0] > 0:
             time.sleep(SPAWN_DELAY[0])  # eventlet-patched: yields to other work
+        while CRASHES.get(self.host_name, 0) != crashes:
+            time.sleep(3600)  # the host died under this spawn: it never ends
         return super().spawn(*args, **kwargs)
 
 
@@ -308,9 +315,16 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             raise ControlError(404, f"no such host {host}")
         if host in self.crashed:
             return
-        # The service stops: no more heartbeats, no RPC server. Its database record
-        # stays, so Nova counts it down after service_down_time (or once forced down).
-        compute.stop()
+        # The host dies at once: no more heartbeats (nor periodic tasks), no RPC
+        # server; what it was doing dies with it (a spawn under way never ends, see
+        # SizedFakeDriver) instead of the graceful stop's wait for it to finish. Its
+        # database record stays, so Nova counts it down after service_down_time (or
+        # once forced down).
+        CRASHES[host] = CRASHES.get(host, 0) + 1
+        compute.tg.stop_timers()
+        for server in (compute.rpcserver, getattr(compute, "rpcserver_alt", None)):
+            if server is not None:
+                server.stop()
         self.crashed.add(host)
 
     def crash_server(self, server_id: str) -> dict:
@@ -403,6 +417,17 @@ class RealNova(test.TestCase, integrated_helpers.PlacementInstanceHelperMixin):
             ]
 
 
+def request_kind(path: str, query: str) -> str:
+    """``/v2.1/servers/<uuid>/action?x=1&y=2`` -> ``/servers/{id}/action?x&y``."""
+    parts = [
+        "{id}" if len(p) >= 32 or p.isdigit() else p
+        for p in path.split("/")
+        if p and p not in ("v2.1", "v2")
+    ]
+    keys = sorted({kv.split("=", 1)[0] for kv in query.split("&") if kv})
+    return "/" + "/".join(parts) + ("?" + "&".join(keys) if keys else "")
+
+
 class App:
     """One WSGI app: the control API under /_rhworker/, Nova's API for the rest."""
 
@@ -410,6 +435,8 @@ class App:
         self.nova = nova
         self.nova_app = nova.api_fixture.app()
         self.requests: dict[str, int] = {}
+        # The same, by method and path (ids replaced by {id}, query keys kept).
+        self.requests_by_path: dict[str, int] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -425,6 +452,8 @@ class App:
         # Nova API requests served, by method (the benchmarks' "Nova calls").
         method = environ.get("REQUEST_METHOD", "")
         self.requests[method] = self.requests.get(method, 0) + 1
+        kind = f"{method} {request_kind(path, environ.get('QUERY_STRING', ''))}"
+        self.requests_by_path[kind] = self.requests_by_path.get(kind, 0) + 1
         # No Keystone: a request without identity headers is the harness's admin.
         environ.setdefault("HTTP_X_AUTH_USER", "admin")
         environ.setdefault("HTTP_X_AUTH_PROJECT_ID", nova_fixtures.PROJECT_ID)
@@ -455,8 +484,8 @@ class App:
             return {"ok": True}
         if method == "GET" and parts == ["servers"]:
             return n.servers()
-        if method == "GET" and parts == ["requests"]:
-            return dict(self.requests)
+        if method == "GET" and parts[:1] == ["requests"]:  # requests[/by_path]
+            return dict(self.requests_by_path if parts[1:] == ["by_path"] else self.requests)
         if method == "GET" and parts == ["migrations"]:
             return n.migrations()
         if method == "GET" and parts == ["services"]:

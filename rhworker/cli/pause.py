@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rhworker import brake, controls
+from rhworker import brake, interventions
 from rhworker.cli import EXIT_OK
 from rhworker.cli._common import open_store
 
@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _pause(args: argparse.Namespace) -> int:
     with open_store(args) as store:
-        ids = controls.pause(
-            store, args.segment, by=controls.operator(args.user), reason=args.reason
+        ids = interventions.pause(
+            store, args.segment, by=interventions.operator(args.user), reason=args.reason
         )
     scope = f"segment {args.segment}" if args.segment else "all segments"
     print(f"paused {scope}; {len(ids)} notification(s) waiting are kept, not processed")
@@ -38,7 +38,7 @@ def _pause(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         lifted = store.pauses().get(args.segment)
-        ids = controls.resume(store, args.segment, by=controls.operator(args.user))
+        ids = interventions.resume(store, args.segment, by=interventions.operator(args.user))
         still = store.pauses()
     scope = f"segment {args.segment}" if args.segment else "all segments"
     print(f"resumed {scope}; {len(ids)} notification(s) waiting")

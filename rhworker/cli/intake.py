@@ -1,4 +1,4 @@
-"""``rhworker notify HOST``: report a failure, as a monitor would.
+"""``rhworker notify HOST`` (the intake): report a failure, as a monitor would.
 
 The defaults are what masakari-monitors sends:
 
@@ -97,7 +97,7 @@ def build_payload(args: argparse.Namespace) -> dict[str, Any] | None:
         for key in keys
         if key not in flags and getattr(args, key, None) is not None
     ]
-    if misplaced:
+    if misplaced and kind in TYPE_FLAGS:  # an unknown --type: the intake refuses it
         names = ", ".join("--" + key.replace("_", "-") for key in sorted(set(misplaced)))
         print(f"error: {names} do not apply to --type {kind}", file=sys.stderr)
         return None
@@ -136,7 +136,7 @@ def _notify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     conf = load_conf(args)
     interval = float(conf.notification.duplicate_notification_detection_interval)
-    with open_store(args) as store:
+    with open_store(args, conf=conf) as store:
         try:
             notification = store.create_notification(
                 args.type,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rhworker import controls
+from rhworker import interventions
 from rhworker.cli import EXIT_OK, load_conf
 from rhworker.cli._common import open_store, print_fields, print_json, print_table
 from rhworker.conf.store import parse_duration, retention_of
@@ -120,14 +120,18 @@ def _show(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with open_store(args) as store:
-        n = controls.retry(store, args.id, by=controls.operator(args.user), reason=args.reason)
+        n = interventions.retry(
+            store, args.id, by=interventions.operator(args.user), reason=args.reason
+        )
     print(f"notification {n.id} is back in the queue ({n.status.value}, attempts {n.attempts})")
     return EXIT_OK
 
 
 def _resolve(args: argparse.Namespace) -> int:
     with open_store(args) as store:
-        n = controls.resolve(store, args.id, by=controls.operator(args.user), reason=args.reason)
+        n = interventions.resolve(
+            store, args.id, by=interventions.operator(args.user), reason=args.reason
+        )
     print(f"notification {n.id} resolved: {n.status.value} ({n.progress.reason})")
     return EXIT_OK
 
@@ -204,11 +208,12 @@ def _prune(args: argparse.Namespace) -> int:
             older_than = parse_duration(args.older_than)
         except ValueError as e:
             raise ValidationError(f"--older-than: {e}") from e
-    else:
-        older_than = retention_of(load_conf(args))
+    conf = load_conf(args)  # once: for the retention and the store
+    if args.older_than is None:
+        older_than = retention_of(conf)
     pruned = 0
     if older_than > 0 or args.older_than is not None:  # the configured 0 keeps forever
-        with open_store(args) as store:
+        with open_store(args, conf=conf) as store:
             pruned = store.prune_history(older_than, limit=args.limit)
     if args.json:
         print_json({"pruned": pruned, "older_than": older_than})

@@ -1,4 +1,5 @@
-"""Operator controls: pause / resume automatic recovery, retry or resolve by hand.
+"""The operator's interventions: pause / resume automatic recovery, retry or resolve by
+hand (the commands are in ``rhworker.cli.pause`` and ``rhworker.cli.notifications``).
 
 Every control is recorded in the history of the notifications it touches, as a step
 named ``control`` whose worker is ``operator:<user>``. A pause or resume is recorded
