@@ -101,7 +101,7 @@ def run_seed_cheap(
     seed: int, *, sim: Any, workers: int = 6, failures: int = 10, timeout: float = 120.0
 ) -> SeedResult:
     """One demo run of ``seed`` on the running in-process simulator ``sim``."""
-    from rhworker.cli.demo import _run
+    from rhworker.cli.demo import _disable_reason, _run
     from rhworker.cli.demo.scenario import demo_cloud
     from rhworker.deployment import Deployment
     from rhworker.sim.control import SimControl
@@ -128,7 +128,15 @@ def run_seed_cheap(
     )
     try:
         with _worker_threads(deployment, workers), contextlib.redirect_stdout(out):
-            code = _run(args, spec, deployment.store, control, started, state_dir)
+            code = _run(
+                args,
+                spec,
+                deployment.store,
+                control,
+                started,
+                state_dir,
+                _disable_reason(deployment.conf()),
+            )
     finally:
         deployment.close()
         shutil.rmtree(state_dir, ignore_errors=True)
