@@ -140,14 +140,10 @@ class ExternalDriver(HostFailureDriver):
         waiting = pending_handoff(notification)
         if waiting is not None:
             return self._resume_handoff(ctx, waiting)
-        gate = self._gate(ctx, notification)
-        if isinstance(gate, RecoveryResult):
-            return gate
-        host, segment = gate
-        self._mark_failed_host(ctx, host)
-        unfenced = self._fence(ctx, notification, host)
-        if unfenced is not None:
-            return unfenced
+        ready = self._gate_mark_and_fence(ctx, notification)
+        if isinstance(ready, RecoveryResult):
+            return ready
+        host, segment = ready
         return self._hand_off(ctx, notification, host, segment)
 
     def _resume_handoff(self, ctx: RecoveryContext, step: Step) -> RecoveryResult:
