@@ -37,6 +37,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "rhworker.logs",
             "rhworker.conf",
             "rhworker.callrunner",
+            "rhworker.wsgiserver",
         ),
     ),
     # The simulator stands beside the seams: the other end of the compute seam.
