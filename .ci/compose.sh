@@ -221,7 +221,7 @@ stack_up=1  # from here on, tear the project down on exit
 
 # --- 5. run --------------------------------------------------------------------------
 phase "stack up"
-"${COMPOSE[@]}" up -d redis zookeeper nova-sim worker
+"${COMPOSE[@]}" up -d redis zookeeper nova-sim worker api
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     local deadline=$(($(date +%s) + $1)) what=$2
     shift 2
@@ -239,6 +239,8 @@ workers_started() {
     [ "$n" -ge 3 ]
 }
 wait_for 120 "3 workers" workers_started
+# The demo reports its host failures through the REST API (rhworker api).
+wait_for 60 "the REST API" python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:18686/', timeout=2)"
 "${COMPOSE[@]}" ps
 
 phase "demo"

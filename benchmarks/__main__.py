@@ -64,15 +64,19 @@ NOTES = [
     "stops); rhworker is notified at once and forces the host down; `all ACTIVE` is read "
     "from Nova's database every 0.1 s for both sides.",
     "Sections 7 and 8 and their target rows (issue 18) were run on their own, after the "
-    "rest: `python -m benchmarks realnova` and `python -m benchmarks storm_cost`, merged "
-    "into the JSON and rendered with `render`; the machine's header above is the full "
-    "run's. The machine was shared with other jobs (load average 6–10 on 2 cores during "
-    "both, recorded per run): real-Nova runs of the same kind differed by up to 2x "
-    "(plain script 1 × 10: 8.4–16.2 s), so the ratios are rough. Real Nova: rhworker "
-    "posts evacuates 3 at a time (`host_failure_recovery_threads`) with up to 32 in "
-    "flight; the plain script makes the same calls (force down, disable, enable the "
-    "spare, list, lock + evacuate each, poll one listing every 0.2 s, unlock each), one "
-    "thread per failed host. Nova calls = API requests counted by the real-Nova server.",
+    "rest, on the commit named in the targets table: `python -m benchmarks realnova` and "
+    "`python -m benchmarks storm_cost`, merged into the JSON (with that date and commit) "
+    "and rendered with `render`; the machine's header above and sections 1–6 are the "
+    "full run's (2026-11-25, older code). The machine was shared with other jobs (load "
+    "average recorded per run, 5–25 on 2 cores): runs of the same kind minutes apart "
+    "differed by up to 3x (plain script 1 × 10: 3.8–25.8 s on 2026-11-30), so single "
+    "ratios are rough; the back-to-back comparisons at the end pair the code before and "
+    "after under the same load. Real Nova: rhworker posts evacuates 3 at a time "
+    "(`host_failure_recovery_threads`) with up to 32 in flight; the plain script makes "
+    "the same calls (force down, disable, enable the spare, list, lock + evacuate each, "
+    "poll one listing every 0.2 s, unlock each), one thread per failed host, posting one "
+    "evacuate after the other. Nova calls = API requests counted by the real-Nova "
+    "server (by kind since 2026-11-30).",
 ]
 
 # What the profile and the code showed when this harness was written (issue 8). Kept
@@ -95,10 +99,16 @@ FINDINGS = [
     "once is now passed in; (3) `evacuate_server` re-read the server `Evacuation.run` had "
     "just read — it now takes it. Storm a, N=4, 20 ms went from 7.65 to 10.5 "
     "notifications/s and efficiency from 0.65 to 0.77 between two full runs.",
-    "Lock tries per claim grow with concurrency (≈ 1 at N=1, 2.5–6 at N=8) because every "
-    "notification walks the reserved hosts in segment order, so concurrent claims race "
-    "for the same first free host. Starting the walk at an offset (e.g. hashed from the "
-    "notification id) spreads them, at the cost of the strict segment order of docs/design.md §3.",
+    "Lock tries per claim grew with concurrency (≈ 1 at N=1, 2.2–6 at N=8) because every "
+    "notification walked the reserved hosts in segment order, so concurrent claims raced "
+    "for the same first free host, and Nova was asked (spare in use?) while the lock was "
+    "held, so others found it locked but not yet claimed. Now (2026-11-30, "
+    "`rhworker.recovery.targets.SpareWalk`): Nova is asked before the lock, the store "
+    "is read again right before each lock try (a spare claimed since is skipped without "
+    "a try), a failure recovered while others of its segment are starts at its rank "
+    "among those without a spare yet, and after a miss the walk goes on at a place "
+    "derived from the notification id; alone, the first free spare in order is still "
+    "taken.",
     "Run-to-run spread on the shared machine was large: two full runs 15 minutes apart "
     "(other work running) gave storm efficiency 0.42 and 0.85, RTO overhead (p=3) 0.58 "
     "and 1.01 s. The floor's own overhead (0.45–1.0 s for the same Nova calls) shows how "
@@ -108,12 +118,19 @@ FINDINGS = [
     "Issue 18, on real Nova (load ≈ 8): a detailed listing of the 10 servers of the failed "
     "host costs Nova ≈ 260 ms, of an empty host ≈ 140 ms, one server's GET ≈ 80 ms, the "
     "host's evacuation migrations ≈ 34 ms (each server in a listing costs Nova its view, "
-    "security groups included). rhworker's watch lists the failed host while its servers "
-    "are still there; the plain script lists only the spare, empty until the end. The "
-    "next lever: poll the source host's migrations and read only the servers whose "
-    "evacuation ended. Polls 0.2 s apart reset on every change made 2 × 10 take 13–16 s "
-    "against the script's 7.5 s; 0.5 s backing off to 1 s brought it to 8.5–10 s "
-    "against 8.6 s (single runs, load 3–5).",
+    "security groups included). Real Nova runs API, conductor, scheduler and computes in "
+    "one eventlet process, so every request rhworker makes during the evacuations is "
+    "Nova time taken from them. The watch now polls the failed host's evacuations (one "
+    "cheap listing, parsed without SDK resources) and reads only the servers whose "
+    "evacuation ended (a GET each for one or two, a listing for more; every server every "
+    "10 s). Counting Nova's requests by kind then showed `GET /` (the version document) "
+    "10–14 times per notification: the worker's compute pool opened a connection per "
+    "concurrent call on the first failure's critical path; it now opens them ahead, in "
+    "the background (2 per notification since). Fence-first no longer asks Nova about "
+    "hosts this attempt already fenced, and the capacity planner reuses the attempt's "
+    "listing of the failed host. Polls 0.2 s apart reset on every change made 2 × 10 "
+    "take 13–16 s against the script's 7.5 s (2026-11-25); the watch keeps 0.5 s "
+    "backing off to `verify_interval`.",
 ]
 
 

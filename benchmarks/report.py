@@ -80,15 +80,24 @@ def versions() -> dict[str, str]:
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each goal the benchmarks check, with what was measured and whether it was met."""
     out: list[dict[str, Any]] = []
-    for part in (
-        _rto_targets,
-        _storm_targets,
-        _realnova_targets,
-        _storm_cost_targets,
-        _takeover_targets,
+    for scenario, part in (
+        ("rto", _rto_targets),
+        ("storm", _storm_targets),
+        ("realnova", _realnova_targets),
+        ("storm_cost", _storm_cost_targets),
+        ("takeover", _takeover_targets),
     ):
-        out += part(results)
+        out += [{**t, "when": when(results, scenario)} for t in part(results)]
     return out
+
+
+def when(results: dict[str, Any], scenario: str) -> str:
+    """When a scenario's figures were measured: the stamp of a scenario run on its own
+    (``{"date", "commit"}``, added when merged into the JSON), else the full run's date."""
+    stamp = results.get(scenario, {}).get("stamp")
+    if stamp:
+        return f"{stamp['date']} ({stamp['commit']})"
+    return str(results.get("machine", {}).get("date", ""))[:10] + " (full run)"
 
 
 def _target(name: str, goal: str, value: str, met: bool | None) -> dict[str, Any]:
@@ -279,8 +288,11 @@ def _preamble(results: dict[str, Any]) -> list[str]:
         "## Targets",
         "",
         _table(
-            ["target", "goal", "measured", "met"],
-            [[t["target"], t["goal"], t["measured"], met[t["met"]]] for t in results["targets"]],
+            ["target", "goal", "measured", "met", "measured on (commit)"],
+            [
+                [t["target"], t["goal"], t["measured"], met[t["met"]], t.get("when", "")]
+                for t in results["targets"]
+            ],
         ),
     ]
 
@@ -301,6 +313,12 @@ def _sections(results: dict[str, Any]) -> list[str]:
         if key in results:
             out += section(results[key])
     out += _status_cost_section(results.get("status_cost"))
+    for comparison in results.get("comparisons", []):
+        out += _section(
+            f"## {comparison['title']}",
+            comparison.get("text", ""),
+            _table(comparison["headers"], comparison["rows"]),
+        )
     return out
 
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import yaml
 
+from rhworker import inventory_changes as changes_
 from rhworker import validation
 from rhworker.errors import Conflict, InUse, ValidationError
 from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment
@@ -396,22 +397,22 @@ def apply_inventory(store: Store, inventory: Inventory, *, prune: bool = False) 
     plan = plan_inventory(store, inventory, prune=prune)
     summary = LoadSummary(unchanged=plan.unchanged, warnings=list(plan.warnings))
     for segment in plan.create_segments:
-        store.create_segment(segment)
+        changes_.create_segment(store, segment)
         summary.created_segments.append(segment.name)
     for name, changes in plan.update_segments:
-        store.update_segment_if_idle(name, **changes)
+        changes_.update_segment(store, name, changes)
         summary.updated_segments.append(name)
     for host in plan.create_hosts:
-        store.create_host(host)
+        changes_.create_host(store, host)
         summary.created_hosts.append(host.name)
     for name, changes in plan.update_hosts:
-        store.update_host_if_idle(name, **changes)
+        changes_.update_host(store, name, changes)
         summary.updated_hosts.append(name)
     for name in plan.delete_hosts:
-        store.delete_host_if_idle(name)
+        changes_.delete_host(store, name)
         summary.deleted_hosts.append(name)
     for name in plan.delete_segments:
-        store.delete_segment_if_idle(name)
+        changes_.delete_segment(store, name)
         summary.deleted_segments.append(name)
     for warning in summary.warnings:
         LOG.warning("inventory: %s", warning)

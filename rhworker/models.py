@@ -62,6 +62,9 @@ class Segment:
     enabled: bool = True
     service_type: str = "COMPUTE"
     description: str = ""
+    # Masakari's identifiers, set by the store at creation (API and YAML alike).
+    uuid: str = dataclasses.field(default="", compare=False)
+    id: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclasses.dataclass
@@ -75,6 +78,9 @@ class Host:
     position: int = 0  # order within the segment; reserved hosts are tried in this order
     claimed_by: str | None = None  # notification id that consumed this reserved host
     claim_epoch: int | None = None  # fencing token of that claim
+    # Masakari's identifiers, set by the store at creation (API and YAML alike).
+    uuid: str = dataclasses.field(default="", compare=False)
+    id: int = dataclasses.field(default=0, compare=False)
 
 
 class StepName(enum.StrEnum):
@@ -136,6 +142,10 @@ class StepName(enum.StrEnum):
     START = "start"
     RESET_STATE = "reset_state"
     FAILED = "failed"
+    # The external driver's hand-off to an outside workflow (rhworker.recovery.external).
+    HANDOFF = "handoff"
+    HANDOFF_TIMEOUT = "handoff_timeout"
+    CALLBACK = "callback"
 
 
 @dataclasses.dataclass
@@ -178,6 +188,8 @@ class Notification:
     lease_token: int = 0  # grows with every hand-out; fences stale writers
     next_attempt_at: float | None = None  # for status ERROR: when it comes back
     progress: Progress = dataclasses.field(default_factory=Progress)
+    # Intake order, unique per store (set by the store): Masakari's integer ``id``.
+    seq: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclasses.dataclass

@@ -41,7 +41,7 @@ from rhworker.conf import worker as worker_conf
 from rhworker.conf.mirror import from_group
 from rhworker.conf.store import parse_duration, retention_of
 from rhworker.coordination import Coordinator
-from rhworker.errors import LeaseLost, RhworkerError, StoreError
+from rhworker.errors import Conflict, LeaseLost, RhworkerError, StoreError
 from rhworker.models import (
     Delivery,
     Notification,
@@ -450,6 +450,8 @@ class Worker:
             result.reason,
             extra={"notification": nid, "worker": self.worker_id},
         )
+        if result.handed_off_until is not None:
+            return self._let_go(delivery, result.handed_off_until)
         if result.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
             self.store.set_status(
                 nid, result.status, expected=RUNNABLE, token=token, reason=result.reason
@@ -466,6 +468,21 @@ class Worker:
             delivery, self.options.backoff(delivery.attempts), reason=result.reason
         )
         return NotificationStatus.ERROR
+
+    def _let_go(self, delivery: Delivery, until: float) -> NotificationStatus:
+        """Handed off to an outside workflow (driver 'external'): stretch the lease to
+        the workflow's deadline so that no worker takes the notification before then,
+        and let go without ending it. A callback that came first (the notification is
+        no longer ours to stretch) is fine."""
+        try:
+            self.store.renew(delivery, lease_timeout=max(until - self.store.now(), 0.0))
+        except Conflict as e:  # LeaseLost included
+            LOG.info(
+                "notification %s: ended before its hand-off was stretched (%s)",
+                delivery.notification_id,
+                e,
+            )
+        return NotificationStatus.RUNNING
 
     # -- leases ----------------------------------------------------------------------
     def _renew_one(self, delivery: Delivery) -> None:

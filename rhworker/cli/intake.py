@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Any
 
+from rhworker import intake
 from rhworker.cli import (
     EXIT_DUPLICATE,
     EXIT_NOT_FOUND,
@@ -26,7 +27,7 @@ from rhworker.cli import (
     load_conf,
 )
 from rhworker.cli._common import open_store
-from rhworker.errors import DuplicateNotification, HostOnMaintenance, NotFound
+from rhworker.errors import DuplicateNotification, HostOnMaintenance
 
 # What masakari-monitors' hostmonitor reports for a fenced, dead host.
 DEFAULT_EVENT = "STOPPED"
@@ -135,10 +136,11 @@ def _notify(args: argparse.Namespace) -> int:
     if payload is None:
         return EXIT_USAGE
     conf = load_conf(args)
-    interval = float(conf.notification.duplicate_notification_detection_interval)
+    interval = intake.dedup_interval(conf)
     with open_store(args, conf=conf) as store:
         try:
-            notification = store.create_notification(
+            notification = intake.submit(
+                store,
                 args.type,
                 args.hostname,
                 payload,
@@ -155,7 +157,7 @@ def _notify(args: argparse.Namespace) -> int:
         except HostOnMaintenance as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_ON_MAINTENANCE
-        except NotFound:
+        except intake.UnknownHost:
             print(
                 f"error: host {args.hostname!r} is not in the inventory; add it with "
                 "'rhworker host create' or 'rhworker inventory load'",

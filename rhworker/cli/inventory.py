@@ -9,6 +9,7 @@ from typing import Any
 
 from rhworker import interventions, validation
 from rhworker import inventory as inv
+from rhworker import inventory_changes as changes_
 from rhworker.cli import EXIT_CONFLICT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, load_conf
 from rhworker.cli._common import open_store, print_fields, print_json, print_table, yes_no
 from rhworker.errors import DuplicateNotification
@@ -88,7 +89,7 @@ def _segment_create(args: argparse.Namespace) -> int:
         )
     )
     with open_store(args, create=True) as store:
-        created = store.create_segment(segment)
+        created = changes_.create_segment(store, segment)
     print(f"segment {created.name} created")
     return EXIT_OK
 
@@ -233,7 +234,7 @@ def _host_create(args: argparse.Namespace) -> int:
         )
     )
     with open_store(args, create=True) as store:
-        created = store.create_host(host)
+        created = changes_.create_host(store, host)
     print(f"host {created.name} created in segment {created.segment}")
     return EXIT_OK
 
@@ -364,14 +365,14 @@ def _update(args: argparse.Namespace, kind: str, changes: dict[str, Any]) -> int
     changes = validation.validate_changes(kind, changes)
     with open_store(args) as store:
         # Refused (InUse, exit 5) while a recovery uses the host: Masakari's 409.
-        getattr(store, f"update_{kind}_if_idle")(args.name, **changes)
+        getattr(changes_, f"update_{kind}")(store, args.name, changes)
     print(f"{kind} {args.name} updated")
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace, kind: str) -> int:
     with open_store(args) as store:
-        getattr(store, f"delete_{kind}_if_idle")(args.name)
+        getattr(changes_, f"delete_{kind}")(store, args.name)
     print(f"{kind} {args.name} deleted")
     return EXIT_OK
 

@@ -12,9 +12,11 @@ from oslo_config import cfg
 
 from rhworker import logs
 from rhworker.conf import (
+    api,
     brake,
     compute,
     coordination,
+    external,
     fencing,
     host_failure,
     instance_failure,
@@ -34,12 +36,14 @@ MODULES = (
     worker,
     host_failure,
     fencing,
+    external,
     compute,
     notification,
     metrics,
     pool,
     instance_failure,
     process_failure,
+    api,
     brake,
 )
 

@@ -31,7 +31,11 @@ from rhworker.models import (
     Step,
     StepName,
 )
-from rhworker.recovery.options import InstanceFailureOptions, ProcessFailureOptions
+from rhworker.recovery.options import (
+    ExternalOptions,
+    InstanceFailureOptions,
+    ProcessFailureOptions,
+)
 
 if TYPE_CHECKING:
     from rhworker.compute.base import ComputeClient
@@ -68,10 +72,16 @@ class HostFailureOptions:
     correlation_window: float = 0.0
     evacuation_stall_timeout: float = hf.DEFAULT_EVACUATION_STALL_TIMEOUT
     fencing: FencingOptions = dataclasses.field(default_factory=FencingOptions)
+    external: ExternalOptions = dataclasses.field(default_factory=ExternalOptions)
 
     @classmethod
     def from_conf(cls, conf: Any) -> HostFailureOptions:
-        return from_group(cls, conf.host_failure, fencing=FencingOptions.from_conf(conf))
+        return from_group(
+            cls,
+            conf.host_failure,
+            fencing=FencingOptions.from_conf(conf),
+            external=ExternalOptions.from_conf(conf),
+        )
 
 
 class Cancelled(LeaseLost):
@@ -293,12 +303,16 @@ class LeaseGuard:
 
 @dataclasses.dataclass
 class RecoveryResult:
-    status: NotificationStatus  # finished, ignored or error
+    # finished, ignored or error; running: handed off to an outside workflow (driver
+    # 'external') until ``handed_off_until`` — the worker stretches the lease to then
+    # and lets go without ending the notification.
+    status: NotificationStatus
     reason: str = ""
     moved: int = 0
     failed: int = 0
     skipped: int = 0
     target_hosts: list[str] = dataclasses.field(default_factory=list)
+    handed_off_until: float | None = None
 
 
 class RecoveryDriver(abc.ABC):

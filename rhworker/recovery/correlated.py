@@ -76,6 +76,10 @@ def fence_reported(
     """Force down in Nova, and take out of the reserved hosts, every host with an
     open failure report that is not yet; returns the hosts this call fenced.
 
+    A host whose newest open report's history says it was fenced (its own ``fence``
+    step, or a ``fence_first`` by another report's worker) is not asked about: in a storm, every
+    recovery would otherwise read every reported host's service from Nova again.
+
     ``done``: the ids of the reports whose host this attempt already handled (filled
     in here). A host all of whose open reports are in it is not looked at again — no
     store or Nova read per batch for hosts fenced by the first one; a new report of
@@ -85,6 +89,10 @@ def fence_reported(
     for hostname in sorted(reported):
         reports = reported[hostname]
         if done is not None and all(n.id in done for n in reports):
+            continue
+        if _history_says_fenced(reports):
+            if done is not None:
+                done.update(n.id for n in reports)
             continue
         called = _fence_host(ctx, hostname)
         if done is not None:
@@ -100,6 +108,17 @@ def fence_reported(
             hosts=fenced,
         )
     return fenced
+
+
+def _history_says_fenced(reports: list[Notification]) -> bool:
+    """The newest open report of a host records that the host was forced down (an
+    older one does not count: the host may have come back and failed again since)."""
+    newest = max(reports, key=lambda n: (n.created_at, n.id))
+    return any(
+        step.name == StepName.FENCE_FIRST
+        or (step.name == StepName.FENCE and step.detail.get("result") == "fenced")
+        for step in newest.progress.steps
+    )
 
 
 def _fence_host(ctx: RecoveryContext, hostname: str) -> bool:

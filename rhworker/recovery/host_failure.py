@@ -117,14 +117,10 @@ class HostFailureDriver(RecoveryDriver):
     def execute_host_failure(
         self, ctx: RecoveryContext, notification: Notification
     ) -> RecoveryResult:
-        gate = self._gate(ctx, notification)
-        if isinstance(gate, RecoveryResult):
-            return gate
-        host, segment = gate
-        self._mark_failed_host(ctx, host)
-        unfenced = self._fence(ctx, notification, host)
-        if unfenced is not None:
-            return unfenced
+        ready = self._gate_mark_and_fence(ctx, notification)
+        if isinstance(ready, RecoveryResult):
+            return ready
+        host, segment = ready
         # Every reported host forced down before any evacuation (docs/design.md). The
         # correlation window only where Nova's scheduler places: a reserved_host
         # segment evacuates onto its spares only, which the scheduler never chooses
@@ -179,6 +175,22 @@ class HostFailureDriver(RecoveryDriver):
                 )
                 targets, exhausted = self._via_reserved_hosts(ctx, notification, host, rest)
         return self._outcome(ctx, notification, targets, exhausted)
+
+    def _gate_mark_and_fence(
+        self, ctx: RecoveryContext, notification: Notification
+    ) -> RecoveryResult | tuple[Host, Segment]:
+        """Steps 1–3 (docs/design.md §3): the outcome when there is nothing to recover
+        or the fence failed, else the failed host — marked and fenced — and its
+        segment. Shared with the ``external`` driver."""
+        gate = self._gate(ctx, notification)
+        if isinstance(gate, RecoveryResult):
+            return gate
+        host, segment = gate
+        self._mark_failed_host(ctx, host)
+        unfenced = self._fence(ctx, notification, host)
+        if unfenced is not None:
+            return unfenced
+        return host, segment
 
     # -- 1. gate ---------------------------------------------------------------------
     def _gate(self, ctx: RecoveryContext, n: Notification) -> RecoveryResult | tuple[Host, Segment]:

@@ -1,10 +1,12 @@
-"""``[instance_failure]`` and ``[process_failure]`` options, parsed once at the edge."""
+"""``[instance_failure]``, ``[process_failure]`` and ``[external]`` options, parsed once at
+the edge."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from rhworker.conf import external
 from rhworker.conf import instance_failure as instance
 from rhworker.conf import process_failure as process
 from rhworker.conf.mirror import from_group
@@ -37,3 +39,22 @@ class ProcessFailureOptions:
     @classmethod
     def from_conf(cls, conf: Any) -> ProcessFailureOptions:
         return from_group(cls, conf.process_failure)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExternalOptions:
+    """``[external]`` options, parsed once at the edge."""
+
+    endpoint: str = ""
+    api_url: str = ""
+    workflow_timeout: float = external.DEFAULT_WORKFLOW_TIMEOUT
+    post_timeout: float = external.DEFAULT_POST_TIMEOUT
+    auth_token: str = dataclasses.field(default="", repr=False)
+    verify_tls: bool = True
+
+    @classmethod
+    def from_conf(cls, conf: Any) -> ExternalOptions:
+        return from_group(cls, conf.external)
+
+    def callback_url(self, notification_id: str) -> str:
+        return f"{self.api_url.rstrip('/')}/v1/notifications/{notification_id}"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 from rhworker.coordination import HeldLock, LockState
 from rhworker.errors import ClaimLost, CoordinationError, NotFound, RecoveryError
-from rhworker.models import Host, Notification, StepName
+from rhworker.models import Host, Notification, NotificationStatus, NotificationType, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.spares import serving_other_host
 
@@ -123,12 +123,17 @@ def spread_index(key: str, misses: int, count: int) -> int:
 class SpareWalk:
     """The segment's reserved hosts a claim tries, one at a time.
 
-    Without contention, segment order: the first free spare (per the store) first,
-    then the next. A *miss* — the host was claimed meanwhile (a fresh read shows it),
-    its lock is held, or its claim was lost — means other claimers walk the same list
-    at the same time; they all missed the same first hosts, so going on in order
-    would race them again for the next one. After a miss the walk reads the store
-    again (one read: hosts claimed since are dropped without trying their lock) and
+    Segment order, starting at this notification's *rank*: the number of other
+    failures of the segment being recovered now (``running``), reported before this
+    one, that hold no claim yet — the claimers it races with. Alone, the rank is 0:
+    the first free spare (per the store) first, then the next. With K failures at
+    once, each starts at its own one of the first K free spares instead of all racing
+    for the first (a failure that claims leaves both the count and the free list, so
+    the others' starts stay apart as they go).
+
+    A *miss* — the host was claimed meanwhile (a fresh read shows it), its lock is
+    held, or its claim was lost — means the views disagreed; after one the walk reads
+    the store again (hosts claimed since are dropped without trying their lock) and
     goes on at :func:`spread_index` among the hosts left, which differs per
     notification. A host the caller refuses (``accept``) or that Nova shows in use is
     not a miss: the walk goes on in order.
@@ -137,9 +142,27 @@ class SpareWalk:
     def __init__(self, ctx: RecoveryContext, n: Notification, failed: Host, exclude: set[str]):
         self.ctx = ctx
         self.key = n.id
+        self.notification = n
         self.segment = failed.segment
         self.passed = set(exclude) | {failed.name}  # tried, refused or excluded
         self.misses = 0
+
+    def rank(self) -> int:
+        """Other failures of the segment recovered now, reported before this one, with
+        no claim yet (two store reads)."""
+        n = self.notification
+        hosts = {h.name for h in self.ctx.store.list_hosts(segment=self.segment)}
+        running = self.ctx.store.list_notifications(
+            status=NotificationStatus.RUNNING, type=NotificationType.COMPUTE_HOST.value
+        )
+        return sum(
+            1
+            for other in running
+            if other.id != n.id
+            and other.hostname in hosts
+            and not other.progress.claims
+            and (other.created_at, other.id) < (n.created_at, n.id)
+        )
 
     def missed(self) -> None:
         """The host just yielded was taken by another claimer."""
@@ -150,6 +173,12 @@ class SpareWalk:
 
     def __iter__(self) -> Iterator[Host]:
         hosts = self._free()
+        if not hosts:
+            return
+        start = self.rank() if len(hosts) > 1 else 0
+        if start >= len(hosts):  # more claimers than free spares: spread them
+            start = spread_index(self.key, 0, len(hosts))
+        hosts = hosts[start:] + hosts[:start]
         while hosts:
             misses = self.misses
             host = hosts.pop(spread_index(self.key, misses, len(hosts)) if misses else 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rhworker.models import Host, MoveState, NotificationStatus
+from rhworker.models import Host, MoveState, NotificationStatus, Step, StepName
 from rhworker.recovery import correlated
 from rhworker.recovery.host_failure import HostFailureDriver
 from tests.unit.test_evacuation import FAILED_HOST, SPARE, STOPPED, Env
@@ -94,12 +94,37 @@ def test_within_an_attempt_a_fenced_host_is_not_asked_again_until_reported_again
     assert asked == 2
     assert correlated.fence_reported(ctx, n, done) == []
     assert len(env.compute.calls_of("get_service")) == asked  # nothing asked again
-    # the sibling came back, Nova un-forced it, and it is reported failed again
+    # the sibling came back, Nova un-forced it, and it is reported failed again: its new
+    # report has no fence in its history (the older one's does not count)
     env.compute.services[SIBLING].forced_down = False
     env.store.update_host(SIBLING, on_maintenance=False)
     env.store.create_notification("COMPUTE_HOST", SIBLING, dict(STOPPED), dedup_interval=0)
     assert correlated.fence_reported(ctx, n, done) == [SIBLING]
     assert len(env.compute.calls_of("get_service")) == asked + 1
-    # without the attempt's memory, every batch asks again (as before)
+    # without the attempt's memory: both hosts' newest reports record their fence
+    # (fence_first steps), so Nova is not asked about either again
     assert correlated.fence_reported(ctx, n) == []
-    assert len(env.compute.calls_of("get_service")) == asked + 3
+    assert len(env.compute.calls_of("get_service")) == asked + 1
+
+
+def test_a_host_whose_report_records_its_fence_is_not_asked_about_again(env: Env) -> None:
+    """In a storm every recovery fences every reported host first: a report whose own
+    worker recorded a successful fence spares the others a Nova read; a failed fence
+    does not."""
+    sibling_id = _sibling(env)
+    env.compute.services[SIBLING].forced_down = True
+    fenced = Step(at=0.0, name=StepName.FENCE, detail={"result": "fenced"})
+    env.store.add_step(sibling_id, fenced)
+    ctx, n = env.ctx(), env.store.get_notification(env.nid)
+    correlated.fence_reported(ctx, n)
+    assert SIBLING not in [c.args[0] for c in env.compute.calls_of("get_service")]
+    _sibling_report(env, result="failed")  # the newest report: its fence failed
+    correlated.fence_reported(ctx, n)
+    assert SIBLING in [c.args[0] for c in env.compute.calls_of("get_service")]
+
+
+def _sibling_report(env: Env, *, result: str) -> str:
+    """A newer report of the sibling whose fence ended with ``result``."""
+    nid = env.store.create_notification("COMPUTE_HOST", SIBLING, dict(STOPPED), dedup_interval=0).id
+    env.store.add_step(nid, Step(at=1.0, name=StepName.FENCE, detail={"result": result}))
+    return nid

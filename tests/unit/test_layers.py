@@ -37,6 +37,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "rhworker.logs",
             "rhworker.conf",
             "rhworker.callrunner",
+            "rhworker.wsgiserver",
             # the mass-failure brake's arithmetic, called inside the stores' hand-out
             "rhworker.brake",
         ),

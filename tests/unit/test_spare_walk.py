@@ -178,3 +178,31 @@ def test_concurrent_claimers_each_get_their_own_spare(
         claimed = [h for name, h in _steps(store, ctx) if name == "claimed"]
         assert claimed == [got[failed]]
         assert store.get_host(got[failed] or "").claimed_by == ctx.delivery.notification_id
+
+
+def test_failures_recovered_at_once_start_at_their_rank(
+    store: Store, tmp_path: Path, coordinators: list[Coordinator]
+) -> None:
+    """Three failures running at once, none claimed yet: the third reported starts at
+    the third free spare (its rank 2) with no miss; the first, claiming later, still
+    gets the first spare. Alone (the others claimed), a walk starts at the first free."""
+    coordinator = _coordinator(tmp_path, coordinators)
+    ctxs = [_context(store, coordinator, f) for f in FAILED[:3]]
+    assert _claim(store, ctxs[2], FAILED[2]) == SPARES[2]
+    assert _steps(store, ctxs[2]) == [("claimed", SPARES[2])]
+    assert _claim(store, ctxs[0], FAILED[0]) == SPARES[0]  # rank 0
+    assert _claim(store, ctxs[1], FAILED[1]) == SPARES[1]  # rank 0 now: the first claimed
+    late = _context(store, coordinator, FAILED[3])
+    assert _claim(store, late, FAILED[3]) == SPARES[3]  # the others claimed: rank 0
+
+
+def test_no_free_spare_left_ends_the_walk_at_once(
+    store: Store, tmp_path: Path, coordinators: list[Coordinator]
+) -> None:
+    coordinator = _coordinator(tmp_path, coordinators)
+    for name in SPARES:
+        store.update_host(name, reserved=False)
+    ctx = _context(store, coordinator, "c0")
+    _context(store, coordinator, "c1")  # another failure running: a rank of its own
+    assert _claim(store, ctx, "c0") is None
+    assert _steps(store, ctx) == []

@@ -23,6 +23,7 @@ STORED = {
     "no_reserved_host", "re_evacuate", "reset_state", "restore_refused", "resumed",
     "spare_in_use", "spare_kept", "spare_returned", "start", "stop", "stranded",
     "stranded_reset", "too_small",
+    "handoff", "handoff_timeout", "callback",
 }  # fmt: skip
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "rhworker"

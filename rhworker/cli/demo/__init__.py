@@ -6,6 +6,7 @@ the terminal by :mod:`.view`."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -73,6 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="seconds the started simulator takes per evacuation (default 0.5)",
     )
+    p.add_argument(
+        "--via-api",
+        action="store_true",
+        help="post the host failures through the REST API (starts `rhworker api`, noauth "
+        "on loopback) with openstacksdk, as masakari-monitors would",
+    )
+    p.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="post the host failures through this running REST API (…/v1, noauth)",
+    )
     p.add_argument("--timeout", type=seconds, default=120.0, help="give up after (default 120 s)")
     p.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
     p.add_argument("--keep", action="store_true", help="keep the temporary state directory")
@@ -102,13 +114,19 @@ def _start_simulator(evacuation_time: float, log_path: str) -> tuple[subprocess.
     return proc, line.split()[-1]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from rhworker.cli.demo.scenario import demo_cloud, failable_hosts
-
+def _check_args(args: argparse.Namespace) -> None:
     if args.workers < 1 and not args.external_workers:
         raise ConfigError("--workers must be at least 1")
     if args.external_workers and not args.sim_url:
         raise ConfigError("--external-workers needs --sim-url (the simulator the workers use)")
+    if args.via_api and (args.external_workers or args.api_url):
+        raise ConfigError("--via-api starts its own API: not with --external-workers or --api-url")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rhworker.cli.demo.scenario import demo_cloud, failable_hosts
+
+    _check_args(args)
     if args.cloud:
         from rhworker.sim.spec import load_file
 
@@ -127,6 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sim_proc = None
     deployment = None
+    api = contextlib.ExitStack()
     try:
         sim_url = args.sim_url
         if not sim_url:
@@ -151,12 +170,18 @@ def _demo(args: argparse.Namespace) -> int:
                 store_url=args.store_url,
                 coordination_url=args.coordination_url,
                 state_dir=state_dir,
-                options={"worker": dict(DEMO_WORKER)},
+                options={"worker": dict(DEMO_WORKER), "api": {"auth_strategy": "noauth"}},
             )
             store = deployment.store
             deployment.start_worker_process(pool=args.workers)
+            if args.via_api:
+                from rhworker.api.process import running_api
+
+                log = os.path.join(state_dir, "api.log")
+                args.api_url = api.enter_context(running_api(deployment.conf_path, log_path=log))
         return _run(args, spec, store, control, started, state_dir, _disable_reason(conf))
     finally:
+        api.close()
         if deployment is not None:
             deployment.close()
         if sim_proc is not None:
@@ -169,6 +194,42 @@ def _demo(args: argparse.Namespace) -> int:
             shutil.rmtree(state_dir, ignore_errors=True)
         elif args.keep:
             print(f"state kept in {state_dir}")
+
+
+def _report_failures(store: Any, hosts: list[str], api_url: str | None) -> list[str]:
+    """One COMPUTE_HOST notification per failed host, into the store or through the API."""
+    post = _api_poster(api_url) if api_url else None
+    ids = []
+    for host in hosts:
+        payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+        if post is not None:
+            ids.append(post(host, payload))
+        else:
+            ids.append(
+                store.create_notification("COMPUTE_HOST", host, payload, dedup_interval=0).id
+            )
+    return ids
+
+
+def _api_poster(url: str) -> Callable[[str, dict[str, str]], str]:
+    """Posts a COMPUTE_HOST notification through the REST API at ``url`` with
+    openstacksdk's ``instance_ha`` proxy (noauth); returns its id."""
+    import datetime as dt
+
+    import openstack
+
+    conn = openstack.connect(auth_type="none", instance_ha_endpoint_override=url)
+
+    def post(host: str, payload: dict[str, str]) -> str:
+        n = conn.instance_ha.create_notification(
+            type="COMPUTE_HOST",
+            hostname=host,
+            generated_time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            payload=payload,
+        )
+        return str(n.notification_uuid)
+
+    return post
 
 
 def _run(
@@ -207,9 +268,7 @@ def _run(
     method_of = {s["name"]: s.get("recovery_method", "auto") for s in spec["segments"]}
     for host in scenario.failed_hosts:
         control.kill_host(host)
-    for host in scenario.failed_hosts:
-        payload = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
-        ids.append(store.create_notification("COMPUTE_HOST", host, payload, dedup_interval=0).id)
+    ids += _report_failures(store, scenario.failed_hosts, args.api_url)
     host_ids = list(ids)
     ids += extra.start()
     view = LiveView(

@@ -63,6 +63,7 @@ def segment_fields(segment: Segment) -> dict[str, Any]:
         "enabled": segment.enabled,
         "service_type": segment.service_type,
         "description": segment.description,
+        "uuid": segment.uuid,
     }
 
 
@@ -73,6 +74,8 @@ def segment_of(data: dict[str, str]) -> Segment:
         enabled=data["enabled"] == "1",
         service_type=data["service_type"],
         description=data["description"],
+        uuid=data.get("uuid", ""),
+        id=int(data.get("id") or 0),
     )
 
 
@@ -85,6 +88,7 @@ def host_fields(host: Host) -> dict[str, Any]:
         "on_maintenance": host.on_maintenance,
         "claimed_by": host.claimed_by,
         "claim_epoch": host.claim_epoch,
+        "uuid": host.uuid,
     }
 
 
@@ -99,6 +103,8 @@ def host_of(data: dict[str, str]) -> Host:
         position=int(data["position"]),
         claimed_by=data.get("claimed_by") or None,
         claim_epoch=opt_int(data.get("claim_epoch")),
+        uuid=data.get("uuid", ""),
+        id=int(data.get("id") or 0),
     )
 
 
@@ -126,4 +132,5 @@ def notification_of(data: dict[str, str], steps: list[str], claims: list[str]) -
             claims=claim_records,
             reason=data.get("reason") or None,
         ),
+        seq=int(data.get("seq") or 0),
     )

@@ -14,10 +14,12 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 
 ====================  ======  ===========================================================
 ``P:segments``        zset    segment names (score 0: listed by name)
-``P:segment:NAME``    hash    name, recovery_method, enabled, service_type, description
+``P:segment:NAME``    hash    name, recovery_method, enabled, service_type, description,
+                              uuid, id (Masakari's identifiers; see assign_ids.lua)
+``P:segment_id``      string  the last segment id handed out (``P:host_id``: hosts')
 ``P:seghosts:SEG``    zset    host names of a segment, score = position (ties by name)
 ``P:host:NAME``       hash    name, segment, type, control_attributes, reserved,
-                              on_maintenance, position, claimed_by, claim_epoch
+                              on_maintenance, position, claimed_by, claim_epoch, uuid, id
 ``P:epoch``           string  the last claim epoch handed out (see claim.lua: it only grows)
 ``P:notif_seq``       string  intake counter (orders notifications created at one time)
 ``P:notifs``          zset    member ``%012d(seq):id``, score = created_at

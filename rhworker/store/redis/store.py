@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any, cast
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -48,6 +49,8 @@ from rhworker.store.redis import (
 from rhworker.store.redis import records as rec
 from rhworker.store.redis.brake import brake_arg, note_if_held
 from rhworker.store.redis.connection import DEFAULT_PREFIX, check_server, connect, translated
+
+T = TypeVar("T")
 
 
 def _at(now: float | None) -> str:
@@ -114,14 +117,28 @@ class RedisStore(Store):
     # -- inventory: segments ----------------------------------------------------------
     def create_segment(self, segment: Segment) -> Segment:
         segment = validation.validate_segment(segment)
-        self._run("create_segment", segment.name, *rec.flatten(rec.segment_fields(segment)))
+        segment.uuid = segment.uuid or str(uuid.uuid4())
+        fields = rec.flatten(rec.segment_fields(segment))
+        segment.id = int(self._run("create_segment", segment.name, *fields))
         return segment
 
     def get_segment(self, name: str) -> Segment:
-        data = self._read(lambda p: p.hgetall(self.key("segment", name)))[0]
-        if not data:
-            raise NotFound(f"segment {name!r} not found")
-        return rec.segment_of(data)
+        return self._identified("segment", [name], rec.segment_of, f"segment {name!r}")[0]
+
+    def _identified(
+        self, kind: str, names: list[str], build: Callable[[dict[str, str]], T], what: str = ""
+    ) -> list[T]:
+        """The ``kind`` hashes of ``names`` (absent ones skipped; ``NotFound`` naming
+        ``what`` if given), after giving records older than identifiers theirs."""
+        rows = self._read(lambda p: [p.hgetall(self.key(kind, n)) for n in names])
+        older = [row["name"] for row in rows if row and not row.get("uuid")]
+        if older:
+            for name in older:
+                self._run("assign_ids", kind, name, str(uuid.uuid4()))
+            rows = self._read(lambda p: [p.hgetall(self.key(kind, n)) for n in names])
+        if what and not all(rows):
+            raise NotFound(f"{what} not found")
+        return [build(row) for row in rows if row]
 
     def update_segment(self, name: str, **changes: Any) -> Segment:
         clean = validation.validate_changes("segment", changes)
@@ -134,22 +151,21 @@ class RedisStore(Store):
     def list_segments(self) -> list[Segment]:
         with self._translated():
             names = cast(list[str], self._redis.zrange(self.key("segments"), 0, -1))
-        rows = self._read(lambda p: [p.hgetall(self.key("segment", n)) for n in names])
-        return [rec.segment_of(row) for row in rows if row]
+        return self._identified("segment", names, rec.segment_of)
 
     # -- inventory: hosts -------------------------------------------------------------
     def create_host(self, host: Host) -> Host:
         host = validation.validate_host(host)
+        host.uuid = host.uuid or str(uuid.uuid4())
         fields = rec.flatten(rec.host_fields(host))
-        position = self._run("create_host", host.name, host.segment, host.position, *fields)
-        host.position = int(position)
+        position, host_id = self._run(
+            "create_host", host.name, host.segment, host.position, *fields
+        )
+        host.position, host.id = int(position), int(host_id)
         return host
 
     def get_host(self, name: str) -> Host:
-        data = self._read(lambda p: p.hgetall(self.key("host", name)))[0]
-        if not data:
-            raise NotFound(f"host {name!r} not found")
-        return rec.host_of(data)
+        return self._identified("host", [name], rec.host_of, f"host {name!r}")[0]
 
     def update_host(self, name: str, **changes: Any) -> Host:
         clean = validation.validate_changes("host", changes)
@@ -200,8 +216,7 @@ class RedisStore(Store):
             lambda p: [p.zrange(self.key("seghosts", s), 0, -1) for s in segments]
         )
         names = [n for group in names_per_segment for n in group]
-        rows = self._read(lambda p: [p.hgetall(self.key("host", n)) for n in names])
-        hosts = [rec.host_of(row) for row in rows if row]
+        hosts = self._identified("host", names, rec.host_of)
         return [
             h
             for h in hosts
@@ -224,7 +239,7 @@ class RedisStore(Store):
         n = validation.prepare_notification(type, hostname, payload, generated_time, now=at)
         fingerprint = validation.dedup_key(n.type, n.hostname, n.payload)
         try:
-            _, created = self._run(
+            _, created, seq = self._run(
                 "intake",
                 n.id,
                 n.type.value,
@@ -240,7 +255,7 @@ class RedisStore(Store):
             )
         except DuplicateNotification as e:
             if e.existing_id == n.id:  # a retried call (after a timeout) found its own write
-                return n
+                return self.get_notification(n.id)
             raise DuplicateNotification(
                 f"the same {n.type.value} notification for host {n.hostname} was received "
                 f"within {dedup_interval:g} s: {e.existing_id}",
@@ -249,6 +264,7 @@ class RedisStore(Store):
         except HostOnMaintenance as e:
             raise inuse.on_maintenance(n.hostname, n.type.value) from e
         n.created_at = n.updated_at = float(created)
+        n.seq = int(seq)
         note_if_held(self, n)
         return n
 

@@ -118,6 +118,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     for statement in schema.SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    schema.add_identifiers(conn)
     conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
 

@@ -4,6 +4,7 @@ caller's transaction (values already validated)."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 from rhworker.errors import AlreadyExists, Conflict, NotFound
 from rhworker.models import Host, Segment
@@ -13,14 +14,19 @@ from rhworker.store.sqlite import schema
 def create_segment(conn: sqlite3.Connection, segment: Segment) -> None:
     if conn.execute("SELECT 1 FROM segments WHERE name = ?", (segment.name,)).fetchone():
         raise AlreadyExists(f"segment {segment.name!r} already exists")
+    segment.uuid = segment.uuid or str(uuid.uuid4())
+    segment.id = schema.next_id(conn, "segments")
     conn.execute(
-        "INSERT INTO segments VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO segments (name, recovery_method, enabled, service_type, description, "
+        "uuid, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             segment.name,
             segment.recovery_method.value,
             int(segment.enabled),
             segment.service_type,
             segment.description,
+            segment.uuid,
+            segment.id,
         ),
     )
 
@@ -65,8 +71,12 @@ def create_host(conn: sqlite3.Connection, new: Host) -> Host:
             "SELECT COALESCE(MAX(position), 0) FROM hosts WHERE segment = ?", (new.segment,)
         ).fetchone()[0]
         new.position = last + 1
+    new.uuid = new.uuid or str(uuid.uuid4())
+    new.id = schema.next_id(conn, "hosts")
     conn.execute(
-        "INSERT INTO hosts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO hosts (name, segment, type, control_attributes, reserved, "
+        "on_maintenance, position, claimed_by, claim_epoch, uuid, id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new.name,
             new.segment,
@@ -77,6 +87,8 @@ def create_host(conn: sqlite3.Connection, new: Host) -> Host:
             new.position,
             new.claimed_by,
             new.claim_epoch,
+            new.uuid,
+            new.id,
         ),
     )
     return new

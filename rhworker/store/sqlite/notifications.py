@@ -39,7 +39,7 @@ def intake(
         and not guards.coming_back(conn, n.hostname)
     ):
         raise inuse.on_maintenance(n.hostname, n.type.value)
-    conn.execute(
+    inserted = conn.execute(
         "INSERT INTO notifications (id, type, hostname, payload, dedup_key, "
         "generated_time, status, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -55,6 +55,7 @@ def intake(
             at,
         ),
     )
+    n.seq = int(inserted.lastrowid or 0)
     brake.note_if_held(conn, n.id, host.segment, at)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,7 @@ from rhworker.models import (
 )
 
 # Bumped when the schema changes; stored in PRAGMA user_version.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: uuid and id of segments and hosts (Masakari's identifiers)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -30,7 +31,9 @@ CREATE TABLE IF NOT EXISTS segments (
     recovery_method TEXT NOT NULL,
     enabled INTEGER NOT NULL,
     service_type TEXT NOT NULL,
-    description TEXT NOT NULL
+    description TEXT NOT NULL,
+    uuid TEXT,
+    id INTEGER
 );
 CREATE TABLE IF NOT EXISTS hosts (
     name TEXT PRIMARY KEY,
@@ -41,7 +44,9 @@ CREATE TABLE IF NOT EXISTS hosts (
     on_maintenance INTEGER NOT NULL,
     position INTEGER NOT NULL,
     claimed_by TEXT,
-    claim_epoch INTEGER
+    claim_epoch INTEGER,
+    uuid TEXT,
+    id INTEGER
 );
 CREATE INDEX IF NOT EXISTS hosts_by_segment ON hosts(segment, position, name);
 CREATE TABLE IF NOT EXISTS notifications (
@@ -92,6 +97,8 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES ('claim_epoch', 0);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('segment_id', 0);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('host_id', 0);
 CREATE TABLE IF NOT EXISTS pauses (
     segment TEXT PRIMARY KEY,
     paused_by TEXT NOT NULL,
@@ -139,6 +146,8 @@ def segment_row(row: sqlite3.Row) -> Segment:
         enabled=bool(row["enabled"]),
         service_type=row["service_type"],
         description=row["description"],
+        uuid=row["uuid"] or "",
+        id=row["id"] or 0,
     )
 
 
@@ -153,6 +162,8 @@ def host_row(row: sqlite3.Row) -> Host:
         position=row["position"],
         claimed_by=row["claimed_by"],
         claim_epoch=row["claim_epoch"],
+        uuid=row["uuid"] or "",
+        id=row["id"] or 0,
     )
 
 
@@ -173,6 +184,7 @@ def notification_row(row: sqlite3.Row, steps: list[Step]) -> Notification:
         lease_token=row["lease_token"],
         next_attempt_at=row["next_attempt_at"],
         progress=Progress(steps=steps, claims=claims, reason=row["reason"]),
+        seq=row["seq"],
     )
 
 
@@ -194,3 +206,31 @@ def move_of(data: str) -> Move:
 
 def claims_data(claims: list[dict[str, Any]]) -> str:
     return json.dumps(claims, separators=(",", ":"))
+
+
+# Tables whose rows carry Masakari's identifiers, with the counter of their ``id``.
+IDENTIFIED = {"segments": "segment_id", "hosts": "host_id"}
+
+
+def next_id(conn: sqlite3.Connection, table: str) -> int:
+    """The next integer ``id`` of ``table`` (never reused, like an autoincrement)."""
+    counter = IDENTIFIED[table]
+    conn.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (counter,))
+    return int(conn.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()[0])
+
+
+def add_identifiers(conn: sqlite3.Connection) -> None:
+    """Schema 4: give segments and hosts of an older store their ``uuid`` and ``id``
+    (inside the caller's transaction; a no-op once done)."""
+    for table in IDENTIFIED:
+        columns = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for column, kind in (("uuid", "TEXT"), ("id", "INTEGER")):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        missing = conn.execute(f"SELECT name FROM {table} WHERE uuid IS NULL ORDER BY name")
+        for (name,) in missing.fetchall():
+            conn.execute(
+                f"UPDATE {table} SET uuid = ?, id = ? WHERE name = ?",
+                (str(uuid.uuid4()), next_id(conn, table), name),
+            )
+        conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_uuid ON {table}(uuid)")

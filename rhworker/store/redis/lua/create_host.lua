@@ -1,4 +1,5 @@
 -- ARGV: P, name, segment, position, field, value, ...   (position 0 = append)
+-- Returns {position, integer id}.
 local name, segment, position = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = P .. ':host:' .. name
 local members = P .. ':seghosts:' .. segment
@@ -14,7 +15,8 @@ if position == 0 then
   position = 1
   if #last > 0 then position = tonumber(last[2]) + 1 end
 end
+local id = redis.call('INCR', P .. ':host_id')
 redis.call('HSET', key, 'name', name, 'segment', segment, 'position', position,
-  'claimed_by', '', 'claim_epoch', '', unpack(ARGV, 5))
+  'claimed_by', '', 'claim_epoch', '', 'id', id, unpack(ARGV, 5))
 redis.call('ZADD', members, position, name)
-return position
+return {position, id}

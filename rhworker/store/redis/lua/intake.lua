@@ -38,4 +38,4 @@ index_status(id)
 redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. threshold)
 redis.call('ZADD', dk, now, id)
 redis.call('EXPIRE', dk, ARGV[11])
-return {entry, now}
+return {entry, now, seq}
