@@ -118,6 +118,8 @@ def run_seed_cheap(
         timeout=timeout,
         workers=workers,
         external_workers=False,
+        api_url=None,  # reports go into the store, as the demo does without --via-api
+        via_api=False,
     )
     started = time.monotonic()
     out = io.StringIO()
