@@ -165,6 +165,7 @@ def run_rhworker(
         }
         if threads:
             options.setdefault("host_failure", {})["host_failure_recovery_threads"] = threads
+        options["brake"] = {"enabled": False}  # a storm is past the mass-failure brake
         d = Deployment(nova.compute_url, options=options)
         try:
             d.load_inventory(spec)

@@ -5,7 +5,8 @@ the client's global default: tests run several workers in one process). The work
 counts outcomes; the recovery driver's steps reach it through the
 ``RecoveryContext.on_step`` hook, so nothing under ``rhworker.recovery`` imports
 prometheus. Gauges read from the store (queue depth, reserved hosts left per segment,
-dead letters) are refreshed by a background thread every ``refresh_interval`` seconds.
+dead letters, pauses and the mass-failure brake) are refreshed by a background thread
+every ``refresh_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from rhworker import brake
 from rhworker.errors import RhworkerError
-from rhworker.models import Step, StepName
+from rhworker.models import PauseInfo, Step, StepName
 
 LOG = logging.getLogger(__name__)
 
@@ -100,6 +102,20 @@ class WorkerMetrics:
         self.dead_letters_stored = Gauge(
             "rhworker_dead_letters_stored", "Dead letters in the store (store-wide)", registry=r
         )
+        self.brake_engaged = Gauge(
+            "rhworker_brake_engaged",
+            "1 while the mass-failure brake holds a scope (a segment, or 'all'), by the "
+            "threshold that tripped (store-wide; 'rhworker resume' releases it)",
+            ["scope", "threshold"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "rhworker_paused",
+            "1 while a pause holds a scope (a segment, or 'all'), by who set it: "
+            "'brake' or 'operator' (store-wide)",
+            ["scope", "by"],
+            registry=r,
+        )
         self._server: Any = None
         self._refresher: threading.Thread | None = None
         self._stop = threading.Event()
@@ -131,6 +147,17 @@ class WorkerMetrics:
         self.dead_letters_stored.set(len(stats.dead_letters))
         for segment, left in store.reserved_left().items():
             self.reserved_available.labels(segment).set(left)
+        self._pauses(store.pauses())
+
+    def _pauses(self, pauses: dict[str | None, PauseInfo]) -> None:
+        self.brake_engaged.clear()
+        self.paused.clear()
+        for segment, pause in pauses.items():
+            scope = segment if segment is not None else "all"
+            threshold = brake.threshold_of(pause)
+            self.paused.labels(scope, "brake" if threshold else "operator").set(1)
+            if threshold is not None:
+                self.brake_engaged.labels(scope, threshold).set(1)
 
     def start(
         self,

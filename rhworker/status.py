@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from rhworker import brake
 from rhworker.errors import NotFound, RhworkerError
 from rhworker.models import Notification, NotificationStatus, PauseInfo, StepName
 from rhworker.store.base import Store
@@ -222,23 +223,25 @@ def recent_failures(store: Store, limit: int = DEFAULT_FAILURES) -> list[Failure
 
 
 # -- rendering -------------------------------------------------------------------------
+def _pause_line(p: PauseInfo, since: str) -> str:
+    scope = f"segment {p.segment}" if p.segment is not None else "(all segments)"
+    reason = f": {p.reason}" if p.reason else ""
+    if brake.threshold_of(p) is not None:
+        release = "rhworker resume" + (f" --segment {p.segment}" if p.segment else "")
+        return (
+            f"HELD {scope} by the mass-failure brake since {since}{reason} — new failures "
+            f"are kept, not processed, until '{release}'"
+        )
+    kept = " — notifications are kept, not processed" if p.segment is None else ""
+    return f"PAUSED {scope} by {p.by} since {since}{reason}{kept}"
+
+
 def render(snap: StatusSnapshot) -> str:
     from rhworker.text import format_table, iso
 
     out: list[str] = [f"rhworker status at {iso(snap.at)}"]
-    if snap.paused_all is not None:
-        p = snap.paused_all
-        out.append(
-            f"PAUSED (all segments) by {p.by} since {iso(p.at)}"
-            + (f": {p.reason}" if p.reason else "")
-            + " — notifications are kept, not processed"
-        )
     for p in snap.pauses:
-        if p.segment is not None:
-            out.append(
-                f"PAUSED segment {p.segment} by {p.by} since {iso(p.at)}"
-                + (f": {p.reason}" if p.reason else "")
-            )
+        out.append(_pause_line(p, iso(p.at)))
     out.append("")
     if snap.workers is None:
         out.append(f"workers: unknown ({snap.workers_error or 'not asked'})")

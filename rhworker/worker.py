@@ -34,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from rhworker.brake import BrakeLimits
 from rhworker.compute.fence import FenceableCompute, FencedCompute
 from rhworker.conf import store as store_conf
 from rhworker.conf import worker as worker_conf
@@ -81,10 +82,17 @@ class WorkerOptions:
     shutdown_timeout: float = worker_conf.DEFAULT_SHUTDOWN_TIMEOUT
     # [store] history_retention in seconds (0: keep forever).
     history_retention: float = parse_duration(store_conf.DEFAULT_HISTORY_RETENTION)
+    # [brake]: the mass-failure brake checked at hand-out (None: off).
+    brake: BrakeLimits | None = None
 
     @classmethod
     def from_conf(cls, conf: Any) -> WorkerOptions:
-        return from_group(cls, conf.worker, history_retention=retention_of(conf))
+        return from_group(
+            cls,
+            conf.worker,
+            history_retention=retention_of(conf),
+            brake=BrakeLimits.from_conf(conf),
+        )
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.retry_interval * 2 ** max(attempts - 1, 0), self.retry_max_interval))
@@ -232,6 +240,7 @@ class Worker:
                     lease_timeout=self.options.lease_timeout,
                     max_attempts=self.options.max_attempts,
                     block=0.0 if burst else self.options.poll_interval,
+                    brake=self.options.brake,
                 )
                 failures = 0
             except StoreError as e:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from rhworker.errors import ConfigError, RhworkerError
+from rhworker.wsgiserver import ThreadedWsgiServer
 
 LOG = logging.getLogger(__name__)
 
@@ -54,44 +54,36 @@ class ApiServer:
         self.app = app
         self.host = host
         self.port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ThreadedWsgiServer | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._serving is None:
             raise RhworkerError("API server not started")
-        host = str(self._server.server_address[0])
+        server = self._serving.server
+        host = str(server.server_address[0])
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self._server.server_port}"
+        return f"http://{shown}:{server.server_port}"
 
     def start(self) -> ApiServer:
-        if self._server is not None:
+        if self._serving is not None:
             raise RhworkerError("API server already started")
         try:
-            self._server = make_server(
-                self.host, self.port, self.app, threaded=True, request_handler=_LoggingHandler
+            self._serving = ThreadedWsgiServer(
+                self.app, self.host, self.port, handler=_LoggingHandler, name="api-http"
             )
         except OSError as e:
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {e}") from e
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="api-http", daemon=True
-        )
-        self._thread.start()
         LOG.info("API listening on %s", self.url)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> ApiServer:
-        if self._server is None:
+        if self._serving is None:
             self.start()
         return self
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rhworker import interventions
+from rhworker import brake, interventions
 from rhworker.cli import EXIT_OK
 from rhworker.cli._common import open_store
 
@@ -37,10 +37,16 @@ def _pause(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     with open_store(args) as store:
+        lifted = store.pauses().get(args.segment)
         ids = interventions.resume(store, args.segment, by=interventions.operator(args.user))
         still = store.pauses()
     scope = f"segment {args.segment}" if args.segment else "all segments"
     print(f"resumed {scope}; {len(ids)} notification(s) waiting")
+    if lifted is not None and brake.threshold_of(lifted) is not None:
+        print(
+            f"released the mass-failure brake ({lifted.reason}); failures reported from now "
+            "on are checked again"
+        )
     if still:
         names = ", ".join("all" if s is None else s for s in still)
         print(f"still paused: {names}")

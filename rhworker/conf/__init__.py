@@ -13,6 +13,7 @@ from oslo_config import cfg
 from rhworker import logs
 from rhworker.conf import (
     api,
+    brake,
     compute,
     coordination,
     external,
@@ -43,6 +44,7 @@ MODULES = (
     instance_failure,
     process_failure,
     api,
+    brake,
 )
 
 

@@ -52,7 +52,7 @@ def return_if_unused(
     True when it was given back; every other outcome is recorded in the history."""
     reason = why_in_use(ctx.store.list_moves(n.id), host)
     if reason is None:
-        reason = _why_in_use_in_nova(ctx, host, failed_host)
+        reason = _why_in_use_in_nova(ctx, host)
     if reason is not None:
         LOG.debug("reserved host %s kept: %s", host, reason)
         return False
@@ -64,6 +64,14 @@ def return_if_unused(
         if service.status != "disabled":
             ctx.guard()
             ctx.compute.disable_service(host, f"{RETURNED_REASON} {n.id}"[:255], service=service)
+            # Nova's scheduler may have sent another failure's evacuation there before
+            # the disable: look again now that it can send none; if so, keep it enabled
+            late = _why_in_use_in_nova(ctx, host)
+            if late is not None:
+                ctx.guard()
+                ctx.compute.enable_service(host)
+                ctx.step(StepName.SPARE_KEPT, f"{host} kept: {late}", host=host)
+                return False
         ctx.guard()
         ctx.store.release_claim(n.id, host, epoch, token=ctx.token)
     except (ClaimLost, ComputeError) as e:
@@ -79,12 +87,14 @@ def return_if_unused(
     return True
 
 
-def _why_in_use_in_nova(ctx: RecoveryContext, host: str, failed_host: str) -> str | None:
+def _why_in_use_in_nova(ctx: RecoveryContext, host: str) -> str | None:
     try:
         servers = ctx.compute.list_servers_on_host(host)
         if servers:
             return f"Nova lists {len(servers)} server(s) on it"
-        for migration in ctx.compute.list_migrations(source_host=failed_host):
+        # towards it from any host: Nova's scheduler places other failures' servers
+        # on a claimed spare (it is an enabled host), not only this failure's
+        for migration in ctx.compute.list_migrations(host=host):
             if migration.dest_host == host and migration.in_progress:
                 return f"evacuation of {migration.instance_id} towards it in progress"
     except ComputeError as e:

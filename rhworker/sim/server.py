@@ -8,15 +8,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from rhworker.errors import RhworkerError
 from rhworker.sim import control
 from rhworker.sim.app import SimApp
 from rhworker.sim.state import Cloud, Options
+from rhworker.wsgiserver import ThreadedWsgiServer
 
 LOG = logging.getLogger(__name__)
 
@@ -41,41 +41,32 @@ class Simulator:
         if spec is not None:
             self.cloud.load(spec)
         self.app = SimApp(self.cloud, admin_token=admin_token, anonymous_admin=anonymous_admin)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ThreadedWsgiServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
-        if self._server is not None:
+        if self._serving is not None:
             raise RhworkerError("simulator already started")
-        self._server = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
+        self._serving = ThreadedWsgiServer(
+            self.app, host, port, handler=_QuietHandler, name="sim-http"
         )
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sim-http", daemon=True
-        )
-        self._thread.start()
         LOG.info("simulator listening on %s", self.url)
         return self
 
     def serve_forever(self) -> None:
         """Block serving requests in this thread (after ``start`` was not called)."""
-        assert self._server is not None
-        self._server.serve_forever()
+        assert self._serving is not None
+        self._serving.server.serve_forever()
 
     def stop(self) -> None:
         self.cloud.close()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> Simulator:
-        if self._server is None:
+        if self._serving is None:
             self.start()
         return self
 
@@ -84,14 +75,14 @@ class Simulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._serving is None:
             raise RhworkerError("simulator not started")
-        return int(self._server.server_port)
+        return int(self._serving.server.server_port)
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "simulator not started"
-        return f"http://{self._server.host}:{self.port}"
+        assert self._serving is not None, "simulator not started"
+        return f"http://{self._serving.server.host}:{self.port}"
 
     @property
     def compute_url(self) -> str:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rhworker.brake import BrakeLimits
 from rhworker.conf import notification as notification_conf
 from rhworker.conf import worker as worker_conf
 from rhworker.errors import ConfigError, StoreError
@@ -210,7 +211,9 @@ class Store(abc.ABC):
         maintenance (as Masakari refuses it) — except while the host is coming back: a
         COMPUTE_HOST ``STARTED``, or anything after one (see :mod:`rhworker.store.inuse`).
         Duplicates are checked first, so that a retried intake finds its own write
-        even after a worker marked the host.
+        even after a worker marked the host. A notification accepted while a pause holds
+        its host's segment (or all) gets a step saying so: ``brake`` for a pause of the
+        mass-failure brake, ``held`` for an operator's (:func:`rhworker.brake.held_step`).
         """
 
     @abc.abstractmethod
@@ -298,6 +301,7 @@ class Store(abc.ABC):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         """Hand out one notification under a lease, or None when nothing is due.
 
@@ -307,6 +311,11 @@ class Store(abc.ABC):
         the status (the worker does). A candidate that would exceed ``max_attempts``
         is dead-lettered instead (status ``failed``, reason recorded) and the next
         one is tried. ``block`` is how long the call may wait for work (seconds).
+
+        ``brake``: the mass-failure brake (:mod:`rhworker.brake`), checked on the first
+        hand-out of a host-failure report in the same atomic step as the hand-out; a
+        trip pauses its scope (``by`` ``brake:<threshold>``), writes a ``brake`` step
+        into every open notification of the scope and does not hand the candidate out.
         """
 
     @abc.abstractmethod

@@ -37,6 +37,9 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "rhworker.logs",
             "rhworker.conf",
             "rhworker.callrunner",
+            "rhworker.wsgiserver",
+            # the mass-failure brake's arithmetic, called inside the stores' hand-out
+            "rhworker.brake",
         ),
     ),
     # The simulator stands beside the seams: the other end of the compute seam.

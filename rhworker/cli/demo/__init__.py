@@ -284,9 +284,11 @@ def _run(
             f"{scenario.fail_once_host} will fail"
         )
     cleared = False
+    told: set[str | None] = set()
 
     def on_tick(notifications: list[Any]) -> None:
         nonlocal cleared
+        _release_brake(store, view.note, release=not args.external_workers, told=told)
         extra.on_tick(notifications, ids, view.note)
         if fail_once and not cleared:
             for n in notifications:
@@ -319,6 +321,26 @@ def _run(
         return 1
     print(f"VERDICT: PASS — invariants hold; {summary}; wall time {wall:.1f}s")
     return 0
+
+
+def _release_brake(
+    store: Any, note: Callable[[str], None], *, release: bool, told: set[str | None]
+) -> None:
+    """The demo fails most hosts of its small segments: the mass-failure brake holds
+    them (docs/brake.md). With its own workers, play the operator who checked and
+    resumes; with external ones (a store that is not only the demo's), say it once."""
+    from rhworker import brake, interventions
+
+    for scope, pause in store.pauses().items():
+        if brake.threshold_of(pause) is None:
+            continue
+        command = "rhworker resume" + (f" --segment {scope}" if scope else "")
+        if release:
+            interventions.resume(store, scope, by="operator:demo")
+            note(f"{pause.reason} — the demo resumes it as an operator would ('{command}')")
+        elif scope not in told:
+            told.add(scope)
+            note(f"{pause.reason} — held until an operator runs '{command}'")
 
 
 class _ExtraFailures:

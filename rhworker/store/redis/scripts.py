@@ -6,7 +6,9 @@ and named after it, plus two preludes: ``common.lua`` (keys, errors, the clock, 
 shared steps: tokens, release, dead letters, the status index) goes first in every
 script, after the lines of :func:`names_from_python` (the group, the statuses);
 ``guard.lua`` (the in-use check) goes next in the guarded scripts of
-:data:`rhworker.store.redis.guards.GUARDED`. :func:`load` joins them once per process.
+:data:`rhworker.store.redis.guards.GUARDED`, ``brake.lua`` (the mass-failure brake,
+:mod:`rhworker.store.redis.brake`) in ``consume``. :func:`load` joins them once per
+process.
 
 Key layout (``P`` is the deployment prefix, default ``rhworker``):
 
@@ -41,6 +43,8 @@ Key layout (``P`` is the deployment prefix, default ``rhworker``):
 ``P:dead``            list    dead-lettered notification ids, in order
 ``P:dropped``         list    stream entries dropped as garbage, ``"ENTRY reason"``,
                               newest first, capped at 100
+``P:brake_resumed``   hash    segment ('' = all) → time of the last resume of that pause
+                              (the brake does not check reports accepted before it)
 ====================  ======  ===========================================================
 
 The stream has one consumer group, ``workers``; each worker is a consumer named by its
@@ -72,7 +76,7 @@ from rhworker.store.redis.guards import GUARDED
 # Consumer group shared by every worker of a deployment.
 GROUP = "workers"
 # Files of lua/ that are not scripts but go before them.
-PRELUDES = ("common", "guard")
+PRELUDES = ("common", "guard", "brake")
 
 _LUA = resources.files(__package__) / "lua"
 
@@ -104,6 +108,7 @@ def load() -> dict[str, str]:
     """Every script's full source by name: the preludes, then its own file."""
     common = names_from_python() + source("common")
     scripts = {name: common + source(name) for name in names()}
+    scripts["consume"] = common + source("brake") + source("consume")
     guard = source("guard")
     for name, (kind, subject, base) in GUARDED.items():
         check = f"local bad = refuse_if_in_use('{kind}', {subject})\nif bad then return bad end\n"

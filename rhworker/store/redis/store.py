@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 import redis
 
 from rhworker import codec, validation
+from rhworker.brake import BrakeLimits
 from rhworker.errors import DuplicateNotification, HostOnMaintenance, InUse, NotFound, StoreError
 from rhworker.models import (
     Claim,
@@ -46,6 +47,7 @@ from rhworker.store.redis import (
     scripts,
 )
 from rhworker.store.redis import records as rec
+from rhworker.store.redis.brake import brake_arg, note_if_held
 from rhworker.store.redis.connection import DEFAULT_PREFIX, check_server, connect, translated
 
 T = TypeVar("T")
@@ -263,6 +265,7 @@ class RedisStore(Store):
             raise inuse.on_maintenance(n.hostname, n.type.value) from e
         n.created_at = n.updated_at = float(created)
         n.seq = int(seq)
+        note_if_held(self, n)
         return n
 
     def get_notification(self, notification_id: str) -> Notification:
@@ -377,6 +380,7 @@ class RedisStore(Store):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
@@ -390,6 +394,7 @@ class RedisStore(Store):
                 rec.flt(queue.PAUSE_RECHECK),
                 attempts.GAVE_UP,
                 attempts.NO_REASON,
+                brake_arg(brake),
             )
             delivery = queue.delivery_of(result, worker_id)
             remaining = deadline - time.monotonic()

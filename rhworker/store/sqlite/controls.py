@@ -12,7 +12,7 @@ import sqlite3
 
 from rhworker.errors import Conflict, NotFound
 from rhworker.models import Notification, NotificationStatus, PauseInfo
-from rhworker.store.sqlite import schema
+from rhworker.store.sqlite import brake, schema
 from rhworker.store.sqlite.connection import clock_micros, notification_by_id, row
 
 _RETRYABLE = (NotificationStatus.ERROR.value, NotificationStatus.FAILED.value)
@@ -32,8 +32,9 @@ def set_pause(
             "INSERT OR REPLACE INTO pauses (segment, paused_by, reason, at) VALUES (?, ?, ?, ?)",
             (key, by, reason, at),
         )
-    else:
-        conn.execute("DELETE FROM pauses WHERE segment = ?", (key,))
+    elif conn.execute("DELETE FROM pauses WHERE segment = ?", (key,)).rowcount:
+        # the operator has seen what is queued: the brake releases it for good
+        brake.record_resume(conn, key, at)
 
 
 def pauses(conn: sqlite3.Connection) -> dict[str | None, PauseInfo]:

@@ -12,7 +12,7 @@ from typing import Any
 from rhworker.errors import Conflict, DuplicateNotification
 from rhworker.models import Move, Notification, NotificationStatus, Step
 from rhworker.store import inuse
-from rhworker.store.sqlite import guards, inventory, schema
+from rhworker.store.sqlite import brake, guards, inventory, schema
 from rhworker.store.sqlite.connection import guard, notification, notification_by_id, row
 
 
@@ -56,6 +56,7 @@ def intake(
         ),
     )
     n.seq = int(inserted.lastrowid or 0)
+    brake.note_if_held(conn, n.id, host.segment, at)
 
 
 def listed(

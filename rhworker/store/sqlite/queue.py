@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from rhworker.brake import BrakeLimits
 from rhworker.errors import LeaseLost, StoreUnavailable
 from rhworker.models import DeadLetter, Delivery, InFlight, NotificationStatus, QueueStats
 from rhworker.store import attempts
-from rhworker.store.sqlite import schema
+from rhworker.store.sqlite import brake, schema
 from rhworker.store.sqlite.connection import guard, next_token
 
 LOG = logging.getLogger(__name__)
@@ -34,10 +35,16 @@ def ready(conn: sqlite3.Connection, path: str, at: float) -> bool:
 
 
 def hand_out(
-    conn: sqlite3.Connection, worker_id: str, lease_timeout: float, max_attempts: int, at: float
+    conn: sqlite3.Connection,
+    worker_id: str,
+    lease_timeout: float,
+    max_attempts: int,
+    at: float,
+    limits: BrakeLimits | None = None,
 ) -> Delivery | None:
     """Lease the oldest ready notification to ``worker_id``, dead-lettering on the way
-    those that have used up their attempts."""
+    those that have used up their attempts; with ``limits``, the mass-failure brake
+    checks a first hand-out of a failure report (a trip pauses its scope)."""
     while True:
         row = conn.execute(
             f"SELECT * FROM notifications WHERE {schema.READY} AND NOT {schema.PAUSED} "
@@ -46,6 +53,9 @@ def hand_out(
         ).fetchone()
         if row is None:
             return None
+        if limits is not None and brake.trip_if_passed(conn, row, limits, at):
+            LOG.warning("mass-failure brake tripped at %s", row["id"])
+            continue  # its scope is paused now: the next candidate, if any
         if attempts.exhausted(row["attempts"], max_attempts):
             reason = attempts.gave_up_reason(row["attempts"], row["reason"])
             bury(conn, row["id"], reason, at)

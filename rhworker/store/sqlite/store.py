@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from rhworker import validation
+from rhworker.brake import BrakeLimits
 from rhworker.errors import ConfigError, StoreError, StoreMissing, StoreUnavailable
 from rhworker.models import (
     Claim,
@@ -319,6 +320,7 @@ class SqliteStore(Store):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         block: float = 0.0,
         now: float | None = None,
+        brake: BrakeLimits | None = None,
     ) -> Delivery | None:
         deadline = time.monotonic() + max(block, 0.0)
         while True:
@@ -326,7 +328,9 @@ class SqliteStore(Store):
             delivery = None
             if queue.ready(self._conn(), self.path, at):
                 with self._tx() as conn:
-                    delivery = queue.hand_out(conn, worker_id, lease_timeout, max_attempts, at)
+                    delivery = queue.hand_out(
+                        conn, worker_id, lease_timeout, max_attempts, at, brake
+                    )
             if delivery is not None or time.monotonic() >= deadline:
                 return delivery
             time.sleep(min(queue.POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))

@@ -16,12 +16,8 @@ Each is a credentials dict (``auth_url``, ``username``, ``password``, ``project_
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +28,7 @@ from rhworker.errors import RhworkerError
 from rhworker.testing import venvbuild
 from rhworker.testing.keystone import venv
 from rhworker.testing.servers import free_port
+from rhworker.testing.subprocess_server import ChildServer
 
 SERVE = Path(__file__).with_name("serve.py")
 READY = "RHWORKER-KEYSTONE-READY"
@@ -46,23 +43,23 @@ class KeystoneError(RhworkerError):
     """Keystone did not start, or an identity call failed."""
 
 
-class KeystoneServer:
-    """Keystone on ``127.0.0.1:<free port>``; ``auth_url`` is its ``/v3``."""
+class KeystoneServer(ChildServer):
+    """Keystone on ``127.0.0.1:<free port>``; ``auth_url`` is its ``/v3``.
+
+    ``startup_s``: copy + bootstrap + serve + users, measured here.
+    """
+
+    name = "Keystone"
+    error = KeystoneError
+    log_names = ("keystone.log", "serve.err")
+    keep_logs_env = "RHWORKER_KEYSTONE_KEEP_LOGS"
 
     def __init__(self, *, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT) -> None:
-        self.startup_timeout = startup_timeout
-        self.dir = Path(tempfile.mkdtemp(prefix="rhworker-keystone-"))
+        super().__init__(prefix="rhworker-keystone-", startup_timeout=startup_timeout)
         self.log_path = self.dir / "keystone.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.startup_s = 0.0  # copy + bootstrap + serve + users, measured here
         self.admin: Credentials = {}
         self.user: Credentials = {}
         self.service: Credentials = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def auth_url(self) -> str:
@@ -120,54 +117,7 @@ class KeystoneServer:
         self._wait_ready(deadline)
 
     def _wait_ready(self, deadline: float) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        out, buf = self.proc.stdout, b""
-        while READY.encode() not in buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise KeystoneError(f"Keystone not ready in time; log:\n{self.log_tail()}")
-            ready, _, _ = select.select([out], [], [], min(remaining, 0.5))
-            if not ready:
-                continue
-            chunk = os.read(out.fileno(), 65536)
-            if not chunk:
-                self.proc.wait(timeout=5)
-                raise KeystoneError(
-                    f"Keystone exited with {self.proc.returncode}; log:\n{self.log_tail()}"
-                )
-            buf += chunk
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
-        if not os.environ.get("RHWORKER_KEYSTONE_KEEP_LOGS"):
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> KeystoneServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = ""
-        for name in ("keystone.log", "serve.err"):
-            try:
-                text += (self.dir / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-        return "\n".join(text.splitlines()[-lines:]) or "(no log)"
+        self._read_stdout_until(deadline, lambda buf: True if READY.encode() in buf else None)
 
     # -- identity API -----------------------------------------------------------------
 

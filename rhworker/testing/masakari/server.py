@@ -19,11 +19,8 @@ simulator's ``/v3`` (user ``admin``/``admin`` in project ``admin``) does.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +31,7 @@ from rhworker.errors import RhworkerError
 from rhworker.testing import venvbuild
 from rhworker.testing.masakari import venv
 from rhworker.testing.servers import free_port
+from rhworker.testing.subprocess_server import ChildServer
 
 DEFAULT_STARTUP_TIMEOUT = 90.0  # s; ~3 s on an idle machine
 
@@ -42,7 +40,7 @@ class MasakariError(RhworkerError):
     """masakari-api did not start, or a client run against it failed."""
 
 
-class MasakariApi:
+class MasakariApi(ChildServer):
     """masakari-api on ``127.0.0.1:<free port>``; ``endpoint`` is its ``/v1``.
 
     ``nova_auth_url``/``nova_user``/``nova_password``/``nova_project``: the Identity v3
@@ -50,7 +48,13 @@ class MasakariApi:
     ``keystone``; with ``keystone``, ``keystone_authtoken`` holds that section's options
     (``www_authenticate_uri``, ``auth_url``, ``username``, ...). ``conf`` adds options:
     ``{"DEFAULT": {"duplicate_notification_detection_interval": "5"}}``.
+    ``startup_s``: launch to first answer, measured here.
     """
+
+    name = "masakari-api"
+    error = MasakariError
+    log_names = ("masakari-api.log",)
+    keep_logs_env = "RHWORKER_MASAKARI_KEEP_LOGS"
 
     def __init__(
         self,
@@ -80,16 +84,8 @@ class MasakariApi:
             self.nova["os_privileged_user_auth_url"] = nova_auth_url
         self.keystone_authtoken = dict(keystone_authtoken or {})
         self.extra = {k: dict(v) for k, v in (conf or {}).items()}
-        self.startup_timeout = startup_timeout
-        self.dir = Path(tempfile.mkdtemp(prefix="rhworker-masakari-"))
+        super().__init__(prefix="rhworker-masakari-", startup_timeout=startup_timeout)
         self.log_path = self.dir / "masakari-api.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.startup_s = 0.0  # launch to first answer, measured here
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def endpoint(self) -> str:
@@ -169,34 +165,6 @@ class MasakariApi:
             if time.monotonic() > deadline:
                 raise MasakariError(f"masakari-api not ready in time; log:\n{self.log_tail()}")
             time.sleep(0.1)
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
-        if not os.environ.get("RHWORKER_MASAKARI_KEEP_LOGS"):
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> MasakariApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "auth_strategy": self.auth_strategy, "dir": str(self.dir)}

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +18,7 @@ from typing import Any
 from rhworker.errors import RhworkerError
 from rhworker.testing.cloud import CloudUnderTest
 from rhworker.testing.realnova import venv
+from rhworker.testing.subprocess_server import ChildServer
 
 SERVER = Path(__file__).with_name("server.py")
 READY = "RHWORKER-REALNOVA-READY"
@@ -31,17 +28,31 @@ class RealNovaError(RhworkerError):
     """Real Nova did not start, or a control call failed."""
 
 
-class RealNovaCloud:
+def _ready_info(buf: bytes) -> dict[str, Any] | None:
+    """The JSON after ``READY`` on the child's ready line, once it has come."""
+    for line in buf.decode(errors="replace").splitlines():
+        if line.startswith(READY):
+            return dict(json.loads(line[len(READY) :]))
+    return None
+
+
+class RealNovaCloud(ChildServer):
     """Real Nova with one fake nova-compute per host of ``spec``, on 127.0.0.1.
 
     Options: ``service_down_time`` (s, Nova's default 60; at least 6, because a
     service's first heartbeat comes 5 s after it starts), ``report_interval`` (s, 10),
     ``rpc_timeout`` (s, 60: how long an RPC call to a dead compute blocks),
     ``spawn_delay`` (s, 0), ``log_level`` (the child's stderr log, WARNING),
-    ``startup_timeout`` (s, 120).
+    ``startup_timeout`` (s, 120). ``startup_s``: wall time from launch to ready
+    (built), measured here.
     """
 
     kind = "realnova"
+    name = "real Nova"
+    error = RealNovaError
+    log_names = ("nova.log",)
+    keep_logs_env = "RHWORKER_REALNOVA_KEEP_LOGS"
+    term_timeout = 5.0
 
     def __init__(
         self,
@@ -67,12 +78,8 @@ class RealNovaCloud:
             "--spawn-delay": str(float(spawn_delay)),
             "--log-level": log_level,
         }
-        self.startup_timeout = startup_timeout
-        self.dir = tempfile.mkdtemp(prefix="rhworker-realnova-")
+        super().__init__(prefix="rhworker-realnova-", startup_timeout=startup_timeout)
         self.log_path = os.path.join(self.dir, "nova.log")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.startup_s = 0.0  # wall time from launch to ready (built), measured here
         self.ready_info: dict[str, Any] = {}
 
     # -- lifecycle --------------------------------------------------------------------
@@ -106,62 +113,13 @@ class RealNovaCloud:
         return self
 
     def _wait_ready(self, deadline: float) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdout is not None
-        out = self.proc.stdout
-        buf = b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RealNovaError(f"real Nova not ready in time; log:\n{self.log_tail()}")
-            ready, _, _ = select.select([out], [], [], min(remaining, 0.5))
-            if ready:
-                chunk = os.read(out.fileno(), 65536)
-                if not chunk:
-                    self.proc.wait(timeout=5)
-                    raise RealNovaError(
-                        f"real Nova exited with {self.proc.returncode} before ready; "
-                        f"log:\n{self.log_tail()}"
-                    )
-                buf += chunk
-                for line in buf.decode(errors="replace").splitlines():
-                    if line.startswith(READY):
-                        return dict(json.loads(line[len(READY) :]))
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
-        if not os.environ.get("RHWORKER_REALNOVA_KEEP_LOGS"):
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> RealNovaCloud:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return "\n".join(f.read().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return self._read_stdout_until(deadline, _ready_info)
 
     # -- CloudUnderTest ---------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     @property
     def compute_url(self) -> str:

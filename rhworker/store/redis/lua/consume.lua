@@ -1,5 +1,6 @@
 -- ARGV: P, worker, now ('' = server), lease_timeout, max_attempts, batch, hold_seconds,
---       the give-up wording and its no-reason text (rhworker.store.attempts)
+--       the give-up wording and its no-reason text (rhworker.store.attempts),
+--       the brake limits as JSON ('' = off; brake.lua, rhworker.store.redis.brake)
 -- Returns the hand-out {id, token, attempts, lease_until, entry}, or, when nothing is
 -- due, {'', stream cursor, next retry due, next lease end, now}.
 local worker, now = ARGV[2], now_arg(ARGV[3])
@@ -39,6 +40,12 @@ local function handout(id, entry)
   if h[2] ~= entry then drop_garbage(entry, 'not the live entry of ' .. id) return nil end
   if TERMINAL[h[1]] then release(id) return nil end
   if held(id, h[5]) then return nil end
+  if brake_check(id, h[5], now) then
+    -- the mass-failure brake paused its scope: set it aside as a pause does
+    redis.call('ZADD', DELAYED, tonumber(now) + tonumber(ARGV[7] or '5'), id)
+    redis.call('SADD', HELD, id)
+    return nil
+  end
   local made = tonumber(h[3])
   -- rhworker.store.attempts: exhausted(made, max_attempts), gave_up_reason(made, last)
   if made >= max_attempts then
@@ -88,7 +95,7 @@ end
 ensure_group()
 local paused_all = redis.call('HEXISTS', PAUSES, '') == 1
 for _ = 1, batch do
-  if paused_all then break end
+  if paused_all or redis.call('HEXISTS', PAUSES, '') == 1 then break end
   local timed, timed_seq, timed_set = oldest_timed()
   local fresh = peek_new()
   if fresh and (not timed or fresh == '' or seq_of(fresh) < timed_seq) then

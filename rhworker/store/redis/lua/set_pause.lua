@@ -7,7 +7,10 @@ if paused == '1' then
   redis.call('HSET', P .. ':pauses', seg, info)
   return 1
 end
-redis.call('HDEL', P .. ':pauses', seg)
+if redis.call('HDEL', P .. ':pauses', seg) == 1 then
+  -- the operator has seen what is queued: the brake releases it for good
+  redis.call('HSET', P .. ':brake_resumed', seg, now)
+end
 for _, id in ipairs(redis.call('SMEMBERS', P .. ':held')) do
   redis.call('ZADD', DELAYED, 'XX', now, id)
 end
