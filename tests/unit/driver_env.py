@@ -199,3 +199,21 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
     for coordinator in made.coordinators:
         coordinator.stop()
     store.close()
+
+
+def spare_context(store: Store, coordinator: Coordinator, hostname: str) -> RecoveryContext:
+    """A delivered, running COMPUTE_HOST notification of ``hostname`` and its context, for
+    taking a spare (which reads Nova's migrations only)."""
+    n = store.create_notification("COMPUTE_HOST", hostname, dict(STOPPED))
+    delivery = store.consume(f"w-{hostname}")
+    assert delivery is not None and delivery.notification_id == n.id
+    store.set_status(n.id, NotificationStatus.RUNNING, expected=[NotificationStatus.NEW])
+    return RecoveryContext(
+        store=store,
+        coordinator=coordinator,
+        compute=FakeCompute(),
+        delivery=delivery,
+        worker_id=f"w-{hostname}",
+        options=HostFailureOptions(),
+        lease=LeaseGuard(lambda: None, 600.0),
+    )

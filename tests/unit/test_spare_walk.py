@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from rhworker.compute.fake import FakeCompute
 from rhworker.coordination import Coordinator, new_member_id
-from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment
-from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
+from rhworker.models import Host, RecoveryMethod, Segment
+from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.targets import claim_reserved_host, spread_index
 from rhworker.store import Store, from_url
+from tests.unit.driver_env import spare_context
 
-STOPPED = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 FAILED = [f"c{i}" for i in range(8)]
 SPARES = [f"r{i}" for i in range(12)]
 
@@ -53,22 +52,6 @@ def _coordinator(tmp_path: Path, made: list[Coordinator]) -> Coordinator:
     return coordinator
 
 
-def _context(store: Store, coordinator: Coordinator, hostname: str) -> RecoveryContext:
-    n = store.create_notification("COMPUTE_HOST", hostname, dict(STOPPED))
-    delivery = store.consume(f"w-{hostname}")
-    assert delivery is not None and delivery.notification_id == n.id
-    store.set_status(n.id, NotificationStatus.RUNNING, expected=[NotificationStatus.NEW])
-    return RecoveryContext(
-        store=store,
-        coordinator=coordinator,
-        compute=FakeCompute(),  # taking a spare reads Nova's migrations only
-        delivery=delivery,
-        worker_id=f"w-{hostname}",
-        options=HostFailureOptions(),
-        lease=LeaseGuard(lambda: None, 600.0),
-    )
-
-
 def _claim(store: Store, ctx: RecoveryContext, failed: str) -> str | None:
     n = store.get_notification(ctx.delivery.notification_id)
     target = claim_reserved_host(ctx, n, store.get_host(failed), exclude=set())
@@ -84,7 +67,7 @@ def test_without_contention_the_spares_go_in_segment_order(
     store: Store, tmp_path: Path, coordinators: list[Coordinator]
 ) -> None:
     coordinator = _coordinator(tmp_path, coordinators)
-    got = [_claim(store, _context(store, coordinator, f), f) for f in FAILED[:4]]
+    got = [_claim(store, spare_context(store, coordinator, f), f) for f in FAILED[:4]]
     assert got == SPARES[:4]
 
 
@@ -95,8 +78,8 @@ def test_a_host_claimed_since_the_read_is_skipped_without_its_lock(
     fresh read before the lock shows it claimed, so its lock is not tried; the walk
     reads the store again and goes on at the notification's spread position."""
     coordinator = _coordinator(tmp_path, coordinators)
-    first = _context(store, coordinator, "c0")
-    second = _context(store, coordinator, "c1")
+    first = spare_context(store, coordinator, "c0")
+    second = spare_context(store, coordinator, "c1")
     stale = store.reserved_hosts("seg")
     reads = iter([stale])
     reserved_hosts = store.reserved_hosts
@@ -119,7 +102,7 @@ def test_after_a_held_lock_the_walk_spreads_instead_of_taking_the_next(
     coordinator = _coordinator(tmp_path, coordinators)
     other = _coordinator(tmp_path, coordinators)
     assert other.try_lock("r0") is not None  # another worker is between lock and claim
-    ctx = _context(store, coordinator, "c0")
+    ctx = spare_context(store, coordinator, "c0")
     got = _claim(store, ctx, "c0")
     left = SPARES[1:]
     assert got == left[spread_index(ctx.delivery.notification_id, 1, len(left))]
@@ -134,7 +117,7 @@ def test_every_host_is_tried_once_and_the_walk_ends(
     other = _coordinator(tmp_path, coordinators)
     for name in SPARES:
         assert other.try_lock(name) is not None
-    ctx = _context(store, coordinator, "c0")
+    ctx = spare_context(store, coordinator, "c0")
     assert _claim(store, ctx, "c0") is None
     tried = [host for name, host in _steps(store, ctx) if name == "lock_skipped"]
     assert sorted(tried) == sorted(SPARES) and tried[0] == "r0"
@@ -157,7 +140,7 @@ def test_concurrent_claimers_each_get_their_own_spare(
 ) -> None:
     """Eight claimers at once, each with its own lock client: eight different spares,
     every claim recorded once (the claim decides; the walk only spreads the tries)."""
-    contexts = [_context(store, _coordinator(tmp_path, coordinators), f) for f in FAILED]
+    contexts = [spare_context(store, _coordinator(tmp_path, coordinators), f) for f in FAILED]
     got: dict[str, str | None] = {}
     start = threading.Barrier(len(contexts))
 
@@ -187,12 +170,12 @@ def test_failures_recovered_at_once_start_at_their_rank(
     the third free spare (its rank 2) with no miss; the first, claiming later, still
     gets the first spare. Alone (the others claimed), a walk starts at the first free."""
     coordinator = _coordinator(tmp_path, coordinators)
-    ctxs = [_context(store, coordinator, f) for f in FAILED[:3]]
+    ctxs = [spare_context(store, coordinator, f) for f in FAILED[:3]]
     assert _claim(store, ctxs[2], FAILED[2]) == SPARES[2]
     assert _steps(store, ctxs[2]) == [("claimed", SPARES[2])]
     assert _claim(store, ctxs[0], FAILED[0]) == SPARES[0]  # rank 0
     assert _claim(store, ctxs[1], FAILED[1]) == SPARES[1]  # rank 0 now: the first claimed
-    late = _context(store, coordinator, FAILED[3])
+    late = spare_context(store, coordinator, FAILED[3])
     assert _claim(store, late, FAILED[3]) == SPARES[3]  # the others claimed: rank 0
 
 
@@ -202,7 +185,7 @@ def test_no_free_spare_left_ends_the_walk_at_once(
     coordinator = _coordinator(tmp_path, coordinators)
     for name in SPARES:
         store.update_host(name, reserved=False)
-    ctx = _context(store, coordinator, "c0")
-    _context(store, coordinator, "c1")  # another failure running: a rank of its own
+    ctx = spare_context(store, coordinator, "c0")
+    spare_context(store, coordinator, "c1")  # another failure running: a rank of its own
     assert _claim(store, ctx, "c0") is None
     assert _steps(store, ctx) == []

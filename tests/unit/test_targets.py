@@ -14,15 +14,13 @@ from typing import Any
 import pytest
 import tooz.coordination
 
-from rhworker.compute.fake import FakeCompute
 from rhworker.coordination import Coordinator, new_member_id
 from rhworker.errors import RecoveryError
-from rhworker.models import Host, NotificationStatus, RecoveryMethod, Segment, StepName
-from rhworker.recovery.base import HostFailureOptions, LeaseGuard, RecoveryContext
+from rhworker.models import Host, RecoveryMethod, Segment, StepName
+from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.targets import claim_reserved_host, resume_claim
 from rhworker.store import Store, from_url
-
-STOPPED = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+from tests.unit.driver_env import spare_context
 
 
 @pytest.fixture
@@ -65,22 +63,6 @@ def _down(coordinator: Coordinator, monkeypatch: pytest.MonkeyPatch) -> list[byt
     return asked
 
 
-def _context(store: Store, coordinator: Coordinator, hostname: str) -> RecoveryContext:
-    n = store.create_notification("COMPUTE_HOST", hostname, dict(STOPPED))
-    delivery = store.consume(f"w-{hostname}")
-    assert delivery is not None and delivery.notification_id == n.id
-    store.set_status(n.id, NotificationStatus.RUNNING, expected=[NotificationStatus.NEW])
-    return RecoveryContext(
-        store=store,
-        coordinator=coordinator,
-        compute=FakeCompute(),  # taking a spare reads Nova's migrations only
-        delivery=delivery,
-        worker_id=f"w-{hostname}",
-        options=HostFailureOptions(),
-        lease=LeaseGuard(lambda: None, 600.0),
-    )
-
-
 def _steps(store: Store, ctx: RecoveryContext) -> list[tuple[str, str | None]]:
     n = store.get_notification(ctx.delivery.notification_id)
     return [(s.name, s.detail.get("host")) for s in n.progress.steps]
@@ -91,7 +73,7 @@ def test_lock_service_down_claims_on_the_claim_alone(
 ):
     coordinator = _coordinator(tmp_path, coordinators)
     asked = _down(coordinator, monkeypatch)
-    ctx = _context(store, coordinator, "c1")
+    ctx = spare_context(store, coordinator, "c1")
     n = store.get_notification(ctx.delivery.notification_id)
     target = claim_reserved_host(ctx, n, store.get_host("c1"), exclude=set())
     assert target is not None and target.host == "r0" and target.lock is None
@@ -115,8 +97,8 @@ def test_a_lost_claim_moves_on_to_the_next_spare(
     does): the claim decides."""
     coordinator = _coordinator(tmp_path, coordinators)
     _down(coordinator, monkeypatch)
-    first = _context(store, coordinator, "c1")
-    second = _context(store, coordinator, "c2")
+    first = spare_context(store, coordinator, "c1")
+    second = spare_context(store, coordinator, "c2")
     seen_before = store.reserved_hosts("seg")
     got_first = claim_reserved_host(
         first, store.get_notification(first.delivery.notification_id), store.get_host("c1"), set()
@@ -141,7 +123,7 @@ def test_a_lost_claim_moves_on_to_the_next_spare(
     ]
     monkeypatch.setattr(store, "get_host", get_host)
     # No spare left: nothing claimed, the claims stand.
-    third = _context(store, coordinator, "r0")
+    third = spare_context(store, coordinator, "r0")
     assert (
         claim_reserved_host(
             third,
@@ -161,7 +143,7 @@ def test_a_lock_held_by_another_worker_is_still_skipped(
     coordinator = _coordinator(tmp_path, coordinators)
     other = _coordinator(tmp_path, coordinators)
     assert other.try_lock("r0") is not None
-    ctx = _context(store, coordinator, "c1")
+    ctx = spare_context(store, coordinator, "c1")
     n = store.get_notification(ctx.delivery.notification_id)
     target = claim_reserved_host(ctx, n, store.get_host("c1"), exclude=set())
     assert target is not None and target.host == "r1" and target.lock is not None
@@ -175,7 +157,7 @@ def test_resume_with_the_lock_service_down_says_so_and_keeps_fencing(
     store: Store, tmp_path: Path, coordinators: list[Coordinator], monkeypatch: pytest.MonkeyPatch
 ):
     coordinator = _coordinator(tmp_path, coordinators)
-    ctx = _context(store, coordinator, "c1")
+    ctx = spare_context(store, coordinator, "c1")
     n = store.get_notification(ctx.delivery.notification_id)
     taken = claim_reserved_host(ctx, n, store.get_host("c1"), exclude=set())
     assert taken is not None and taken.lock is not None
