@@ -17,7 +17,8 @@ from rhworker.models import Move, StepName
 from rhworker.recovery.base import RecoveryContext
 from rhworker.recovery.capacity import CapacityPlanner, Need
 from rhworker.store import Store
-from tests.unit.test_targets import _context, _coordinator, coordinators, store
+from tests.unit.driver_env import spare_context
+from tests.unit.test_targets import _coordinator, coordinators, store
 
 __all__ = ["coordinators", "store"]  # fixtures, imported for pytest
 
@@ -41,7 +42,9 @@ def test_need_fits_only_the_classes_placement_has() -> None:
 
 def _setup(tmp_path: Path, store: Store, made: list[Any]) -> tuple[RecoveryContext, FakeCompute]:
     compute = FakeCompute()
-    ctx = dataclasses.replace(_context(store, _coordinator(tmp_path, made), "c1"), compute=compute)
+    ctx = dataclasses.replace(
+        spare_context(store, _coordinator(tmp_path, made), "c1"), compute=compute
+    )
     sizes = {"big": (4, 4096, 40), "mid": (2, 2048, 20), "s1": (1, 512, 1), "s2": (1, 512, 1)}
     for name, (vcpus, ram, disk) in sizes.items():
         server = compute.add_server(name, "c1", name=name)
